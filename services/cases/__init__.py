@@ -1,0 +1,1 @@
+"""Cases: complaint centre, case management and referral, child safeguarding."""

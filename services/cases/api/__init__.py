@@ -1,0 +1,1 @@
+"""Cases HTTP API."""

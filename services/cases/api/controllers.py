@@ -1,0 +1,117 @@
+"""Complaint centre: receive and read complaints; the directory of known institutions."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+from uuid import UUID
+
+import asyncpg
+from litestar import Controller, Request, Response, get, post
+from litestar.params import Parameter
+
+from services.cases.api.schemas import ComplaintView, DirectoryEntry, ReceiveComplaint
+from services.cases.application.receive_complaint import receive_complaint
+from services.cases.domain.complaint import KnownInstitution
+from shared.auth import Role
+from shared.db.pool import tenant_transaction
+from shared.domain.errors import NotFound
+from shared.eventstore.commands import CommandRunner
+from shared.http.commands import CommandAccepted, execute
+from shared.http.security import READERS, requires_roles, tenant_guard
+
+_COLUMNS = "id, channel, summary, concerns_child, institution_id, version, received_at, received_by"
+CASE_STAFF = (Role.CASE_WORKER, Role.WILAYAH_ADMIN, Role.INSTITUTION_STAFF, Role.PDM_OPERATOR)
+
+
+class ComplaintController(Controller):
+    path = "/v1/tenants/{tenant:str}/complaints"
+    guards = [tenant_guard]
+    tags = ["complaints"]
+
+    @post("/", guards=[requires_roles(*CASE_STAFF)], summary="Receive a complaint")
+    async def receive(
+        self,
+        request: Request[Any, Any, Any],
+        tenant: str,
+        data: ReceiveComplaint,
+        commands: CommandRunner,
+        db: asyncpg.Pool[Any],
+    ) -> Response[CommandAccepted]:
+        known = None
+        if data.institution_id is not None:
+            async with tenant_transaction(db, tenant) as conn:
+                row = await conn.fetchrow(
+                    """SELECT institution_id, name, status FROM cases.institution_directory
+                       WHERE institution_id = $1""",
+                    data.institution_id,
+                )
+            if row is not None:
+                known = KnownInstitution(row["institution_id"], row["name"], row["status"])
+        return await execute(
+            request,
+            commands,
+            tenant,
+            lambda app: receive_complaint(
+                app,
+                channel=data.channel,
+                summary=data.summary,
+                concerns_child=data.concerns_child,
+                institution_id=data.institution_id,
+                institution=known,
+            ),
+            CommandAccepted,
+            payload=data,
+        )
+
+    @get(
+        "/",
+        guards=[requires_roles(*CASE_STAFF, Role.AUDITOR, Role.NATIONAL_ADMIN)],
+        summary="List complaints",
+    )
+    async def list_complaints(
+        self,
+        tenant: str,
+        db: asyncpg.Pool[Any],
+        limit: Annotated[int, Parameter(ge=1, le=500)] = 100,
+        offset: Annotated[int, Parameter(ge=0)] = 0,
+    ) -> list[ComplaintView]:
+        async with tenant_transaction(db, tenant) as conn:
+            rows = await conn.fetch(
+                f"""SELECT {_COLUMNS} FROM cases.complaints
+                    ORDER BY received_at DESC, id LIMIT $1 OFFSET $2""",
+                limit,
+                offset,
+            )
+        return [ComplaintView(**dict(r)) for r in rows]
+
+    @get(
+        "/{complaint_id:uuid}",
+        guards=[requires_roles(*CASE_STAFF, Role.AUDITOR, Role.NATIONAL_ADMIN)],
+        summary="One complaint",
+    )
+    async def get_complaint(
+        self, tenant: str, complaint_id: UUID, db: asyncpg.Pool[Any]
+    ) -> Response[ComplaintView]:
+        async with tenant_transaction(db, tenant) as conn:
+            row = await conn.fetchrow(
+                f"SELECT {_COLUMNS} FROM cases.complaints WHERE id = $1", complaint_id
+            )
+        if row is None:
+            raise NotFound(f"complaint {complaint_id} not found")
+        view = ComplaintView(**dict(row))
+        return Response(view, headers={"ETag": f'"{view.version}"'})
+
+
+class DirectoryController(Controller):
+    path = "/v1/tenants/{tenant:str}/directory/institutions"
+    guards = [tenant_guard, requires_roles(*READERS)]
+    tags = ["directory"]
+
+    @get("/", summary="Institutions cases knows of (from the registry's events)")
+    async def list_directory(self, tenant: str, db: asyncpg.Pool[Any]) -> list[DirectoryEntry]:
+        async with tenant_transaction(db, tenant) as conn:
+            rows = await conn.fetch(
+                """SELECT institution_id, name, kind, status FROM cases.institution_directory
+                   ORDER BY name, institution_id"""
+            )
+        return [DirectoryEntry(**dict(r)) for r in rows]

@@ -1,0 +1,1 @@
+"""Cases use cases, one per file."""

@@ -1,0 +1,26 @@
+from __future__ import annotations
+
+from uuid import UUID
+
+from services.cases.domain.complaint import Channel, Complaint, KnownInstitution
+from shared.eventstore.commands import Decision
+from shared.eventstore.stores import TenantApplication
+
+
+def receive_complaint(
+    app: TenantApplication,
+    *,
+    channel: Channel,
+    summary: str,
+    concerns_child: bool,
+    institution_id: UUID | None,
+    institution: KnownInstitution | None,
+) -> Decision:
+    complaint = Complaint.receive(
+        channel=channel,
+        summary=summary,
+        concerns_child=concerns_child,
+        institution_id=institution_id,
+        institution=institution,
+    )
+    return Decision.saving(complaint, status=201)

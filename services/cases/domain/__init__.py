@@ -1,0 +1,1 @@
+"""Pure domain of cases: aggregates, their events and business rules."""

@@ -1,0 +1,1 @@
+"""Reactions of cases to other services' events."""

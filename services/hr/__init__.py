@@ -1,0 +1,1 @@
+"""HR: social workers (SDM sosial): training, certification, deployment, integrity pact."""

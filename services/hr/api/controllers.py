@@ -1,0 +1,83 @@
+"""Social workers: register and read."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Any
+from uuid import UUID
+
+import asyncpg
+from litestar import Controller, Request, Response, get, post
+from litestar.params import Parameter
+
+from services.hr.api.schemas import RegisterWorker, WorkerView
+from services.hr.application.register_worker import register_worker
+from shared.auth import Role
+from shared.db.pool import tenant_transaction
+from shared.domain.errors import NotFound
+from shared.eventstore.commands import CommandRunner
+from shared.http.commands import CommandAccepted, execute
+from shared.http.security import READERS, requires_roles, tenant_guard
+
+_COLUMNS = "id, full_name, birth_date, pdm, version, registered_at"
+
+
+class WorkerController(Controller):
+    path = "/v1/tenants/{tenant:str}/workers"
+    guards = [tenant_guard]
+    tags = ["workers"]
+
+    @post(
+        "/",
+        guards=[requires_roles(Role.HR_OFFICER, Role.WILAYAH_ADMIN)],
+        summary="Register a social worker",
+    )
+    async def register(
+        self,
+        request: Request[Any, Any, Any],
+        tenant: str,
+        data: RegisterWorker,
+        commands: CommandRunner,
+    ) -> Response[CommandAccepted]:
+        today = datetime.now(UTC).date()
+        return await execute(
+            request,
+            commands,
+            tenant,
+            lambda app: register_worker(
+                app,
+                full_name=data.full_name,
+                birth_date=data.birth_date,
+                pdm=data.pdm,
+                today=today,
+            ),
+            CommandAccepted,
+            payload=data,
+        )
+
+    @get("/", guards=[requires_roles(*READERS)], summary="List social workers")
+    async def list_workers(
+        self,
+        tenant: str,
+        db: asyncpg.Pool[Any],
+        limit: Annotated[int, Parameter(ge=1, le=500)] = 100,
+        offset: Annotated[int, Parameter(ge=0)] = 0,
+    ) -> list[WorkerView]:
+        async with tenant_transaction(db, tenant) as conn:
+            rows = await conn.fetch(
+                f"SELECT {_COLUMNS} FROM hr.workers ORDER BY full_name, id LIMIT $1 OFFSET $2",
+                limit,
+                offset,
+            )
+        return [WorkerView(**dict(r)) for r in rows]
+
+    @get("/{worker_id:uuid}", guards=[requires_roles(*READERS)], summary="One social worker")
+    async def get_worker(
+        self, tenant: str, worker_id: UUID, db: asyncpg.Pool[Any]
+    ) -> Response[WorkerView]:
+        async with tenant_transaction(db, tenant) as conn:
+            row = await conn.fetchrow(f"SELECT {_COLUMNS} FROM hr.workers WHERE id = $1", worker_id)
+        if row is None:
+            raise NotFound(f"worker {worker_id} not found")
+        view = WorkerView(**dict(row))
+        return Response(view, headers={"ETag": f'"{view.version}"'})

@@ -1,0 +1,1 @@
+"""HR use cases, one per file."""

@@ -1,0 +1,1 @@
+"""Pure domain of HR: aggregates, their events and business rules."""

@@ -1,0 +1,1 @@
+"""SQL migrations of the HR read side (package data)."""

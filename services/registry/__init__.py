@@ -1,0 +1,1 @@
+"""Registry: social-service institutions (AUMSos), their governance and accreditation."""

@@ -1,0 +1,184 @@
+"""Institutions: register, read, rename, suspend, reinstate."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+from uuid import UUID
+
+import asyncpg
+from litestar import Controller, Request, Response, get, post
+from litestar.params import Parameter
+
+from services.registry.api.schemas import (
+    GovernanceChange,
+    InstitutionView,
+    RegisterInstitution,
+    RenameInstitution,
+)
+from services.registry.application.register_institution import register_institution
+from services.registry.application.reinstate_institution import reinstate_institution
+from services.registry.application.rename_institution import rename_institution
+from services.registry.application.suspend_institution import suspend_institution
+from services.registry.domain.institution import InstitutionStatus, InstitutionType
+from shared.auth import Role
+from shared.db.pool import tenant_transaction
+from shared.domain.errors import NotFound
+from shared.eventstore.commands import CommandRunner
+from shared.http.commands import CommandAccepted, execute, expected_version
+from shared.http.security import (
+    READERS,
+    principal_of,
+    require_pdm_scope,
+    requires_roles,
+    tenant_guard,
+)
+
+WRITERS = requires_roles(Role.WILAYAH_ADMIN, Role.PDM_OPERATOR)
+GOVERNORS = requires_roles(Role.WILAYAH_ADMIN)
+
+_COLUMNS = "id, name, kind, owner, pdm, address, status, version, registered_at, updated_at"
+
+
+class InstitutionController(Controller):
+    path = "/v1/tenants/{tenant:str}/institutions"
+    guards = [tenant_guard]
+    tags = ["institutions"]
+
+    @post("/", guards=[WRITERS], summary="Register an institution (AUMSos)")
+    async def register(
+        self,
+        request: Request[Any, Any, Any],
+        tenant: str,
+        data: RegisterInstitution,
+        commands: CommandRunner,
+    ) -> Response[CommandAccepted]:
+        require_pdm_scope(principal_of(request), data.pdm)
+        return await execute(
+            request,
+            commands,
+            tenant,
+            lambda app: register_institution(
+                app,
+                name=data.name,
+                kind=data.kind,
+                owner=data.owner,
+                pdm=data.pdm,
+                address=data.address,
+            ),
+            CommandAccepted,
+            payload=data,
+        )
+
+    @get("/", guards=[requires_roles(*READERS)], summary="List institutions")
+    async def list_institutions(
+        self,
+        tenant: str,
+        db: asyncpg.Pool[Any],
+        status: InstitutionStatus | None = None,
+        kind: InstitutionType | None = None,
+        pdm: Annotated[str | None, Parameter(pattern=r"^\d{4}$")] = None,
+        limit: Annotated[int, Parameter(ge=1, le=500)] = 100,
+        offset: Annotated[int, Parameter(ge=0)] = 0,
+    ) -> list[InstitutionView]:
+        async with tenant_transaction(db, tenant) as conn:
+            rows = await conn.fetch(
+                f"""SELECT {_COLUMNS} FROM registry.institutions
+                    WHERE ($1::text IS NULL OR status = $1) AND ($2::text IS NULL OR kind = $2)
+                      AND ($3::text IS NULL OR pdm = $3)
+                    ORDER BY name, id LIMIT $4 OFFSET $5""",
+                status,
+                kind,
+                pdm,
+                limit,
+                offset,
+            )
+        return [InstitutionView(**dict(r)) for r in rows]
+
+    @get("/{institution_id:uuid}", guards=[requires_roles(*READERS)], summary="One institution")
+    async def get_institution(
+        self, tenant: str, institution_id: UUID, db: asyncpg.Pool[Any]
+    ) -> Response[InstitutionView]:
+        async with tenant_transaction(db, tenant) as conn:
+            row = await conn.fetchrow(
+                f"SELECT {_COLUMNS} FROM registry.institutions WHERE id = $1", institution_id
+            )
+        if row is None:
+            raise NotFound(f"institution {institution_id} not found")
+        view = InstitutionView(**dict(row))
+        return Response(view, headers={"ETag": f'"{view.version}"'})
+
+    @post(
+        "/{institution_id:uuid}/rename",
+        guards=[WRITERS],
+        status_code=200,
+        summary="Rename (send If-Match with the version you read)",
+    )
+    async def rename(
+        self,
+        request: Request[Any, Any, Any],
+        tenant: str,
+        institution_id: UUID,
+        data: RenameInstitution,
+        commands: CommandRunner,
+    ) -> Response[CommandAccepted]:
+        version = expected_version(request)
+        return await execute(
+            request,
+            commands,
+            tenant,
+            lambda app: rename_institution(
+                app, institution_id, name=data.name, expected_version=version
+            ),
+            CommandAccepted,
+            payload=data,
+        )
+
+    @post(
+        "/{institution_id:uuid}/suspend",
+        guards=[GOVERNORS],
+        status_code=200,
+        summary="Suspend an institution, with the reason",
+    )
+    async def suspend(
+        self,
+        request: Request[Any, Any, Any],
+        tenant: str,
+        institution_id: UUID,
+        data: GovernanceChange,
+        commands: CommandRunner,
+    ) -> Response[CommandAccepted]:
+        version = expected_version(request)
+        return await execute(
+            request,
+            commands,
+            tenant,
+            lambda app: suspend_institution(app, institution_id, expected_version=version),
+            CommandAccepted,
+            payload=data,
+            reason=data.reason,
+        )
+
+    @post(
+        "/{institution_id:uuid}/reinstate",
+        guards=[GOVERNORS],
+        status_code=200,
+        summary="Reinstate a suspended institution, with the reason",
+    )
+    async def reinstate(
+        self,
+        request: Request[Any, Any, Any],
+        tenant: str,
+        institution_id: UUID,
+        data: GovernanceChange,
+        commands: CommandRunner,
+    ) -> Response[CommandAccepted]:
+        version = expected_version(request)
+        return await execute(
+            request,
+            commands,
+            tenant,
+            lambda app: reinstate_institution(app, institution_id, expected_version=version),
+            CommandAccepted,
+            payload=data,
+            reason=data.reason,
+        )

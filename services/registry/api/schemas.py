@@ -1,0 +1,44 @@
+"""Request and response bodies of the registry API (msgspec Structs)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+from uuid import UUID
+
+import msgspec
+
+from services.registry.domain.institution import InstitutionStatus, InstitutionType, Owner
+
+Name = Annotated[str, msgspec.Meta(min_length=2, max_length=200, pattern=r"\S")]
+PdmCode = Annotated[str, msgspec.Meta(pattern=r"^\d{4}$", description="4-digit regency/city code")]
+Reason = Annotated[str, msgspec.Meta(min_length=3, max_length=2000)]
+
+
+class RegisterInstitution(msgspec.Struct, forbid_unknown_fields=True):
+    name: Name
+    kind: InstitutionType
+    pdm: PdmCode
+    owner: Owner = Owner.MUHAMMADIYAH
+    address: Annotated[str, msgspec.Meta(max_length=500)] | None = None
+
+
+class RenameInstitution(msgspec.Struct, forbid_unknown_fields=True):
+    name: Name
+
+
+class GovernanceChange(msgspec.Struct, forbid_unknown_fields=True):
+    reason: Reason
+
+
+class InstitutionView(msgspec.Struct):
+    id: UUID
+    name: str
+    kind: InstitutionType
+    owner: Owner
+    pdm: str
+    address: str | None
+    status: InstitutionStatus
+    version: int
+    registered_at: datetime
+    updated_at: datetime

@@ -1,0 +1,1 @@
+"""Registry use cases, one per file."""

@@ -1,0 +1,1 @@
+"""Pure domain of the registry: aggregates, their events and business rules."""

@@ -1,0 +1,100 @@
+"""An AUMSos: a social-service institution of Muhammadiyah or 'Aisyiyah."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from shared.domain.aggregate import AggregateRoot, event
+from shared.domain.errors import RuleBroken
+from shared.domain.rules import check_rule
+
+
+class InstitutionType(StrEnum):
+    PSKM = "pskm"  # family support centre
+    PAKM = "pakm"  # family care centre
+    LKSA = "lksa"  # children's home (Muhammadiyah Children Center)
+    SENIOR_CARE = "senior_care"
+    DISABILITY_CENTER = "disability_center"
+    RUMAH_SINGGAH = "rumah_singgah"  # shelter
+    RUMAH_SAKINAH = "rumah_sakinah"  # family counselling / shelter
+    BAKESOS = "bakesos"  # Balai Kesejahteraan Sosial
+
+
+class Owner(StrEnum):
+    MUHAMMADIYAH = "muhammadiyah"
+    AISYIYAH = "aisyiyah"
+
+
+class InstitutionStatus(StrEnum):
+    ACTIVE = "active"
+    SUSPENDED = "suspended"
+
+
+class PdmMustBeInProvince:
+    """A PDM (regency/city council) code is 4 digits and starts with its province's code."""
+
+    field = "pdm"
+
+    def __init__(self, pdm: str, tenant: str) -> None:
+        self.pdm = pdm
+        self.tenant = tenant
+
+    def is_broken(self) -> bool:
+        return not (len(self.pdm) == 4 and self.pdm.isdigit() and self.pdm.startswith(self.tenant))
+
+    @property
+    def message(self) -> str:
+        return f"PDM {self.pdm!r} is not a regency/city of province {self.tenant}"
+
+
+class Institution(AggregateRoot):
+    @event("Registered")
+    def __init__(
+        self, name: str, kind: InstitutionType, owner: Owner, pdm: str, address: str | None
+    ) -> None:
+        self.name = name
+        self.kind = kind
+        self.owner = owner
+        self.pdm = pdm
+        self.address = address
+        self.status = InstitutionStatus.ACTIVE
+
+    @classmethod
+    def register(
+        cls,
+        *,
+        tenant: str,
+        name: str,
+        kind: InstitutionType,
+        owner: Owner,
+        pdm: str,
+        address: str | None = None,
+    ) -> Institution:
+        check_rule(PdmMustBeInProvince(pdm, tenant))
+        return cls(name=name, kind=kind, owner=owner, pdm=pdm, address=address)
+
+    def rename(self, name: str) -> None:
+        if name != self.name:
+            self._renamed(name=name)
+
+    @event("Renamed")
+    def _renamed(self, name: str) -> None:
+        self.name = name
+
+    def suspend(self) -> None:
+        if self.status is InstitutionStatus.SUSPENDED:
+            raise RuleBroken("the institution is already suspended", field="status")
+        self._suspended()
+
+    @event("Suspended")
+    def _suspended(self) -> None:
+        self.status = InstitutionStatus.SUSPENDED
+
+    def reinstate(self) -> None:
+        if self.status is InstitutionStatus.ACTIVE:
+            raise RuleBroken("the institution is not suspended", field="status")
+        self._reinstated()
+
+    @event("Reinstated")
+    def _reinstated(self) -> None:
+        self.status = InstitutionStatus.ACTIVE

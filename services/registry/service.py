@@ -1,0 +1,22 @@
+"""The registry as the kernel sees it."""
+
+from __future__ import annotations
+
+from importlib import resources
+
+from services.registry.api.controllers import InstitutionController
+from services.registry.domain.institution import Institution
+from services.registry.projections.institutions import InstitutionsProjection
+from shared.service import ServiceDefinition
+
+
+def registry_service() -> ServiceDefinition:
+    return ServiceDefinition(
+        name="registry",
+        title="Registry",
+        port=8101,
+        aggregates=[("Institution", Institution)],
+        migrations=resources.files("services.registry.migrations"),
+        controllers=[InstitutionController],
+        projections=lambda: [InstitutionsProjection()],
+    )

@@ -1,0 +1,1 @@
+"""The `mpks` command line: up, serve, migrate, token, status, rebuild."""

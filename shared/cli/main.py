@@ -1,0 +1,110 @@
+"""`mpks` — run the platform locally, mint development tokens, migrate, inspect."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+
+from shared.auth import Role, mint_dev_token
+from shared.settings import Settings
+
+
+def _cmd_token(args: argparse.Namespace, settings: Settings) -> int:
+    try:
+        token = mint_dev_token(
+            settings,
+            sub=args.sub,
+            tenant=args.tenant,
+            roles=[Role(r) for r in args.role],
+            pdm=args.pdm,
+            institution=args.institution,
+            ttl_seconds=args.ttl,
+        )
+    except (PermissionError, ValueError) as exc:
+        print(f"mpks token: {exc}", file=sys.stderr)
+        return 2
+    print(token)
+    return 0
+
+
+def _cmd_up(args: argparse.Namespace, settings: Settings) -> int:
+    from shared.cli.up import run_up
+
+    return run_up(settings, demo=args.demo, services=args.services)
+
+
+def _cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
+    from shared.cli.serve import serve
+
+    return serve(args.service, settings, port=args.port)
+
+
+def _cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
+    from shared.cli.up import run_migrate
+
+    return run_migrate(settings, args.services)
+
+
+def _cmd_status(args: argparse.Namespace, settings: Settings) -> int:
+    from shared.cli.status import status
+
+    return asyncio.run(status(settings))
+
+
+def _cmd_rebuild(args: argparse.Namespace, settings: Settings) -> int:
+    from shared.cli.up import run_rebuild
+
+    return run_rebuild(settings, args.service, args.projection)
+
+
+def parser() -> argparse.ArgumentParser:
+    from services.bootstrap import SERVICES
+
+    p = argparse.ArgumentParser(prog="mpks", description=__doc__)
+    sub = p.add_subparsers(dest="command", required=True)
+
+    up = sub.add_parser(
+        "up", help="start PostgreSQL, NATS and all services (embedded when no URLs)"
+    )
+    up.add_argument("--demo", action="store_true", help="load a small realistic demo data set")
+    up.add_argument("--services", nargs="+", choices=sorted(SERVICES), default=list(SERVICES))
+    up.set_defaults(func=_cmd_up)
+
+    serve = sub.add_parser("serve", help="run one service (needs MPKS_DATABASE_URL, MPKS_NATS_URL)")
+    serve.add_argument("service", choices=sorted(SERVICES))
+    serve.add_argument("--port", type=int, default=None)
+    serve.set_defaults(func=_cmd_serve)
+
+    migrate = sub.add_parser("migrate", help="create or update every service's schemas")
+    migrate.add_argument("--services", nargs="+", choices=sorted(SERVICES), default=list(SERVICES))
+    migrate.set_defaults(func=_cmd_migrate)
+
+    token = sub.add_parser("token", help="mint a development JWT (refused with a production key)")
+    token.add_argument("--role", action="append", required=True, choices=[r.value for r in Role])
+    token.add_argument("--tenant", required=True, help="2-digit province code, or 'national'")
+    token.add_argument("--pdm", help="4-digit PDM (regency/city) code the token is scoped to")
+    token.add_argument("--institution", help="institution id the token is scoped to")
+    token.add_argument("--sub", default="dev-user", help="subject (user id)")
+    token.add_argument("--ttl", type=int, default=12 * 3600, help="lifetime in seconds")
+    token.set_defaults(func=_cmd_token)
+
+    status = sub.add_parser("status", help="health of the running services")
+    status.set_defaults(func=_cmd_status)
+
+    rebuild = sub.add_parser("rebuild", help="drop a read model and replay it from the events")
+    rebuild.add_argument("service", choices=sorted(SERVICES))
+    rebuild.add_argument("projection")
+    rebuild.set_defaults(func=_cmd_rebuild)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    settings = Settings.from_env()
+    code: int = args.func(args, settings)
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,36 @@
+"""`mpks status`: is each service up and ready, and how far behind are its background parts."""
+
+from __future__ import annotations
+
+import httpx
+
+from shared.settings import Settings
+
+
+async def status(settings: Settings) -> int:
+    from services.bootstrap import SERVICES
+
+    healthy = True
+    async with httpx.AsyncClient(timeout=3) as client:
+        for name in SERVICES:
+            url = settings.service_url(name)
+            try:
+                response = await client.get(f"{url}/health/ready")
+                body = response.json()
+                lags = _lags((await client.get(f"{url}/metrics")).text)
+                print(f"{name:<9} {url:<24} {body.get('status')}  {body.get('checks')}  {lags}")
+                healthy &= response.status_code == 200
+            except httpx.HTTPError as exc:
+                print(f"{name:<9} {url:<24} down ({type(exc).__name__})")
+                healthy = False
+    return 0 if healthy else 1
+
+
+def _lags(metrics: str) -> str:
+    keep = ("mpks_relay_lag_events", "mpks_projection_lag_events", "mpks_consumer_parked_messages")
+    parts = [
+        line.replace("mpks_", "").replace("_events", "")
+        for line in metrics.splitlines()
+        if line.startswith(keep)
+    ]
+    return " ".join(parts)

@@ -1,0 +1,190 @@
+"""`mpks up`: embedded PostgreSQL and NATS (unless URLs are configured), migrations, the
+three services as child processes; Ctrl-C stops everything cleanly."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from urllib.parse import urlparse, urlunparse
+
+import asyncpg
+import httpx
+
+from shared.devstack.stack import DevStack
+from shared.runtime import migrate_service
+from shared.settings import Settings
+
+DATABASE_NAME = "mpks"
+
+
+async def _ensure_database(server_url: str, name: str) -> str:
+    """The embedded cluster's own database for the platform (not `postgres`)."""
+    conn = await asyncpg.connect(server_url)
+    try:
+        if not await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name):
+            await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+    return urlunparse(urlparse(server_url)._replace(path=f"/{name}"))
+
+
+async def _migrate_all(settings: Settings, services: list[str]) -> None:
+    from services.bootstrap import SERVICES
+
+    assert settings.database_url is not None
+    for name in services:
+        await migrate_service(SERVICES[name](), settings.database_url, settings)
+
+
+def _with_stack(settings: Settings) -> tuple[DevStack, Settings]:
+    stack = DevStack(settings.data_dir, settings.database_url, settings.nats_url).start()
+    database_url = stack.database_url
+    if "postgres" in stack.embedded:
+        database_url = asyncio.run(_ensure_database(database_url, DATABASE_NAME))
+    return stack, settings.replace(database_url=database_url, nats_url=stack.nats_url)
+
+
+def run_migrate(settings: Settings, services: list[str]) -> int:
+    stack, settings = _with_stack(settings)
+    try:
+        asyncio.run(_migrate_all(settings, services))
+        print(f"migrated: {', '.join(services)}")
+    finally:
+        stack.stop()
+    return 0
+
+
+def run_rebuild(settings: Settings, service: str, projection: str) -> int:
+    from services.bootstrap import build_runtime
+
+    stack, settings = _with_stack(settings)
+
+    async def rebuild() -> int:
+        runtime = build_runtime(service, settings, run_background=False)
+        await runtime.start()
+        try:
+            conn = await asyncpg.connect(runtime.database_url)
+            try:
+                return await runtime.projections.rebuild(conn, projection)
+            finally:
+                await conn.close()
+        finally:
+            await runtime.stop()
+
+    try:
+        count = asyncio.run(rebuild())
+        print(f"rebuilt {service}.{projection}: {count} events replayed")
+    finally:
+        stack.stop()
+    return 0
+
+
+def _wait_ready(
+    urls: dict[str, str], children: dict[str, subprocess.Popen[bytes]], timeout: float
+) -> None:
+    deadline = time.monotonic() + timeout
+    pending = dict(urls)
+    while pending:
+        for name, url in list(pending.items()):
+            if children[name].poll() is not None:
+                raise RuntimeError(f"{name} exited during start-up; see its log")
+            try:
+                if httpx.get(f"{url}/health/ready", timeout=1).status_code == 200:
+                    del pending[name]
+            except httpx.HTTPError:
+                pass
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"not ready after {timeout:.0f}s: {', '.join(pending)}")
+        time.sleep(0.2)
+
+
+def run_up(settings: Settings, *, demo: bool, services: list[str]) -> int:
+    started = time.monotonic()
+    stack, settings = _with_stack(settings)
+    children: dict[str, subprocess.Popen[bytes]] = {}
+    stopping = False
+
+    def request_stop(*_: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGINT, request_stop)
+    signal.signal(signal.SIGTERM, request_stop)
+    try:
+        asyncio.run(_migrate_all(settings, services))
+        log_dir = settings.data_dir / "logs"
+        log_dir.mkdir(parents=True, exist_ok=True)
+        env = {
+            **os.environ,
+            "MPKS_DATABASE_URL": str(settings.database_url),
+            "MPKS_NATS_URL": str(settings.nats_url),
+        }
+        for name in services:
+            log = (log_dir / f"{name}.log").open("ab")
+            children[name] = subprocess.Popen(
+                [sys.executable, "-m", "shared.cli.main", "serve", name],
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                # Own process group: the terminal's Ctrl-C reaches us, and we stop them in order.
+                start_new_session=True,
+            )
+        urls = {name: settings.service_url(name) for name in services}
+        _wait_ready(urls, children, timeout=120)
+        if demo:
+            from shared.cli.demo import load_demo
+
+            print(load_demo(settings, urls))
+        _print_banner(settings, stack, urls, log_dir, time.monotonic() - started)
+        while not stopping:
+            for name, child in children.items():
+                if child.poll() is not None:
+                    print(f"{name} exited with code {child.returncode}; stopping", file=sys.stderr)
+                    stopping = True
+            time.sleep(0.3)
+        return 0
+    finally:
+        print("stopping services...", file=sys.stderr)
+        for child in children.values():
+            if child.poll() is None:
+                child.send_signal(signal.SIGINT)
+        for child in children.values():
+            try:
+                child.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                child.kill()
+        stack.stop()
+        print("stopped.", file=sys.stderr)
+
+
+def _print_banner(
+    settings: Settings, stack: DevStack, urls: dict[str, str], log_dir: Path, seconds: float
+) -> None:
+    def origin(part: str) -> str:
+        return "embedded" if part in stack.embedded else "configured"
+
+    lines = [
+        "",
+        f"MPKS is running ({seconds:.1f}s to ready)",
+        f"  PostgreSQL ({origin('postgres')}): {settings.database_url}",
+        f"  NATS ({origin('nats')}):       {settings.nats_url}",
+    ]
+    for name, url in urls.items():
+        lines.append(f"  {name:<9} {url}   docs: {url}/docs")
+    lines += [
+        f"  logs:     {log_dir}/<service>.log",
+        "",
+        "Get a token (development key):",
+        "  .venv/bin/mpks token --role wilayah_admin --tenant 35",
+        "then e.g.:",
+        '  curl -H "Authorization: Bearer $TOKEN" '
+        f"{urls.get('registry', 'http://127.0.0.1:8101')}/v1/tenants/35/institutions",
+        "",
+        "Ctrl-C stops everything; data stays under " + str(settings.data_dir),
+    ]
+    print("\n".join(lines), flush=True)

@@ -1,0 +1,1 @@
+"""Read-side database access (asyncpg): pools, tenant transactions under RLS, migrations."""

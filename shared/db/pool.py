@@ -1,0 +1,38 @@
+"""asyncpg pools for read models, with row-level security applied per transaction."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any, TypeAlias
+
+import asyncpg
+from asyncpg.pool import PoolConnectionProxy
+
+# What handlers receive: a plain connection or one lent by a pool.
+DbConnection: TypeAlias = asyncpg.Connection[Any] | PoolConnectionProxy[Any]
+
+# The role every read-model query runs as: not the tables' owner and NOBYPASSRLS, so the
+# tenant policies apply even when the login user is a superuser (as in development).
+APP_ROLE = "mpks_app"
+
+
+async def _enter_app_role(conn: DbConnection) -> None:
+    await conn.execute(f"SET ROLE {APP_ROLE}")
+
+
+async def create_pool(database_url: str, *, max_size: int) -> asyncpg.Pool[Any]:
+    pool = await asyncpg.create_pool(
+        database_url, min_size=1, max_size=max_size, init=_enter_app_role
+    )
+    assert pool is not None
+    return pool
+
+
+@asynccontextmanager
+async def tenant_transaction(pool: asyncpg.Pool[Any], tenant: str) -> AsyncIterator[DbConnection]:
+    """A transaction that sees and writes only `tenant`'s rows (transaction-local setting,
+    so a pooled connection never carries one tenant's setting into another's request)."""
+    async with pool.acquire() as conn, conn.transaction():
+        await conn.execute("SELECT set_config('app.tenant_id', $1, true)", tenant)
+        yield conn

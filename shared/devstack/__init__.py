@@ -1,0 +1,1 @@
+"""Embedded development stack: private PostgreSQL and NATS JetStream servers."""

@@ -1,0 +1,148 @@
+"""Runs a command against a tenant's event log: in a worker thread (the library is
+synchronous), inside its command context, with optimistic concurrency and idempotency."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+from uuid import UUID
+
+import anyio
+import anyio.to_thread
+import msgspec
+from eventsourcing.application import AggregateNotFoundError
+from eventsourcing.domain import Aggregate
+from eventsourcing.persistence import IntegrityError
+
+from shared.domain.errors import Conflict, NotFound, RuleBroken
+from shared.eventstore.context import CommandContext, command_context
+from shared.eventstore.recorder import IdempotencyRecord
+from shared.eventstore.stores import TenantApplication, TenantStores
+
+
+@dataclass
+class Decision:
+    """What a use case decided: aggregates whose new events to save and the reply."""
+
+    body: Any
+    save: list[Aggregate] = field(default_factory=list)
+    status: int = 200
+
+    @classmethod
+    def saving(cls, aggregate: Aggregate, status: int = 200) -> Decision:
+        """The usual reply: the record's id and its new version (its ETag)."""
+        return cls({"id": str(aggregate.id), "version": aggregate.version}, [aggregate], status)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    status: int
+    body: bytes
+    replayed: bool = False
+
+
+Handler = Callable[[TenantApplication], Decision]
+TAggregate = TypeVar("TAggregate", bound=Aggregate)
+
+
+def fingerprint(*parts: object) -> str:
+    """Identifies a request, so a reused Idempotency-Key with another body is refused."""
+    return hashlib.sha256(msgspec.json.encode(parts)).hexdigest()
+
+
+class CommandRunner:
+    def __init__(self, stores: TenantStores) -> None:
+        self.stores = stores
+        # Never more threads than pooled connections: extra threads would only queue there.
+        self.limiter = anyio.CapacityLimiter(stores.pool.max_connections)
+
+    async def run(
+        self,
+        tenant: str,
+        ctx: CommandContext,
+        handler: Handler,
+        *,
+        idempotency_key: str | None = None,
+        request_fingerprint: str = "",
+    ) -> Outcome:
+        return await anyio.to_thread.run_sync(
+            self._run,
+            tenant,
+            ctx,
+            handler,
+            idempotency_key,
+            request_fingerprint,
+            limiter=self.limiter,
+        )
+
+    def _run(
+        self,
+        tenant: str,
+        ctx: CommandContext,
+        handler: Handler,
+        key: str | None,
+        request_fingerprint: str,
+    ) -> Outcome:
+        app = self.stores.get(tenant)
+        with command_context(ctx):
+            if key is not None:
+                earlier = app.recorder.find_idempotency_record(key)
+                if earlier is not None:
+                    return _replay(earlier, request_fingerprint)
+            decision = handler(app)
+            body = msgspec.json.encode(decision.body)
+            record = (
+                IdempotencyRecord(key, request_fingerprint, decision.status, body)
+                if key is not None
+                else None
+            )
+            try:
+                if any(agg.pending_events for agg in decision.save) or record is None:
+                    app.save(*decision.save, idempotency=record)
+                else:
+                    app.recorder.record_without_events(record)
+            except IntegrityError:
+                if key is not None:
+                    earlier = app.recorder.find_idempotency_record(key)
+                    if earlier is not None:
+                        return _replay(earlier, request_fingerprint)
+                raise Conflict(
+                    "the record was changed by someone else at the same time: "
+                    "reload it and try again"
+                ) from None
+            return Outcome(decision.status, body)
+
+
+def _replay(earlier: IdempotencyRecord, request_fingerprint: str) -> Outcome:
+    if earlier.fingerprint != request_fingerprint:
+        raise RuleBroken(
+            "this Idempotency-Key was already used for a different request",
+            field="Idempotency-Key",
+        )
+    return Outcome(earlier.status, earlier.body, replayed=True)
+
+
+def load(
+    app: TenantApplication,
+    cls: type[TAggregate],
+    aggregate_id: UUID,
+    *,
+    expected_version: int | None = None,
+) -> TAggregate:
+    """The aggregate as of now, or 404; 409 when the client saw another version."""
+    missing = NotFound(f"{cls.__name__.lower()} {aggregate_id} not found")
+    try:
+        found: object = app.repository.get(aggregate_id)
+    except AggregateNotFoundError:
+        raise missing from None
+    if not isinstance(found, cls):
+        raise missing
+    aggregate: TAggregate = found
+    if expected_version is not None and expected_version != aggregate.version:
+        raise Conflict(
+            f"{cls.__name__.lower()} {aggregate_id} is at version {aggregate.version}, "
+            f"not {expected_version}: reload it and try again"
+        )
+    return aggregate

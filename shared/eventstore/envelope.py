@@ -1,0 +1,88 @@
+"""The one shape of an event outside its aggregate: stored state, NATS payload, events feed."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+import msgspec
+
+
+class EventMeta(msgspec.Struct, frozen=True, kw_only=True):
+    tenant: str
+    actor: str
+    correlation_id: str
+    causation_id: str | None = None
+    reason: str | None = None
+    command_id: UUID | None = None
+
+
+class StoredState(msgspec.Struct, frozen=True, kw_only=True):
+    """What goes into the event store's `state` column (JSON)."""
+
+    v: int
+    meta: EventMeta
+    data: dict[str, Any]
+
+
+class EventEnvelope(msgspec.Struct, frozen=True, kw_only=True):
+    """An event as other services, auditors and other systems see it."""
+
+    service: str
+    tenant: str
+    position: int
+    previous_position: int | None
+    aggregate: str
+    aggregate_id: UUID
+    aggregate_version: int
+    event: str
+    event_version: int
+    occurred_at: datetime
+    meta: EventMeta
+    data: dict[str, Any]
+
+    @property
+    def message_id(self) -> str:
+        """Stable across republishes, so JetStream and consumers can de-duplicate."""
+        return f"{self.service}.{self.tenant}.{self.position}"
+
+    @property
+    def subject(self) -> str:
+        return event_subject(self.service, self.tenant, self.aggregate, self.event)
+
+
+def event_subject(service: str, tenant: str, aggregate: str, event: str) -> str:
+    return f"mpks.{service}.{tenant}.{aggregate.lower()}.{event.lower()}"
+
+
+def envelope_from_row(
+    *,
+    service: str,
+    tenant: str,
+    position: int,
+    previous_position: int | None,
+    aggregate_id: UUID,
+    aggregate_version: int,
+    topic: str,
+    state: bytes,
+) -> EventEnvelope:
+    stored = msgspec.json.decode(state, type=StoredState)
+    aggregate, _, event = topic.partition(".")
+    data = dict(stored.data)
+    occurred_at = msgspec.convert(data.pop("timestamp"), datetime, strict=False)
+    data.pop("originator_topic", None)
+    return EventEnvelope(
+        service=service,
+        tenant=tenant,
+        position=position,
+        previous_position=previous_position,
+        aggregate=aggregate,
+        aggregate_id=aggregate_id,
+        aggregate_version=aggregate_version,
+        event=event,
+        event_version=stored.v,
+        occurred_at=occurred_at,
+        meta=stored.meta,
+        data=data,
+    )

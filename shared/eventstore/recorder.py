@@ -1,0 +1,87 @@
+"""The library's PostgreSQL recorder plus an idempotency record written in the same
+transaction as the events, so a retried command can never record its events twice."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import msgspec
+from eventsourcing.persistence import StoredEvent
+from eventsourcing.postgres import PostgresApplicationRecorder
+from psycopg import Cursor
+from psycopg.rows import DictRow
+from psycopg.sql import SQL, Identifier
+
+
+class IdempotencyRecord(msgspec.Struct, frozen=True):
+    key: str
+    fingerprint: str
+    status: int
+    body: bytes
+
+
+class TenantRecorder(PostgresApplicationRecorder):
+    def __init__(self, datastore: Any, *, events_table_name: str, types_schema: str) -> None:
+        super().__init__(datastore, events_table_name=events_table_name)
+        schema = Identifier(self.datastore.schema)
+        # Insert through the service-wide composite type (see TenantDatastore).
+        shared_type = SQL("{0}.{1}").format(
+            Identifier(types_schema), Identifier(self.stored_event_type_name)
+        )
+        self.sql_create_statements.insert(
+            0,
+            SQL(
+                "CREATE TYPE {0} AS (originator_id uuid, originator_version bigint, "
+                "topic text, state bytea)"
+            ).format(shared_type),
+        )
+        self.insert_events_statement = SQL(
+            "INSERT INTO {0}.{1} AS t (originator_id, originator_version, topic, state) "
+            "SELECT originator_id, originator_version, topic, state "
+            "FROM unnest(%s::{2}[]) RETURNING notification_id"
+        ).format(schema, Identifier(events_table_name), shared_type)
+        self.sql_create_statements.append(
+            SQL(
+                "CREATE TABLE IF NOT EXISTS {0}.idempotency_keys ("
+                "key text PRIMARY KEY, fingerprint text NOT NULL, status int NOT NULL, "
+                "body bytea NOT NULL, created_at timestamptz NOT NULL DEFAULT now())"
+            ).format(schema)
+        )
+        self._insert_key = SQL(
+            "INSERT INTO {0}.idempotency_keys (key, fingerprint, status, body) "
+            "VALUES (%s, %s, %s, %s)"
+        ).format(schema)
+        self._select_key = SQL(
+            "SELECT key, fingerprint, status, body FROM {0}.idempotency_keys WHERE key = %s"
+        ).format(schema)
+
+    def _insert_events(
+        self,
+        curs: Cursor[DictRow],
+        stored_events: Sequence[StoredEvent],
+        **kwargs: Any,
+    ) -> None:
+        record: IdempotencyRecord | None = kwargs.get("idempotency")
+        if record is not None:
+            # A concurrent retry with the same key fails here on the primary key and its
+            # events are rolled back with it.
+            curs.execute(
+                self._insert_key, (record.key, record.fingerprint, record.status, record.body)
+            )
+        super()._insert_events(curs, stored_events, **kwargs)
+
+    def find_idempotency_record(self, key: str) -> IdempotencyRecord | None:
+        with self.datastore.get_connection() as conn, conn.cursor() as curs:
+            curs.execute(self._select_key, (key,))
+            row = curs.fetchone()
+        if row is None:
+            return None
+        return IdempotencyRecord(row["key"], row["fingerprint"], row["status"], bytes(row["body"]))
+
+    def record_without_events(self, record: IdempotencyRecord) -> None:
+        """A command that changed nothing still answers a retry with its first result."""
+        with self.datastore.transaction(commit=True) as curs:
+            curs.execute(
+                self._insert_key, (record.key, record.fingerprint, record.status, record.body)
+            )

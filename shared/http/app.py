@@ -1,0 +1,75 @@
+"""Builds a service's Litestar app: one place wires auth, problem details, OpenAPI docs,
+metrics, logs and the runtime's lifecycle."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import asyncpg
+from litestar import Litestar
+from litestar.di import Provide
+from litestar.middleware import DefineMiddleware
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import ScalarRenderPlugin
+from litestar.openapi.spec import Components, SecurityScheme
+
+from shared.auth import TokenVerifier
+from shared.eventstore.commands import CommandRunner
+from shared.http.kernel_controllers import KERNEL_CONTROLLERS
+from shared.http.middleware import RequestContextMiddleware
+from shared.http.problems import EXCEPTION_HANDLERS
+from shared.http.security import JWTAuthMiddleware
+from shared.runtime import ServiceRuntime
+
+
+def create_app(runtime: ServiceRuntime) -> Litestar:
+    definition = runtime.definition
+
+    @asynccontextmanager
+    async def lifespan(_: Litestar) -> AsyncIterator[None]:
+        await runtime.start()
+        try:
+            yield
+        finally:
+            await runtime.stop()
+
+    def provide_runtime() -> ServiceRuntime:
+        return runtime
+
+    def provide_commands() -> CommandRunner:
+        return runtime.commands
+
+    def provide_db() -> asyncpg.Pool[Any]:
+        return runtime.db
+
+    return Litestar(
+        route_handlers=[*KERNEL_CONTROLLERS, *definition.controllers],
+        lifespan=[lifespan],
+        dependencies={
+            "runtime": Provide(provide_runtime, sync_to_thread=False),
+            "commands": Provide(provide_commands, sync_to_thread=False),
+            "db": Provide(provide_db, sync_to_thread=False),
+        },
+        middleware=[
+            # Outermost, so even a 401 gets a correlation id, a log line and a metric.
+            DefineMiddleware(RequestContextMiddleware, metrics=runtime.metrics),
+            DefineMiddleware(JWTAuthMiddleware, verifier=TokenVerifier(runtime.settings)),
+        ],
+        exception_handlers=EXCEPTION_HANDLERS,
+        # Logging is configured once by the process (JSON lines), not by Litestar.
+        logging_config=None,
+        openapi_config=OpenAPIConfig(
+            title=f"MPKS {definition.title}",
+            version="1.0.0",
+            path="/docs",
+            render_plugins=[ScalarRenderPlugin()],
+            components=Components(
+                security_schemes={
+                    "bearer": SecurityScheme(type="http", scheme="bearer", bearer_format="JWT")
+                }
+            ),
+            security=[{"bearer": []}],
+        ),
+    )

@@ -1,0 +1,80 @@
+"""Turns an HTTP request into a command run: context from the token, Idempotency-Key,
+If-Match, and the outcome as the response."""
+
+from __future__ import annotations
+
+from typing import Any, TypeVar
+from uuid import UUID
+
+import msgspec
+from litestar import Request, Response
+
+from shared.domain.errors import RuleBroken
+from shared.eventstore.commands import CommandRunner, Handler, fingerprint
+from shared.eventstore.context import CommandContext
+from shared.http.security import principal_of
+
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+T = TypeVar("T")
+
+
+class CommandAccepted(msgspec.Struct, frozen=True):
+    """The usual reply to a command: the record and its new version (its ETag)."""
+
+    id: UUID
+    version: int
+
+
+def expected_version(request: Request[Any, Any, Any]) -> int | None:
+    """`If-Match: "3"` (the ETag of a read): the version the client last saw."""
+    raw = request.headers.get("if-match")
+    if raw is None:
+        return None
+    value = raw.strip().removeprefix("W/").strip('"')
+    try:
+        return int(value)
+    except ValueError:
+        raise RuleBroken(
+            "If-Match must be the version (ETag) of the record", field="If-Match"
+        ) from None
+
+
+async def execute(
+    request: Request[Any, Any, Any],
+    runner: CommandRunner,
+    tenant: str,
+    handler: Handler,
+    reply: type[T],
+    *,
+    payload: msgspec.Struct | None = None,
+    reason: str | None = None,
+) -> Response[T]:
+    principal = principal_of(request)
+    ctx = CommandContext(
+        tenant=tenant,
+        actor=principal.sub,
+        correlation_id=request.state.get("correlation_id") or "",
+        causation_id=request.headers.get("x-causation-id"),
+        reason=reason,
+    )
+    key = request.headers.get(IDEMPOTENCY_HEADER.lower())
+    if key is not None and not (0 < len(key) <= 200):
+        raise RuleBroken("Idempotency-Key must be 1 to 200 characters", field=IDEMPOTENCY_HEADER)
+    outcome = await runner.run(
+        tenant,
+        ctx,
+        handler,
+        idempotency_key=key,
+        request_fingerprint=fingerprint(
+            request.method,
+            request.url.path,
+            principal.sub,
+            msgspec.to_builtins(payload) if payload is not None else None,
+        ),
+    )
+    headers = {"Idempotent-Replayed": "true"} if outcome.replayed else {}
+    return Response(
+        msgspec.json.decode(outcome.body, type=reply),
+        status_code=outcome.status,
+        headers=headers,
+    )

@@ -1,0 +1,78 @@
+"""Routes every service has: health, metrics, its events feed and its event catalogue."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from litestar import Controller, Response, get
+from litestar.params import Parameter
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from shared.auth import Role
+from shared.eventstore.catalogue import EventSpec
+from shared.http.security import READERS, requires_roles, tenant_guard
+from shared.runtime import FeedPage, ServiceRuntime
+
+
+class HealthController(Controller):
+    path = "/health"
+    tags = ["operations"]
+
+    @get("/live", summary="The process is up")
+    async def live(self) -> dict[str, str]:
+        return {"status": "live"}
+
+    @get("/ready", summary="PostgreSQL and NATS are reachable")
+    async def ready(self, runtime: ServiceRuntime) -> Response[dict[str, object]]:
+        checks = await runtime.ready()
+        ok = all(checks.values())
+        return Response(
+            {"status": "ready" if ok else "not ready", "checks": checks},
+            status_code=200 if ok else 503,
+        )
+
+
+class MetricsController(Controller):
+    path = "/metrics"
+    tags = ["operations"]
+
+    @get("/", summary="Prometheus metrics", include_in_schema=False)
+    async def metrics(self, runtime: ServiceRuntime) -> Response[bytes]:
+        return Response(generate_latest(runtime.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+
+class EventsController(Controller):
+    """The tenant's event log in order: what auditors replay, other systems follow and
+    consumers use to refill a hole left by NATS."""
+
+    path = "/v1/tenants/{tenant:str}/events"
+    guards = [tenant_guard, requires_roles(Role.AUDITOR, Role.NATIONAL_ADMIN, Role.WILAYAH_ADMIN)]
+    tags = ["events"]
+
+    @get("/", summary="Events of a tenant after a position")
+    async def feed(
+        self,
+        tenant: str,
+        runtime: ServiceRuntime,
+        after: Annotated[int, Parameter(ge=0, description="return events after this position")] = 0,
+        limit: Annotated[int, Parameter(ge=1, le=1000)] = 100,
+    ) -> FeedPage:
+        async with runtime.db.acquire() as conn:
+            events = await runtime.logs.read(conn, tenant, after=after, limit=limit)
+            head = await runtime.logs.head(conn, tenant)
+        return FeedPage(tenant=tenant, after=after, head=head, events=events)
+
+
+class CatalogueController(Controller):
+    path = "/v1/catalogue/events"
+    guards = [requires_roles(*READERS)]
+    tags = ["events"]
+
+    @get("/", summary="Every event this service publishes: name, version, fields")
+    async def catalogue(self, runtime: ServiceRuntime) -> list[EventSpec]:
+        return runtime.catalogue.specs()
+
+
+KERNEL_CONTROLLERS = [HealthController, MetricsController, EventsController, CatalogueController]
+
+__all__ = ["KERNEL_CONTROLLERS"]

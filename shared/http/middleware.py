@@ -1,0 +1,68 @@
+"""Per-request correlation id, one JSON log line and metrics for every request."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from litestar.datastructures import MutableScopeHeaders
+from litestar.enums import ScopeType
+from litestar.types import ASGIApp, Message, Receive, Scope, Send
+
+from shared.observability import Metrics, Stopwatch, correlation_id, new_correlation_id
+
+log = logging.getLogger("mpks.http")
+
+HEADER = "x-correlation-id"
+
+
+class RequestContextMiddleware:
+    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != ScopeType.HTTP:
+            await self.app(scope, receive, send)
+            return
+        method = scope["method"]
+        headers = dict(scope["headers"])
+        cid = headers.get(HEADER.encode(), b"").decode("latin-1")[:128] or new_correlation_id()
+        token = correlation_id.set(cid)
+        scope.setdefault("state", {})["correlation_id"] = cid
+        watch = Stopwatch()
+        status = 500
+
+        async def send_with_header(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                MutableScopeHeaders.from_message(message)[HEADER] = cid
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_header)
+        finally:
+            route = _route_of(scope)
+            self.metrics.requests.labels(method, route, str(status)).inc()
+            self.metrics.latency.labels(method, route).observe(watch.elapsed)
+            log.info(
+                "request",
+                extra={
+                    "fields": {
+                        "method": method,
+                        "path": scope["path"],
+                        "route": route,
+                        "status": status,
+                        "ms": round(watch.elapsed * 1000, 2),
+                    }
+                },
+            )
+            correlation_id.reset(token)
+
+
+def _route_of(scope: Any) -> str:
+    # The route template keeps metric labels bounded (no ids or tenants in them).
+    handler = scope.get("route_handler")
+    paths = getattr(handler, "paths", None)
+    return next(iter(paths)) if paths else "unmatched"

@@ -1,0 +1,1 @@
+"""NATS JetStream: streams, the outbox relay's publisher side and durable consumers."""

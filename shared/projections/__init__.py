@@ -1,0 +1,1 @@
+"""Read models built from a service's own tenant logs, exactly once."""

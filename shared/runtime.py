@@ -1,0 +1,245 @@
+"""The running parts of one service process, wired from settings (the composition root's
+product): event-store pool, read-model pool, NATS, relay, projections and consumers."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Coroutine
+from dataclasses import dataclass, field
+from typing import Any
+
+import anyio.to_thread
+import asyncpg
+import httpx
+import msgspec
+import nats
+from nats.aio.client import Client as NATS
+from nats.js import JetStreamContext
+
+from shared.auth import Role, mint_dev_token
+from shared.db.migrate import migrate_read_side
+from shared.db.pool import create_pool
+from shared.eventstore.catalogue import EventCatalogue
+from shared.eventstore.commands import CommandRunner
+from shared.eventstore.envelope import EventEnvelope
+from shared.eventstore.logs import LogWatcher, TenantLogs
+from shared.eventstore.stores import EventStorePool, TenantStores, tenant_schema
+from shared.messaging.consumer import EventConsumer
+from shared.messaging.streams import ensure_stream
+from shared.observability import Metrics
+from shared.outbox.relay import Relay
+from shared.projections.runner import ProjectionRunner
+from shared.service import ServiceDefinition
+from shared.settings import Settings
+from shared.tenancy import NATIONAL, province_codes
+
+log = logging.getLogger(__name__)
+
+
+async def migrate(definition: ServiceDefinition, database_url: str, stores: TenantStores) -> None:
+    conn = await asyncpg.connect(database_url)
+    try:
+        applied = await migrate_read_side(conn, definition.name, definition.migrations)
+    finally:
+        await conn.close()
+
+    def create_event_stores() -> None:
+        for tenant in sorted(province_codes()):
+            stores.create_tables(tenant)
+
+    await anyio.to_thread.run_sync(create_event_stores)
+    conn = await asyncpg.connect(database_url)
+    try:
+        # The read role reads every tenant log (relay, projections, feed) but never writes it.
+        for tenant in sorted(province_codes()):
+            schema = tenant_schema(definition.name, tenant)
+            await conn.execute(f"GRANT USAGE ON SCHEMA {schema} TO mpks_app")
+            await conn.execute(f"GRANT SELECT ON ALL TABLES IN SCHEMA {schema} TO mpks_app")
+    finally:
+        await conn.close()
+    if applied:
+        log.info("migrated", extra={"fields": {"service": definition.name, "applied": applied}})
+
+
+async def migrate_service(
+    definition: ServiceDefinition, database_url: str, settings: Settings
+) -> None:
+    """Migrate one service without starting it (`mpks migrate`, `mpks up`)."""
+    pool = EventStorePool(
+        database_url,
+        types_schema=definition.name,
+        pool_size=1,
+        max_overflow=0,
+        lock_timeout=settings.lock_timeout_seconds,
+    )
+    try:
+        stores = TenantStores(definition.name, pool, EventCatalogue(definition.aggregates))
+        await migrate(definition, database_url, stores)
+    finally:
+        await anyio.to_thread.run_sync(pool.close)
+
+
+class FeedClient:
+    """Reads another service's events feed over HTTP: how a consumer refills a hole."""
+
+    def __init__(self, settings: Settings, source: str, me: str) -> None:
+        self.base_url = settings.service_url(source)
+        token = settings.service_token or mint_dev_token(
+            settings, sub=f"service:{me}", tenant=NATIONAL, roles=[Role.AUDITOR]
+        )
+        self._headers = {"Authorization": f"Bearer {token}"}
+        self._decoder = msgspec.json.Decoder(FeedPage)
+
+    async def __call__(self, tenant: str, after: int, until: int) -> list[EventEnvelope]:
+        events: list[EventEnvelope] = []
+        async with httpx.AsyncClient(
+            base_url=self.base_url, headers=self._headers, timeout=10
+        ) as client:
+            while after < until:
+                response = await client.get(
+                    f"/v1/tenants/{tenant}/events", params={"after": after, "limit": 500}
+                )
+                response.raise_for_status()
+                page = self._decoder.decode(response.content)
+                batch = [e for e in page.events if e.position <= until]
+                if not batch:
+                    break
+                events.extend(batch)
+                after = batch[-1].position
+        return events
+
+
+class FeedPage(msgspec.Struct, frozen=True, kw_only=True):
+    tenant: str
+    after: int
+    head: int
+    events: list[EventEnvelope]
+
+
+@dataclass
+class ServiceRuntime:
+    definition: ServiceDefinition
+    settings: Settings
+    database_url: str
+    nats_url: str
+    run_background: bool = True
+    metrics: Metrics = field(init=False)
+    catalogue: EventCatalogue = field(init=False)
+    event_pool: EventStorePool = field(init=False)
+    stores: TenantStores = field(init=False)
+    commands: CommandRunner = field(init=False)
+    logs: TenantLogs = field(init=False)
+    db: asyncpg.Pool[Any] = field(init=False)
+    nc: NATS = field(init=False)
+    js: JetStreamContext = field(init=False)
+    relay: Relay = field(init=False)
+    projections: ProjectionRunner = field(init=False)
+    consumers: list[EventConsumer] = field(init=False, default_factory=list)
+    _tasks: list[asyncio.Task[None]] = field(init=False, default_factory=list)
+    _stop: asyncio.Event = field(init=False)
+    _watcher: LogWatcher = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.metrics = Metrics(self.name)
+
+    @property
+    def name(self) -> str:
+        return self.definition.name
+
+    async def start(self) -> None:
+        self.catalogue = EventCatalogue(self.definition.aggregates)
+        self.event_pool = EventStorePool(
+            self.database_url,
+            types_schema=self.name,
+            pool_size=self.settings.eventstore_pool_size,
+            max_overflow=self.settings.eventstore_pool_overflow,
+            lock_timeout=self.settings.lock_timeout_seconds,
+        )
+        self.stores = TenantStores(self.name, self.event_pool, self.catalogue)
+        await migrate(self.definition, self.database_url, self.stores)
+        self.commands = CommandRunner(self.stores)
+        self.logs = TenantLogs(self.name)
+        self.db = await create_pool(self.database_url, max_size=self.settings.readmodel_pool_size)
+        self.nc = await nats.connect(
+            self.nats_url, name=f"mpks-{self.name}", max_reconnect_attempts=-1
+        )
+        self.js = self.nc.jetstream()
+        await ensure_stream(self.js, self.name)
+        for source in self.definition.reactions:
+            await ensure_stream(self.js, source)
+        self.relay = Relay(schema=self.name, pool=self.db, logs=self.logs, js=self.js)
+        self.projections = ProjectionRunner(
+            schema=self.name,
+            pool=self.db,
+            logs=self.logs,
+            projections=self.definition.projections(),
+        )
+        self.consumers = [
+            EventConsumer(
+                name=f"{self.name}-from-{source}",
+                schema=self.name,
+                source=source,
+                pool=self.db,
+                js=self.js,
+                reactions=make_reactions(),
+                feed=FeedClient(self.settings, source, self.name),
+            )
+            for source, make_reactions in self.definition.reactions.items()
+        ]
+        self._stop = asyncio.Event()
+        self._watcher = LogWatcher(self.database_url, self.logs.channel)
+        if self.run_background:
+            await self._watcher.start()
+            self._spawn(self.relay.run(self._watcher.subscribe(), self._stop))
+            self._spawn(self.projections.run(self._watcher.subscribe(), self._stop))
+            for consumer in self.consumers:
+                self._spawn(consumer.run(self._stop))
+            self._spawn(self._export_metrics())
+
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(coro)
+        task.add_done_callback(_log_crash)
+        self._tasks.append(task)
+
+    async def _export_metrics(self) -> None:
+        while not self._stop.is_set():
+            for name, lag in self.projections.lag.items():
+                self.metrics.projection_lag.labels(name).set(lag)
+            self.metrics.relay_lag.set(self.relay.lag)
+            for consumer in self.consumers:
+                self.metrics.consumer_parked.labels(consumer.name).set(consumer.parked)
+            await asyncio.sleep(1.0)
+
+    async def ready(self) -> dict[str, bool]:
+        checks = {"postgres": False, "nats": False}
+        try:
+            await asyncio.wait_for(self.db.fetchval("SELECT 1"), 2)
+            checks["postgres"] = True
+        except Exception:
+            log.warning("readiness: PostgreSQL unreachable")
+        try:
+            if self.nc.is_connected:
+                await asyncio.wait_for(self.js.account_info(), 2)
+                checks["nats"] = True
+        except Exception:
+            log.warning("readiness: NATS unreachable")
+        return checks
+
+    async def stop(self) -> None:
+        self._stop.set()
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks.clear()
+        await self._watcher.stop()
+        # Background tasks are stopped and nothing is in flight: close, not drain (drain can
+        # wait forever on a pull subscription).
+        await self.nc.close()
+        await self.db.close()
+        await anyio.to_thread.run_sync(self.event_pool.close)
+
+
+def _log_crash(task: asyncio.Task[None]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.error("background task crashed", exc_info=task.exception())

@@ -1,0 +1,62 @@
+"""Settings read from environment variables, once, at the composition root.
+
+Every variable is documented in the README's settings table; keep the two in step.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+
+import msgspec
+
+DEV_JWT_KEY = "mpks-development-key-not-for-production-use"
+
+
+class Settings(msgspec.Struct, frozen=True, kw_only=True):
+    database_url: str | None = None
+    nats_url: str | None = None
+    data_dir: Path = Path(".mpks")
+    jwt_algorithm: str = "HS256"
+    jwt_secret: str = DEV_JWT_KEY
+    jwt_public_key: str | None = None
+    jwks_url: str | None = None
+    jwt_issuer: str | None = None
+    jwt_audience: str | None = None
+    registry_url: str = "http://127.0.0.1:8101"
+    cases_url: str = "http://127.0.0.1:8102"
+    hr_url: str = "http://127.0.0.1:8103"
+    host: str = "127.0.0.1"
+    eventstore_pool_size: int = 4
+    eventstore_pool_overflow: int = 4
+    readmodel_pool_size: int = 8
+    lock_timeout_seconds: int = 5
+    log_level: str = "INFO"
+    service_token: str | None = None
+
+    @property
+    def is_production_key(self) -> bool:
+        """A key other than the development default means real tokens: refuse to mint."""
+        return (
+            self.jwt_algorithm != "HS256"
+            or self.jwt_secret != DEV_JWT_KEY
+            or self.jwks_url is not None
+        )
+
+    def service_url(self, service: str) -> str:
+        urls = {"registry": self.registry_url, "cases": self.cases_url, "hr": self.hr_url}
+        return urls[service]
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if env is None else env
+        values: dict[str, object] = {}
+        for field in msgspec.structs.fields(cls):
+            raw = env.get(f"MPKS_{field.name.upper()}")
+            if raw is not None and raw != "":
+                values[field.name] = raw
+        return msgspec.convert(values, cls, strict=False)
+
+    def replace(self, **changes: object) -> Settings:
+        return msgspec.structs.replace(self, **changes)

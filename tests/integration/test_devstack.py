@@ -1,0 +1,162 @@
+"""Integration tests for the embedded dev stack (real PostgreSQL and NATS).
+
+Every server here runs on a freshly picked free port, so the machine's own
+PostgreSQL (5432) and NATS (4222) are never touched.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from pathlib import Path
+
+import asyncpg
+import nats
+import psycopg
+import pytest
+
+from shared.devstack.postgres import EmbeddedPostgres
+from shared.devstack.stack import DevStack
+
+pytestmark = pytest.mark.timeout(180)
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def _port_accepts(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+async def _write_state(database_url: str, nats_url: str) -> None:
+    conn = await asyncpg.connect(database_url)
+    try:
+        await conn.execute("CREATE TABLE kept (id int PRIMARY KEY, note text NOT NULL)")
+        await conn.execute("INSERT INTO kept VALUES (1, 'survives restart')")
+    finally:
+        await conn.close()
+
+    nc = await nats.connect(nats_url)
+    try:
+        js = nc.jetstream()
+        await js.add_stream(name="T", subjects=["t.>"])
+        ack = await js.publish("t.x", b"hi")
+        assert ack.stream == "T"
+        assert ack.seq == 1
+    finally:
+        await nc.close()
+
+
+async def _read_state(database_url: str, nats_url: str) -> tuple[str, int, bytes]:
+    conn = await asyncpg.connect(database_url)
+    try:
+        note = await conn.fetchval("SELECT note FROM kept WHERE id = 1")
+    finally:
+        await conn.close()
+
+    nc = await nats.connect(nats_url)
+    try:
+        js = nc.jetstream()
+        info = await js.stream_info("T")
+        msg = await js.get_msg("T", 1)
+    finally:
+        await nc.close()
+    assert msg.data is not None
+    return note, info.state.messages, msg.data
+
+
+def test_embedded_stack_boots_and_keeps_data_across_restart(tmp_path: Path) -> None:
+    data_dir = tmp_path / "stack"
+    pg_port, nats_port = _free_port(), _free_port()
+
+    with DevStack(data_dir, None, None, pg_port=pg_port, nats_port=nats_port) as stack:
+        assert stack.embedded == ["postgres", "nats"]
+        assert stack.database_url == f"postgresql://postgres@127.0.0.1:{pg_port}/postgres"
+        assert stack.nats_url == f"nats://127.0.0.1:{nats_port}"
+        asyncio.run(_write_state(stack.database_url, stack.nats_url))
+
+    # Both servers must really be gone, not merely forgotten.
+    assert not _port_accepts(pg_port)
+    assert not _port_accepts(nats_port)
+    assert not (data_dir / "postgres" / "postmaster.pid").exists()
+
+    with DevStack(data_dir, None, None, pg_port=pg_port, nats_port=nats_port) as stack:
+        assert stack.embedded == ["postgres", "nats"]
+        note, messages, payload = asyncio.run(_read_state(stack.database_url, stack.nats_url))
+
+    assert note == "survives restart"
+    assert messages == 1
+    assert payload == b"hi"
+    assert not _port_accepts(pg_port)
+    assert not _port_accepts(nats_port)
+
+
+def test_embedded_postgres_reuses_a_server_left_running(tmp_path: Path) -> None:
+    port = _free_port()
+    first = EmbeddedPostgres(tmp_path / "pg", port)
+    url = first.start()
+    try:
+        # A crashed owner leaves the server running; the next start adopts it.
+        second = EmbeddedPostgres(tmp_path / "pg", port)
+        assert second.start() == url
+        second.stop()
+        assert not _port_accepts(port)
+    finally:
+        first.stop()
+
+
+def test_pgserver_fallback_starts_and_answers(tmp_path: Path) -> None:
+    data_dir = tmp_path / "pgserver"
+    server = EmbeddedPostgres(data_dir, _free_port(), prefer_system_binaries=False)
+    try:
+        url = server.start()
+    except RuntimeError as exc:
+        if "pgserver could not start" not in str(exc):
+            raise
+        pytest.skip(f"pgserver cannot start PostgreSQL on this machine: {exc}")
+    try:
+        assert server.backend == "pgserver"
+        with psycopg.connect(url) as conn:
+            conn.execute("CREATE TABLE kept (id int PRIMARY KEY)")
+            conn.execute("INSERT INTO kept VALUES (7)")
+
+        async def _asyncpg_sees_row() -> int:
+            conn = await asyncpg.connect(url)
+            try:
+                value: int = await conn.fetchval("SELECT id FROM kept")
+                return value
+            finally:
+                await conn.close()
+
+        assert asyncio.run(_asyncpg_sees_row()) == 7
+    finally:
+        server.stop()
+    assert not (data_dir / "postmaster.pid").exists()
+
+    with (
+        EmbeddedPostgres(data_dir, _free_port(), prefer_system_binaries=False) as restarted,
+        psycopg.connect(restarted.url) as conn,
+    ):
+        row = conn.execute("SELECT id FROM kept").fetchone()
+    assert row == (7,)
+
+
+def test_stack_with_external_urls_starts_nothing(tmp_path: Path) -> None:
+    data_dir = tmp_path / "unused"
+    database_url = "postgresql://app@db.example.invalid:5432/app"
+    nats_url = "nats://nats.example.invalid:4222"
+
+    with DevStack(data_dir, database_url, nats_url) as stack:
+        assert stack.embedded == []
+        assert stack.database_url == database_url
+        assert stack.nats_url == nats_url
+
+    assert not data_dir.exists()
