@@ -26,7 +26,7 @@ from shared.eventstore.envelope import EventEnvelope
 from shared.eventstore.logs import LogWatcher, TenantLogs
 from shared.eventstore.stores import EventStorePool, TenantStores, tenant_schema
 from shared.messaging.consumer import EventConsumer
-from shared.messaging.streams import ensure_stream
+from shared.messaging.streams import Subjects, ensure_stream
 from shared.observability import Metrics
 from shared.outbox.relay import Relay
 from shared.projections.runner import ProjectionRunner
@@ -165,10 +165,13 @@ class ServiceRuntime:
             self.nats_url, name=f"mpks-{self.name}", max_reconnect_attempts=-1
         )
         self.js = self.nc.jetstream()
-        await ensure_stream(self.js, self.name)
+        subjects = Subjects(self.settings.nats_prefix)
+        await ensure_stream(self.js, subjects, self.name)
         for source in self.definition.reactions:
-            await ensure_stream(self.js, source)
-        self.relay = Relay(schema=self.name, pool=self.db, logs=self.logs, js=self.js)
+            await ensure_stream(self.js, subjects, source)
+        self.relay = Relay(
+            schema=self.name, pool=self.db, logs=self.logs, js=self.js, subjects=subjects
+        )
         self.projections = ProjectionRunner(
             schema=self.name,
             pool=self.db,
@@ -182,6 +185,7 @@ class ServiceRuntime:
                 source=source,
                 pool=self.db,
                 js=self.js,
+                subjects=subjects,
                 reactions=make_reactions(),
                 feed=FeedClient(self.settings, source, self.name),
             )

@@ -17,6 +17,7 @@ DEV_JWT_KEY = "mpks-development-key-not-for-production-use"
 class Settings(msgspec.Struct, frozen=True, kw_only=True):
     database_url: str | None = None
     nats_url: str | None = None
+    nats_prefix: str = "mpks"
     data_dir: Path = Path(".mpks")
     jwt_algorithm: str = "HS256"
     jwt_secret: str = DEV_JWT_KEY

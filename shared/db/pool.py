@@ -4,13 +4,19 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any, TypeAlias
+from typing import TYPE_CHECKING, Any
 
 import asyncpg
 from asyncpg.pool import PoolConnectionProxy
 
-# What handlers receive: a plain connection or one lent by a pool.
-DbConnection: TypeAlias = asyncpg.Connection[Any] | PoolConnectionProxy[Any]
+# asyncpg's classes are generic only in its stubs; Litestar resolves handler signatures at
+# run time, so the aliases must be real types there too.
+if TYPE_CHECKING:
+    DbConnection = asyncpg.Connection[Any] | PoolConnectionProxy[Any]
+    DbPool = asyncpg.Pool[Any]
+else:
+    DbConnection = asyncpg.Connection | PoolConnectionProxy
+    DbPool = asyncpg.Pool
 
 # The role every read-model query runs as: not the tables' owner and NOBYPASSRLS, so the
 # tenant policies apply even when the login user is a superuser (as in development).

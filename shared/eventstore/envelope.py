@@ -47,14 +47,6 @@ class EventEnvelope(msgspec.Struct, frozen=True, kw_only=True):
         """Stable across republishes, so JetStream and consumers can de-duplicate."""
         return f"{self.service}.{self.tenant}.{self.position}"
 
-    @property
-    def subject(self) -> str:
-        return event_subject(self.service, self.tenant, self.aggregate, self.event)
-
-
-def event_subject(service: str, tenant: str, aggregate: str, event: str) -> str:
-    return f"mpks.{service}.{tenant}.{aggregate.lower()}.{event.lower()}"
-
 
 def envelope_from_row(
     *,

@@ -5,9 +5,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
 
-import asyncpg
 from litestar import Litestar
 from litestar.di import Provide
 from litestar.middleware import DefineMiddleware
@@ -16,6 +14,7 @@ from litestar.openapi.plugins import ScalarRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
 
 from shared.auth import TokenVerifier
+from shared.db.pool import DbPool
 from shared.eventstore.commands import CommandRunner
 from shared.http.kernel_controllers import KERNEL_CONTROLLERS
 from shared.http.middleware import RequestContextMiddleware
@@ -41,7 +40,7 @@ def create_app(runtime: ServiceRuntime) -> Litestar:
     def provide_commands() -> CommandRunner:
         return runtime.commands
 
-    def provide_db() -> asyncpg.Pool[Any]:
+    def provide_db() -> DbPool:
         return runtime.db
 
     return Litestar(

@@ -23,7 +23,7 @@ from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
 from shared.db.pool import DbConnection, tenant_transaction
 from shared.eventstore.envelope import EventEnvelope
-from shared.messaging.streams import stream_name
+from shared.messaging.streams import Subjects
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +51,7 @@ class EventConsumer:
         source: str,
         pool: asyncpg.Pool[Any],
         js: JetStreamContext,
+        subjects: Subjects,
         reactions: Sequence[Reaction],
         feed: FeedReader,
         max_deliver: int = 5,
@@ -61,6 +62,7 @@ class EventConsumer:
         self.source = source
         self.pool = pool
         self.js = js
+        self.subjects = subjects
         self.reactions = list(reactions)
         self.feed = feed
         self.max_deliver = max_deliver
@@ -76,9 +78,9 @@ class EventConsumer:
 
     async def subscribe(self) -> JetStreamContext.PullSubscription:
         return await self.js.pull_subscribe(
-            f"mpks.{self.source}.>",
+            self.subjects.of_service(self.source),
             durable=self.durable,
-            stream=stream_name(self.source),
+            stream=self.subjects.stream(self.source),
             config=ConsumerConfig(
                 durable_name=self.durable,
                 ack_policy=AckPolicy.EXPLICIT,

@@ -18,6 +18,7 @@ from nats.js import JetStreamContext
 
 from shared.eventstore.envelope import EventEnvelope
 from shared.eventstore.logs import TenantLogs, wait_for_change
+from shared.messaging.streams import Subjects
 
 log = logging.getLogger(__name__)
 
@@ -33,8 +34,10 @@ class Relay:
         pool: asyncpg.Pool[Any],
         logs: TenantLogs,
         js: JetStreamContext,
+        subjects: Subjects,
         batch_size: int = 256,
     ) -> None:
+        self.subjects = subjects
         self.schema = schema
         self.pool = pool
         self.logs = logs
@@ -79,7 +82,7 @@ class Relay:
         acks = await asyncio.gather(
             *(
                 self.js.publish(
-                    event.subject,
+                    self.subjects.of(event),
                     self._encoder.encode(event),
                     headers={
                         "Nats-Msg-Id": event.message_id,

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Annotated, Any
 from uuid import UUID
 
-import asyncpg
 from litestar import Controller, Request, Response, get, post
 from litestar.params import Parameter
 
@@ -13,7 +12,7 @@ from services.cases.api.schemas import ComplaintView, DirectoryEntry, ReceiveCom
 from services.cases.application.receive_complaint import receive_complaint
 from services.cases.domain.complaint import KnownInstitution
 from shared.auth import Role
-from shared.db.pool import tenant_transaction
+from shared.db.pool import DbPool, tenant_transaction
 from shared.domain.errors import NotFound
 from shared.eventstore.commands import CommandRunner
 from shared.http.commands import CommandAccepted, execute
@@ -35,7 +34,7 @@ class ComplaintController(Controller):
         tenant: str,
         data: ReceiveComplaint,
         commands: CommandRunner,
-        db: asyncpg.Pool[Any],
+        db: DbPool,
     ) -> Response[CommandAccepted]:
         known = None
         if data.institution_id is not None:
@@ -71,7 +70,7 @@ class ComplaintController(Controller):
     async def list_complaints(
         self,
         tenant: str,
-        db: asyncpg.Pool[Any],
+        db: DbPool,
         limit: Annotated[int, Parameter(ge=1, le=500)] = 100,
         offset: Annotated[int, Parameter(ge=0)] = 0,
     ) -> list[ComplaintView]:
@@ -90,7 +89,7 @@ class ComplaintController(Controller):
         summary="One complaint",
     )
     async def get_complaint(
-        self, tenant: str, complaint_id: UUID, db: asyncpg.Pool[Any]
+        self, tenant: str, complaint_id: UUID, db: DbPool
     ) -> Response[ComplaintView]:
         async with tenant_transaction(db, tenant) as conn:
             row = await conn.fetchrow(
@@ -108,7 +107,7 @@ class DirectoryController(Controller):
     tags = ["directory"]
 
     @get("/", summary="Institutions cases knows of (from the registry's events)")
-    async def list_directory(self, tenant: str, db: asyncpg.Pool[Any]) -> list[DirectoryEntry]:
+    async def list_directory(self, tenant: str, db: DbPool) -> list[DirectoryEntry]:
         async with tenant_transaction(db, tenant) as conn:
             rows = await conn.fetch(
                 """SELECT institution_id, name, kind, status FROM cases.institution_directory

@@ -6,14 +6,13 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 from uuid import UUID
 
-import asyncpg
 from litestar import Controller, Request, Response, get, post
 from litestar.params import Parameter
 
 from services.hr.api.schemas import RegisterWorker, WorkerView
 from services.hr.application.register_worker import register_worker
 from shared.auth import Role
-from shared.db.pool import tenant_transaction
+from shared.db.pool import DbPool, tenant_transaction
 from shared.domain.errors import NotFound
 from shared.eventstore.commands import CommandRunner
 from shared.http.commands import CommandAccepted, execute
@@ -59,7 +58,7 @@ class WorkerController(Controller):
     async def list_workers(
         self,
         tenant: str,
-        db: asyncpg.Pool[Any],
+        db: DbPool,
         limit: Annotated[int, Parameter(ge=1, le=500)] = 100,
         offset: Annotated[int, Parameter(ge=0)] = 0,
     ) -> list[WorkerView]:
@@ -72,9 +71,7 @@ class WorkerController(Controller):
         return [WorkerView(**dict(r)) for r in rows]
 
     @get("/{worker_id:uuid}", guards=[requires_roles(*READERS)], summary="One social worker")
-    async def get_worker(
-        self, tenant: str, worker_id: UUID, db: asyncpg.Pool[Any]
-    ) -> Response[WorkerView]:
+    async def get_worker(self, tenant: str, worker_id: UUID, db: DbPool) -> Response[WorkerView]:
         async with tenant_transaction(db, tenant) as conn:
             row = await conn.fetchrow(f"SELECT {_COLUMNS} FROM hr.workers WHERE id = $1", worker_id)
         if row is None:

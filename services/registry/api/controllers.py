@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Annotated, Any
 from uuid import UUID
 
-import asyncpg
 from litestar import Controller, Request, Response, get, post
 from litestar.params import Parameter
 
@@ -21,7 +20,7 @@ from services.registry.application.rename_institution import rename_institution
 from services.registry.application.suspend_institution import suspend_institution
 from services.registry.domain.institution import InstitutionStatus, InstitutionType
 from shared.auth import Role
-from shared.db.pool import tenant_transaction
+from shared.db.pool import DbPool, tenant_transaction
 from shared.domain.errors import NotFound
 from shared.eventstore.commands import CommandRunner
 from shared.http.commands import CommandAccepted, execute, expected_version
@@ -73,7 +72,7 @@ class InstitutionController(Controller):
     async def list_institutions(
         self,
         tenant: str,
-        db: asyncpg.Pool[Any],
+        db: DbPool,
         status: InstitutionStatus | None = None,
         kind: InstitutionType | None = None,
         pdm: Annotated[str | None, Parameter(pattern=r"^\d{4}$")] = None,
@@ -96,7 +95,7 @@ class InstitutionController(Controller):
 
     @get("/{institution_id:uuid}", guards=[requires_roles(*READERS)], summary="One institution")
     async def get_institution(
-        self, tenant: str, institution_id: UUID, db: asyncpg.Pool[Any]
+        self, tenant: str, institution_id: UUID, db: DbPool
     ) -> Response[InstitutionView]:
         async with tenant_transaction(db, tenant) as conn:
             row = await conn.fetchrow(

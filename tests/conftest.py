@@ -1,0 +1,119 @@
+"""Test infrastructure: real PostgreSQL and real NATS JetStream, never fakes.
+
+When MPKS_DATABASE_URL and MPKS_NATS_URL are set (CI uses the machine's own servers) the
+tests use those; otherwise they boot the embedded stack once for the session. Each session
+gets a fresh database and its own NATS subject prefix, so runs never see each other's data.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+import socket
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+from urllib.parse import urlparse, urlunparse
+
+import asyncpg
+import nats
+import pytest
+import uvicorn
+
+from services.bootstrap import SERVICES, build_app
+from shared.auth import Role, mint_dev_token
+from shared.devstack.stack import DevStack
+from shared.settings import Settings
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+@pytest.fixture(scope="session")
+def backing(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevStack]:
+    stack = DevStack(
+        tmp_path_factory.mktemp("stack"),
+        os.environ.get("MPKS_DATABASE_URL") or None,
+        os.environ.get("MPKS_NATS_URL") or None,
+        pg_port=free_port(),
+        nats_port=free_port(),
+    )
+    with stack:
+        yield stack
+
+
+@pytest.fixture(scope="session")
+async def database_url(backing: DevStack) -> AsyncIterator[str]:
+    name = f"mpks_test_{secrets.token_hex(4)}"
+    admin = await asyncpg.connect(backing.database_url)
+    await admin.execute(f'CREATE DATABASE "{name}"')
+    await admin.close()
+    yield urlunparse(urlparse(backing.database_url)._replace(path=f"/{name}"))
+    admin = await asyncpg.connect(backing.database_url)
+    await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    await admin.close()
+
+
+@pytest.fixture(scope="session")
+async def settings(database_url: str, backing: DevStack) -> AsyncIterator[Settings]:
+    prefix = f"mpkstest{secrets.token_hex(3)}"
+    ports = {name: free_port() for name in SERVICES}
+    yield Settings(
+        database_url=database_url,
+        nats_url=backing.nats_url,
+        nats_prefix=prefix,
+        registry_url=f"http://127.0.0.1:{ports['registry']}",
+        cases_url=f"http://127.0.0.1:{ports['cases']}",
+        hr_url=f"http://127.0.0.1:{ports['hr']}",
+        eventstore_pool_size=2,
+        eventstore_pool_overflow=2,
+        readmodel_pool_size=4,
+    )
+    nc = await nats.connect(backing.nats_url)
+    js = nc.jetstream()
+    for stream in await js.streams_info():
+        if stream.config.name and stream.config.name.startswith(prefix.upper()):
+            await js.delete_stream(stream.config.name)
+    await nc.close()
+
+
+@pytest.fixture(scope="session")
+async def services(settings: Settings) -> AsyncIterator[dict[str, str]]:
+    """The three services, each a real HTTP server on its own port, in this process."""
+    servers: list[tuple[uvicorn.Server, asyncio.Task[None]]] = []
+    urls: dict[str, str] = {}
+    for name in SERVICES:
+        url = settings.service_url(name)
+        config = uvicorn.Config(
+            build_app(name, settings),
+            host="127.0.0.1",
+            port=urlparse(url).port or 80,
+            log_config=None,
+            access_log=False,
+            lifespan="on",
+        )
+        server = uvicorn.Server(config)
+        task = asyncio.create_task(server.serve())
+        while not server.started:
+            if task.done():
+                task.result()
+                raise RuntimeError(f"{name} did not start")
+            await asyncio.sleep(0.05)
+        servers.append((server, task))
+        urls[name] = url
+    yield urls
+    for server, _ in servers:
+        server.should_exit = True
+    await asyncio.gather(*(task for _, task in servers), return_exceptions=True)
+
+
+@pytest.fixture(scope="session")
+def token(settings: Settings) -> Any:
+    def make(tenant: str, *roles: Role, sub: str = "tester", pdm: str | None = None) -> str:
+        return mint_dev_token(settings, sub=sub, tenant=tenant, roles=list(roles), pdm=pdm)
+
+    return make
