@@ -121,7 +121,12 @@ class LogWatcher:
             self._conn = None
 
 
-async def wait_for_change(flag: asyncio.Event, poll_interval: float) -> None:
+async def wait_for_change(
+    flag: asyncio.Event, poll_interval: float, coalesce: float = 0.01
+) -> None:
+    """Return when the log changed (or after `poll_interval`). A short pause after a wake-up
+    lets a burst of commits be read in one batch instead of one query round per commit."""
     with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(flag.wait(), poll_interval)
+        await asyncio.sleep(coalesce)
     flag.clear()
