@@ -19,7 +19,7 @@ from nats.js import JetStreamContext
 
 from shared.auth import Role, mint_dev_token
 from shared.db.migrate import migrate_read_side
-from shared.db.pool import create_pool
+from shared.db.pool import DbPool, create_pool
 from shared.eventstore.catalogue import EventCatalogue
 from shared.eventstore.commands import CommandRunner
 from shared.eventstore.envelope import EventEnvelope
@@ -130,7 +130,7 @@ class ServiceRuntime:
     stores: TenantStores = field(init=False)
     commands: CommandRunner = field(init=False)
     logs: TenantLogs = field(init=False)
-    db: asyncpg.Pool[Any] = field(init=False)
+    db: DbPool = field(init=False)
     nc: NATS = field(init=False)
     js: JetStreamContext = field(init=False)
     relay: Relay = field(init=False)

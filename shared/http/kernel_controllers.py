@@ -5,13 +5,17 @@ from __future__ import annotations
 from typing import Annotated
 
 from litestar import Controller, Response, get
-from litestar.params import Parameter
+from litestar.params import Dependency, Parameter
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from shared.auth import Role
 from shared.eventstore.catalogue import EventSpec
 from shared.http.security import READERS, requires_roles, tenant_guard
 from shared.runtime import FeedPage, ServiceRuntime
+
+# The runtime is our own object, not input: Litestar must not try to validate (convert) it,
+# which fails on annotations that are generic only in stubs (asyncpg.Pool[Any]).
+Runtime = Annotated[ServiceRuntime, Dependency(skip_validation=True)]
 
 
 class HealthController(Controller):
@@ -23,7 +27,7 @@ class HealthController(Controller):
         return {"status": "live"}
 
     @get("/ready", summary="PostgreSQL and NATS are reachable")
-    async def ready(self, runtime: ServiceRuntime) -> Response[dict[str, object]]:
+    async def ready(self, runtime: Runtime) -> Response[dict[str, object]]:
         checks = await runtime.ready()
         ok = all(checks.values())
         return Response(
@@ -37,7 +41,7 @@ class MetricsController(Controller):
     tags = ["operations"]
 
     @get("/", summary="Prometheus metrics", include_in_schema=False)
-    async def metrics(self, runtime: ServiceRuntime) -> Response[bytes]:
+    async def metrics(self, runtime: Runtime) -> Response[bytes]:
         return Response(generate_latest(runtime.metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
 
@@ -53,7 +57,7 @@ class EventsController(Controller):
     async def feed(
         self,
         tenant: str,
-        runtime: ServiceRuntime,
+        runtime: Runtime,
         after: Annotated[int, Parameter(ge=0, description="return events after this position")] = 0,
         limit: Annotated[int, Parameter(ge=1, le=1000)] = 100,
     ) -> FeedPage:
@@ -69,7 +73,7 @@ class CatalogueController(Controller):
     tags = ["events"]
 
     @get("/", summary="Every event this service publishes: name, version, fields")
-    async def catalogue(self, runtime: ServiceRuntime) -> list[EventSpec]:
+    async def catalogue(self, runtime: Runtime) -> list[EventSpec]:
         return runtime.catalogue.specs()
 
 

@@ -5,10 +5,13 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from litestar import Request
 from litestar.datastructures import MutableScopeHeaders
 from litestar.enums import ScopeType
+from litestar.exceptions import HTTPException
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
+from shared.http.problems import on_http_exception, on_unexpected
 from shared.observability import Metrics, Stopwatch, correlation_id, new_correlation_id
 
 log = logging.getLogger("mpks.http")
@@ -32,16 +35,34 @@ class RequestContextMiddleware:
         scope.setdefault("state", {})["correlation_id"] = cid
         watch = Stopwatch()
         status = 500
+        started = False
 
         async def send_with_header(message: Message) -> None:
-            nonlocal status
+            nonlocal status, started
             if message["type"] == "http.response.start":
                 status = message["status"]
+                started = True
                 MutableScopeHeaders.from_message(message)[HEADER] = cid
             await send(message)
 
         try:
-            await self.app(scope, receive, send_with_header)
+            try:
+                await self.app(scope, receive, send_with_header)
+            except Exception as exc:
+                # Middleware below this one (authentication) raises outside the routes'
+                # exception handlers; answering here keeps the correlation id header and
+                # counts a 401 as a 401, not as a 500.
+                if started:
+                    raise
+                request: Request[Any, Any, Any] = Request(scope, receive)
+                response = (
+                    on_http_exception(request, exc)
+                    if isinstance(exc, HTTPException)
+                    else on_unexpected(request, exc)
+                )
+                await response.to_asgi_response(app=None, request=request)(
+                    scope, receive, send_with_header
+                )
         finally:
             route = _route_of(scope)
             self.metrics.requests.labels(method, route, str(status)).inc()
@@ -63,6 +84,10 @@ class RequestContextMiddleware:
 
 def _route_of(scope: Any) -> str:
     # The route template keeps metric labels bounded (no ids or tenants in them).
+    # The full template (controller path included): a handler's own path is often just "/".
+    template = scope.get("path_template")
+    if template:
+        return str(template)
     handler = scope.get("route_handler")
     paths = getattr(handler, "paths", None)
     return next(iter(paths)) if paths else "unmatched"

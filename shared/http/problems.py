@@ -50,6 +50,8 @@ _TITLES = {
 
 # msgspec says where a value failed as `$.a.b[0]`; clients want the field path `a.b[0]`.
 _AT_PATH = re.compile(r"at `\$\.?([^`]*)`")
+# A missing or unknown field is reported at its parent object: the fault is the named field.
+_NAMED_FIELD = re.compile(r"(?:missing required|unknown) field `([^`]+)`")
 
 
 def problem_response(
@@ -82,10 +84,17 @@ def _field_errors(exc: ValidationException) -> list[FieldError]:
             continue
         message = str(item.get("message", "invalid value"))
         key = item.get("key")
+        source = str(item.get("source") or "body")
         if not key:
             match = _AT_PATH.search(message)
             key = match.group(1) if match and match.group(1) else "body"
-        errors.append(FieldError(str(key), message, str(item.get("source") or "body")))
+        if source == "body" and key == "data":
+            # Litestar names the whole body after the handler's `data` argument.
+            key = "body"
+        named = _NAMED_FIELD.search(message)
+        if named and source == "body":
+            key = named.group(1) if key == "body" else f"{key}.{named.group(1)}"
+        errors.append(FieldError(str(key), message, source))
     return errors
 
 
