@@ -57,7 +57,14 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             raw = env.get(f"MPKS_{field.name.upper()}")
             if raw is not None and raw != "":
                 values[field.name] = raw
-        return msgspec.convert(values, cls, strict=False)
+        return msgspec.convert(values, cls, strict=False, dec_hook=_decode)
 
     def replace(self, **changes: object) -> Settings:
         return msgspec.structs.replace(self, **changes)
+
+
+def _decode(kind: type, value: object) -> object:
+    # msgspec has no built-in conversion to Path (MPKS_DATA_DIR).
+    if kind is Path and isinstance(value, str):
+        return Path(value)
+    raise NotImplementedError(f"cannot convert {value!r} to {kind}")

@@ -1,0 +1,564 @@
+"""Read models on real PostgreSQL: tenant isolation by row-level security, projection rows and
+positions committed together, rebuilds from the event logs, and bounded connections when all
+38 provinces write at once.
+
+Tenants 51, 52 and 53 belong to this module (the connection test also writes one institution
+in every province), so other tests' data never changes what is asserted here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+from uuid import UUID, uuid4
+
+import asyncpg
+import msgspec
+import pytest
+from asyncpg.exceptions import InsufficientPrivilegeError
+
+from services.bootstrap import build_runtime
+from services.cases.application.receive_complaint import receive_complaint
+from services.cases.domain.complaint import Channel
+from services.hr.application.register_worker import register_worker
+from services.registry.application.register_institution import register_institution
+from services.registry.application.rename_institution import rename_institution
+from services.registry.application.suspend_institution import suspend_institution
+from services.registry.domain.institution import InstitutionType, Owner
+from shared.db.pool import APP_ROLE, DbConnection, tenant_transaction
+from shared.eventstore.commands import Decision
+from shared.eventstore.context import CommandContext
+from shared.eventstore.envelope import EventEnvelope
+from shared.eventstore.stores import TenantApplication
+from shared.projections.runner import ProjectionRunner
+from shared.runtime import ServiceRuntime
+from shared.settings import Settings
+from shared.tenancy import province_codes
+
+pytestmark = pytest.mark.timeout(240)
+
+SERVICE_SCHEMAS = ("registry", "cases", "hr")
+# The kernel's own bookkeeping: positions and message ids, not tenant data.
+BOOKKEEPING_TABLES = {
+    "relay_positions",
+    "projection_positions",
+    "consumer_positions",
+    "processed_messages",
+    "parked_messages",
+    "schema_migrations",
+}
+# Connections beyond the two pools the connection test tolerates: its own sampling
+# connection and backends of closed connections PostgreSQL has not reaped yet.
+CONNECTION_SLACK = 3
+
+
+@dataclass
+class Registry:
+    runtime: ServiceRuntime
+    # Backends of the session database before this module opened any connection.
+    baseline_pids: frozenset[int]
+
+
+async def _pids(database_url: str) -> frozenset[int]:
+    conn = await asyncpg.connect(database_url)
+    try:
+        rows = await conn.fetch(
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database()"
+        )
+        return frozenset(r["pid"] for r in rows)
+    finally:
+        await conn.close()
+
+
+@asynccontextmanager
+async def running(name: str, settings: Settings) -> AsyncIterator[ServiceRuntime]:
+    runtime = build_runtime(name, settings, run_background=False)
+    await runtime.start()
+    try:
+        yield runtime
+    finally:
+        await runtime.stop()
+
+
+@pytest.fixture(scope="module")
+async def registry(settings: Settings) -> AsyncIterator[Registry]:
+    assert settings.database_url is not None
+    baseline = await _pids(settings.database_url)
+    async with running("registry", settings) as runtime:
+        yield Registry(runtime, baseline)
+
+
+@pytest.fixture
+async def owner(settings: Settings) -> AsyncIterator[asyncpg.Connection[Any]]:
+    """The migrating login (table owner, superuser in development): sees every tenant."""
+    assert settings.database_url is not None
+    conn = await asyncpg.connect(settings.database_url)
+    try:
+        yield conn
+    finally:
+        await conn.close()
+
+
+async def command(
+    runtime: ServiceRuntime,
+    tenant: str,
+    handler: Callable[[TenantApplication], Decision],
+    *,
+    reason: str | None = None,
+) -> dict[str, Any]:
+    ctx = CommandContext(
+        tenant=tenant,
+        actor="read-model-tests",
+        correlation_id=f"corr-{uuid4()}",
+        reason=reason,
+    )
+    outcome = await runtime.commands.run(tenant, ctx, handler)
+    assert outcome.status in (200, 201), outcome
+    body: dict[str, Any] = msgspec.json.decode(outcome.body)
+    return body
+
+
+async def register(runtime: ServiceRuntime, tenant: str, name: str) -> UUID:
+    body = await command(
+        runtime,
+        tenant,
+        lambda app: register_institution(
+            app,
+            name=name,
+            kind=InstitutionType.LKSA,
+            owner=Owner.MUHAMMADIYAH,
+            pdm=f"{tenant}71",
+            address=None,
+        ),
+    )
+    return UUID(body["id"])
+
+
+def hire(tenant: str) -> Callable[[TenantApplication], Decision]:
+    return lambda app: register_worker(
+        app,
+        full_name=f"Pekerja Sosial {tenant}",
+        birth_date=date(1990, 5, 17),
+        pdm=f"{tenant}71",
+        today=date.today(),
+    )
+
+
+async def tenant_ids(conn: DbConnection, table: str) -> set[str]:
+    return {r["tenant_id"] for r in await conn.fetch(f"SELECT tenant_id FROM {table}")}
+
+
+async def test_institutions_are_visible_only_inside_their_tenant(registry: Registry) -> None:
+    runtime = registry.runtime
+    bali = await register(runtime, "51", "Panti Asuhan Muhammadiyah Denpasar")
+    ntb = await register(runtime, "52", "Panti Asuhan Aisyiyah Mataram")
+    await runtime.projections.catch_up()
+
+    async with runtime.db.acquire() as conn:
+        # The pool runs as the application role, which the policies bind: no tenant, no rows.
+        assert await conn.fetchval("SELECT current_user") == APP_ROLE
+        assert await conn.fetch("SELECT * FROM registry.institutions") == []
+
+    async with tenant_transaction(runtime.db, "51") as conn:
+        rows = await conn.fetch("SELECT tenant_id, id FROM registry.institutions")
+    assert {r["tenant_id"] for r in rows} == {"51"}
+    assert bali in {r["id"] for r in rows}
+    assert ntb not in {r["id"] for r in rows}
+
+    async with tenant_transaction(runtime.db, "52") as conn:
+        assert (
+            await conn.fetchval("SELECT count(*) FROM registry.institutions WHERE id = $1", ntb)
+            == 1
+        )
+        assert (
+            await conn.fetchval("SELECT count(*) FROM registry.institutions WHERE id = $1", bali)
+            == 0
+        )
+
+    # Writing another tenant's row from inside a tenant transaction is refused by PostgreSQL.
+    with pytest.raises(InsufficientPrivilegeError, match="row-level security"):
+        async with tenant_transaction(runtime.db, "51") as conn:
+            await conn.execute(
+                """INSERT INTO registry.institutions
+                     (tenant_id, id, name, kind, owner, pdm, status, version,
+                      registered_at, updated_at)
+                   VALUES ('52', $1, 'Smuggled', 'lksa', 'muhammadiyah', '5271', 'active', 1,
+                           now(), now())""",
+                uuid4(),
+            )
+    # Nor can a tenant move one of its rows into another tenant.
+    with pytest.raises(InsufficientPrivilegeError, match="row-level security"):
+        async with tenant_transaction(runtime.db, "51") as conn:
+            await conn.execute(
+                "UPDATE registry.institutions SET tenant_id = '52' WHERE id = $1", bali
+            )
+    async with tenant_transaction(runtime.db, "51") as conn:
+        assert (
+            await conn.fetchval("SELECT tenant_id FROM registry.institutions WHERE id = $1", bali)
+            == "51"
+        )
+
+
+async def test_every_read_model_table_is_guarded_by_row_level_security(
+    registry: Registry, settings: Settings, owner: asyncpg.Connection[Any]
+) -> None:
+    runtime = registry.runtime
+    for tenant in ("51", "52"):
+        await register(runtime, tenant, f"Rumah Singgah Muhammadiyah {tenant}")
+    await runtime.projections.catch_up()
+
+    # hr and cases share the session database; they are stopped again before the connection
+    # count below, which only accounts for the registry's pools.
+    async with running("hr", settings) as hr, running("cases", settings) as cases:
+        for tenant in ("51", "52"):
+            await command(hr, tenant, hire(tenant))
+            await command(
+                cases,
+                tenant,
+                lambda app: receive_complaint(
+                    app,
+                    channel=Channel.PHONE,
+                    summary="Jadwal kunjungan keluarga dibatalkan tanpa pemberitahuan.",
+                    concerns_child=False,
+                    institution_id=None,
+                    institution=None,
+                ),
+            )
+        await hr.projections.catch_up()
+        await cases.projections.catch_up()
+        # The directory is filled by cases' consumer of registry events; feed it straight
+        # from the registry's logs (the same envelopes NATS would carry).
+        directory = next(c for c in cases.consumers if c.source == "registry")
+        for tenant in ("51", "52"):
+            async with runtime.db.acquire() as conn:
+                events: list[EventEnvelope] = await runtime.logs.read(
+                    conn, tenant, after=0, limit=10_000
+                )
+            for event in events:
+                await directory.apply(event)
+
+    tables = [
+        f"{r['table_schema']}.{r['table_name']}"
+        for r in await owner.fetch(
+            """SELECT c.table_schema, c.table_name
+               FROM information_schema.columns c
+               JOIN information_schema.tables t USING (table_schema, table_name)
+               WHERE c.column_name = 'tenant_id' AND t.table_type = 'BASE TABLE'
+                 AND c.table_schema = ANY($1::text[]) AND NOT (c.table_name = ANY($2::text[]))
+               ORDER BY 1, 2""",
+            list(SERVICE_SCHEMAS),
+            sorted(BOOKKEEPING_TABLES),
+        )
+    ]
+    known = {
+        "registry.institutions",
+        "hr.workers",
+        "cases.complaints",
+        "cases.institution_directory",
+    }
+    assert known <= set(tables), tables
+
+    unguarded = [
+        t
+        for t in tables
+        if not await owner.fetchval(
+            "SELECT relrowsecurity FROM pg_class WHERE oid = $1::regclass", t
+        )
+    ]
+    assert unguarded == [], f"read-model tables without row-level security: {unguarded}"
+    without_policy = [
+        t
+        for t in tables
+        if not await owner.fetchval(
+            "SELECT count(*) FROM pg_policy WHERE polrelid = $1::regclass", t
+        )
+    ]
+    assert without_policy == [], (
+        f"RLS enabled but no tenant policy (nobody sees rows): {without_policy}"
+    )
+
+    for table in tables:
+        seen_by_owner = await tenant_ids(owner, table)
+        if table in known:
+            # Otherwise "no rows" below would prove nothing.
+            assert {"51", "52"} <= seen_by_owner, (table, seen_by_owner)
+        async with runtime.db.acquire() as conn:
+            assert await conn.fetchval(f"SELECT count(*) FROM {table}") == 0, table
+        for tenant in ("51", "52"):
+            async with tenant_transaction(runtime.db, tenant) as conn:
+                visible = await tenant_ids(conn, table)
+            if table in known:
+                assert visible == {tenant}, (table, tenant, visible)
+            else:
+                assert visible <= {tenant}, (table, tenant, visible)
+
+    # The role the pools use can never bypass the policies, whoever logs in.
+    assert (
+        await owner.fetchval(
+            "SELECT rolbypassrls OR rolsuper FROM pg_roles WHERE rolname = $1", APP_ROLE
+        )
+        is False
+    )
+
+
+async def test_projection_position_is_the_log_head_and_catch_up_is_idempotent(
+    registry: Registry, owner: asyncpg.Connection[Any]
+) -> None:
+    runtime = registry.runtime
+    institution = await register(runtime, "51", "Panti Jompo Aisyiyah Tabanan")
+    await command(
+        runtime,
+        "51",
+        lambda app: rename_institution(
+            app, institution, name="Panti Wreda Aisyiyah Tabanan", expected_version=1
+        ),
+    )
+    await runtime.projections.catch_up()
+
+    async with runtime.db.acquire() as conn:
+        head = await runtime.logs.head(conn, "51")
+    position = await owner.fetchval(
+        """SELECT position FROM registry.projection_positions
+           WHERE projection = 'institutions' AND tenant_id = '51'"""
+    )
+    assert head > 0
+    assert position == head
+    assert runtime.projections.lag["institutions"] == 0
+
+    snapshot = "SELECT * FROM registry.institutions WHERE tenant_id = '51' ORDER BY id"
+    before = [dict(r) for r in await owner.fetch(snapshot)]
+    assert any(r["id"] == institution and r["version"] == 2 for r in before)
+
+    assert await runtime.projections.catch_up() == 0
+    assert [dict(r) for r in await owner.fetch(snapshot)] == before
+    assert (
+        await owner.fetchval(
+            """SELECT position FROM registry.projection_positions
+               WHERE projection = 'institutions' AND tenant_id = '51'"""
+        )
+        == head
+    )
+
+
+class _Probe:
+    """Records each event it sees in its own table and, when asked to, fails on the second
+    event of one tenant's batch, after writing its row."""
+
+    name = "probe-atomicity"
+    tables = ("probe_atomicity.seen",)
+
+    def __init__(self, fail_in_tenant: str | None) -> None:
+        self.fail_in_tenant = fail_in_tenant
+        self.seen_in_tenant = 0
+
+    async def apply(self, conn: DbConnection, event: EventEnvelope) -> None:
+        await conn.execute(
+            "INSERT INTO probe_atomicity.seen (tenant_id, position) VALUES ($1, $2)",
+            event.tenant,
+            event.position,
+        )
+        if event.tenant == self.fail_in_tenant:
+            self.seen_in_tenant += 1
+            if self.seen_in_tenant == 2:
+                raise RuntimeError("projection bug")
+
+
+async def test_projection_rows_and_position_commit_in_one_transaction(
+    registry: Registry, owner: asyncpg.Connection[Any]
+) -> None:
+    runtime = registry.runtime
+    await register(runtime, "53", "Panti Asuhan Muhammadiyah Kupang")
+    await register(runtime, "53", "Panti Asuhan Aisyiyah Ende")
+    # Outside the service schemas, so the RLS inventory above never sees this table.
+    await owner.execute(
+        f"""DROP SCHEMA IF EXISTS probe_atomicity CASCADE;
+            CREATE SCHEMA probe_atomicity;
+            CREATE TABLE probe_atomicity.seen (tenant_id text NOT NULL, position bigint NOT NULL);
+            GRANT USAGE ON SCHEMA probe_atomicity TO {APP_ROLE};
+            GRANT SELECT, INSERT, DELETE ON probe_atomicity.seen TO {APP_ROLE};"""
+    )
+    try:
+        failing = ProjectionRunner(
+            schema="registry", pool=runtime.db, logs=runtime.logs, projections=[_Probe("53")]
+        )
+        with pytest.raises(RuntimeError, match="projection bug"):
+            await failing.catch_up()
+        # Tenant 53's first event was written before the failure, in the same transaction as
+        # the position: both are gone, so a retry applies it again exactly once.
+        assert (
+            await owner.fetchval("SELECT count(*) FROM probe_atomicity.seen WHERE tenant_id = '53'")
+            == 0
+        )
+        assert (
+            await owner.fetchval(
+                """SELECT count(*) FROM registry.projection_positions
+                   WHERE projection = $1 AND tenant_id = '53'""",
+                _Probe.name,
+            )
+            == 0
+        )
+        # Tenants applied before the failing one keep their committed progress.
+        assert await owner.fetchval(
+            """SELECT position FROM registry.projection_positions
+               WHERE projection = $1 AND tenant_id = '51'""",
+            _Probe.name,
+        )
+
+        healthy = ProjectionRunner(
+            schema="registry", pool=runtime.db, logs=runtime.logs, projections=[_Probe(None)]
+        )
+        assert await healthy.catch_up() > 0
+        async with runtime.db.acquire() as conn:
+            heads = await runtime.logs.heads(conn)
+            log_53 = [
+                e.position for e in await runtime.logs.read(conn, "53", after=0, limit=10_000)
+            ]
+        rows = await owner.fetch("SELECT tenant_id, position FROM probe_atomicity.seen")
+        positions = {
+            r["tenant_id"]: r["position"]
+            for r in await owner.fetch(
+                """SELECT tenant_id, position FROM registry.projection_positions
+                   WHERE projection = $1""",
+                _Probe.name,
+            )
+        }
+        assert positions["53"] == heads["53"]
+        # Each event exactly once, none beyond the recorded position.
+        assert sorted(r["position"] for r in rows if r["tenant_id"] == "53") == log_53
+    finally:
+        await owner.execute(
+            "DELETE FROM registry.projection_positions WHERE projection = $1", _Probe.name
+        )
+        await owner.execute("DROP SCHEMA IF EXISTS probe_atomicity CASCADE")
+
+
+async def test_rebuild_restores_rows_from_the_event_logs(
+    registry: Registry, owner: asyncpg.Connection[Any]
+) -> None:
+    runtime = registry.runtime
+    renamed = await register(runtime, "51", "PSKM Muhammadiyah Badung")
+    await command(
+        runtime,
+        "51",
+        lambda app: rename_institution(
+            app, renamed, name="PSKM Muhammadiyah Kabupaten Badung", expected_version=1
+        ),
+    )
+    await command(
+        runtime,
+        "51",
+        lambda app: suspend_institution(app, renamed, expected_version=2),
+        reason="laporan keuangan tidak diserahkan",
+    )
+    deleted = await register(runtime, "52", "PAKM Aisyiyah Bima")
+    await runtime.projections.catch_up()
+
+    snapshot = "SELECT * FROM registry.institutions WHERE id = ANY($1::uuid[]) ORDER BY id"
+    ids = [renamed, deleted]
+    before = [dict(r) for r in await owner.fetch(snapshot, ids)]
+    assert len(before) == 2
+    expected = {r["id"]: r for r in before}
+    assert expected[renamed]["name"] == "PSKM Muhammadiyah Kabupaten Badung"
+    assert expected[renamed]["status"] == "suspended"
+    assert expected[renamed]["version"] == 3
+    assert expected[deleted]["version"] == 1
+
+    # A read model gone bad: one row garbled (ahead of its log, so catch-up would never fix
+    # it), one row lost.
+    await owner.execute(
+        """UPDATE registry.institutions SET name = 'garbled', status = 'active', version = 99
+           WHERE id = $1""",
+        renamed,
+    )
+    await owner.execute("DELETE FROM registry.institutions WHERE id = $1", deleted)
+    assert await runtime.projections.catch_up() == 0
+
+    applied = await runtime.projections.rebuild(owner, "institutions")
+
+    assert applied >= 4
+    assert [dict(r) for r in await owner.fetch(snapshot, ids)] == before
+    async with runtime.db.acquire() as conn:
+        heads = await runtime.logs.heads(conn)
+    positions = {
+        r["tenant_id"]: r["position"]
+        for r in await owner.fetch(
+            """SELECT tenant_id, position FROM registry.projection_positions
+               WHERE projection = 'institutions'"""
+        )
+    }
+    assert positions == {t: h for t, h in heads.items() if h > 0}
+
+
+async def test_connections_stay_bounded_when_all_provinces_write_at_once(
+    registry: Registry, settings: Settings, owner: asyncpg.Connection[Any]
+) -> None:
+    runtime = registry.runtime
+    pool = runtime.event_pool.datastore.pool
+    es_max = pool.get_stats()["pool_max"]
+    rm_max = runtime.db.get_max_size()
+    assert es_max == settings.eventstore_pool_size + settings.eventstore_pool_overflow
+    assert rm_max == settings.readmodel_pool_size
+    me = await owner.fetchval("SELECT pg_backend_pid()")
+
+    peak = {"event_store": 0, "read_models": 0, "ours": 0, "database": 0}
+    done = asyncio.Event()
+
+    async def sample() -> None:
+        while True:
+            peak["event_store"] = max(peak["event_store"], pool.get_stats()["pool_size"])
+            peak["read_models"] = max(peak["read_models"], runtime.db.get_size())
+            pids = {
+                r["pid"]
+                for r in await owner.fetch(
+                    "SELECT pid FROM pg_stat_activity WHERE datname = current_database()"
+                )
+            }
+            peak["database"] = max(peak["database"], len(pids))
+            # This module's registry runtime (plus any straggler of this module): everything
+            # that was not there before it started, minus the sampling connection itself.
+            peak["ours"] = max(peak["ours"], len(pids - registry.baseline_pids - {me}))
+            if done.is_set():
+                return
+            await asyncio.sleep(0.01)
+
+    provinces = sorted(province_codes())
+    assert len(provinces) == 38
+
+    async def read_own_rows(tenant: str) -> int:
+        async with tenant_transaction(runtime.db, tenant) as conn:
+            count: int = await conn.fetchval(
+                "SELECT count(*) FROM registry.institutions WHERE pdm = $1", f"{tenant}71"
+            )
+            return count
+
+    sampler = asyncio.create_task(sample())
+    try:
+        ids = await asyncio.gather(
+            *(register(runtime, t, f"Uji Koneksi Bersamaan {t}") for t in provinces)
+        )
+        await runtime.projections.catch_up()
+        counts = await asyncio.gather(*(read_own_rows(t) for t in provinces))
+    finally:
+        done.set()
+        await sampler
+
+    stats = pool.get_stats()
+    print(
+        "\nconnections with 38 provinces writing at once: "
+        f"event-store pool peak {peak['event_store']}/{es_max} "
+        f"(waiting requests now {stats.get('requests_waiting', 0)}, "
+        f"queued in total {stats.get('requests_queued', 0)}), "
+        f"read-model pool peak {peak['read_models']}/{rm_max}, "
+        f"registry runtime backends peak {peak['ours']} "
+        f"(bound {es_max + rm_max + CONNECTION_SLACK}), "
+        f"all backends of the session database peak {peak['database']}"
+    )
+    assert len(set(ids)) == 38
+    assert all(c >= 1 for c in counts)
+    assert peak["event_store"] <= es_max
+    assert peak["read_models"] <= rm_max
+    assert peak["ours"] <= es_max + rm_max + CONNECTION_SLACK
