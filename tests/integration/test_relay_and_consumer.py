@@ -1,0 +1,504 @@
+"""The outbox relay and the NATS consumer against real PostgreSQL and real NATS JetStream.
+
+What a user relies on: every committed event reaches other services exactly once in effect,
+whatever crashes between commit, publish and acknowledgement; a lost message is refilled
+from the source log; a poison message is parked without stopping the ones after it.
+
+This module runs on its own database and NATS prefix: a service started by another test in
+the same session runs a background relay over its whole database, which would publish these
+tests' events before the crashes below could be staged. Each test also gets its own stream
+(own subject prefix), so "how many messages are in the stream" counts only its own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from functools import partial
+from importlib import resources
+from typing import Any
+from urllib.parse import urlparse, urlunparse
+from uuid import UUID
+
+import asyncpg
+import msgspec
+import nats
+import pytest
+from nats.js import JetStreamContext
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, RawStreamMsg
+from nats.js.errors import NotFoundError
+
+from services.bootstrap import build_runtime
+from services.registry.application.register_institution import register_institution
+from services.registry.domain.institution import InstitutionType, Owner
+from shared.db.pool import APP_ROLE, DbConnection
+from shared.devstack.stack import DevStack
+from shared.eventstore.context import CommandContext
+from shared.eventstore.envelope import EventEnvelope
+from shared.eventstore.logs import TenantLogs
+from shared.messaging.consumer import EventConsumer
+from shared.messaging.streams import Subjects, ensure_stream
+from shared.outbox.relay import POSITION_HEADER, PREVIOUS_HEADER, Relay
+from shared.runtime import ServiceRuntime
+from shared.settings import Settings
+from tests.helpers import eventually
+
+pytestmark = pytest.mark.timeout(120)
+
+SOURCE = "registry"
+# The consumers' bookkeeping and the observable effects live in a schema of the tests' own.
+SCHEMA = "relaytest"
+REGISTERED = "Institution.Registered"
+
+
+# --- fixtures -------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+async def own_settings(backing: DevStack, settings: Settings) -> AsyncIterator[Settings]:
+    name = f"mpks_relay_{secrets.token_hex(4)}"
+    admin = await asyncpg.connect(backing.database_url)
+    await admin.execute(f'CREATE DATABASE "{name}"')
+    await admin.close()
+    prefix = f"mpksrelay{secrets.token_hex(3)}"
+    yield settings.replace(
+        database_url=urlunparse(urlparse(backing.database_url)._replace(path=f"/{name}")),
+        nats_prefix=prefix,
+    )
+    nc = await nats.connect(backing.nats_url)
+    js = nc.jetstream()
+    for stream in await js.streams_info():
+        if stream.config.name and stream.config.name.startswith(prefix.upper()):
+            await js.delete_stream(stream.config.name)
+    await nc.close()
+    admin = await asyncpg.connect(backing.database_url)
+    await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    await admin.close()
+
+
+@pytest.fixture(scope="module")
+async def runtime(own_settings: Settings) -> AsyncIterator[ServiceRuntime]:
+    rt = build_runtime(SOURCE, own_settings, run_background=False)
+    await rt.start()
+    try:
+        assert own_settings.database_url is not None
+        owner = await asyncpg.connect(own_settings.database_url)
+        try:
+            kernel = resources.files("shared.db").joinpath("sql", "kernel.sql").read_text("utf-8")
+            await owner.execute(kernel.format(schema=SCHEMA))
+            # No unique key on purpose: an effect applied twice must show up as two rows.
+            await owner.execute(
+                f"""CREATE TABLE IF NOT EXISTS {SCHEMA}.effects (
+                      seq bigserial PRIMARY KEY,
+                      consumer text NOT NULL,
+                      tenant_id text NOT NULL,
+                      position bigint NOT NULL,
+                      aggregate_id uuid NOT NULL
+                    )"""
+            )
+            await owner.execute(f"GRANT USAGE ON SCHEMA {SCHEMA} TO {APP_ROLE}")
+            await owner.execute(
+                f"GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA {SCHEMA} "
+                f"TO {APP_ROLE}"
+            )
+            await owner.execute(f"GRANT USAGE ON ALL SEQUENCES IN SCHEMA {SCHEMA} TO {APP_ROLE}")
+        finally:
+            await owner.close()
+        yield rt
+    finally:
+        await rt.stop()
+
+
+@dataclass
+class Lane:
+    """One test's isolated slice: a tenant, a stream of its own and a relay over that tenant."""
+
+    runtime: ServiceRuntime
+    tenant: str
+    subjects: Subjects
+    logs: TenantLogs
+
+    @property
+    def js(self) -> JetStreamContext:
+        return self.runtime.js
+
+    @property
+    def stream(self) -> str:
+        return self.subjects.stream(SOURCE)
+
+    def relay(self, cls: type[Relay] = Relay, batch_size: int = 256) -> Relay:
+        return cls(
+            schema=SOURCE,
+            pool=self.runtime.db,
+            logs=self.logs,
+            js=self.js,
+            subjects=self.subjects,
+            batch_size=batch_size,
+        )
+
+    async def feed(self, tenant: str, after: int, until: int) -> list[EventEnvelope]:
+        """The source of truth a consumer refills holes from: the tenant log itself."""
+        async with self.runtime.db.acquire() as conn:
+            return await self.logs.read(conn, tenant, after=after, limit=1000, until=until)
+
+    def consumer(
+        self,
+        name: str,
+        reaction: RecordEffect,
+        *,
+        max_deliver: int = 5,
+        backoff_seconds: tuple[float, ...] = (0.5, 1.0, 2.0, 5.0),
+    ) -> EventConsumer:
+        return EventConsumer(
+            name=name,
+            schema=SCHEMA,
+            source=SOURCE,
+            pool=self.runtime.db,
+            js=self.js,
+            subjects=self.subjects,
+            reactions=[reaction],
+            feed=self.feed,
+            max_deliver=max_deliver,
+            backoff_seconds=backoff_seconds,
+        )
+
+    async def register(self, count: int) -> list[UUID]:
+        """Commit `count` registrations in this tenant; returns the institutions' ids."""
+        ids: list[UUID] = []
+        for i in range(count):
+            outcome = await self.runtime.commands.run(
+                self.tenant,
+                CommandContext(tenant=self.tenant, actor="relay-test", correlation_id=f"c{i}"),
+                partial(
+                    register_institution,
+                    name=f"LKSA Muhammadiyah {self.tenant}-{i}",
+                    kind=InstitutionType.LKSA,
+                    owner=Owner.MUHAMMADIYAH,
+                    pdm=f"{self.tenant}71",
+                    address=None,
+                ),
+            )
+            ids.append(UUID(msgspec.json.decode(outcome.body)["id"]))
+        return ids
+
+    async def log(self) -> list[EventEnvelope]:
+        async with self.runtime.db.acquire() as conn:
+            return await self.logs.read(conn, self.tenant, after=0, limit=10_000)
+
+    async def stream_messages(self) -> list[RawStreamMsg]:
+        """Every message the stream holds, in stream order (deleted ones are skipped)."""
+        info = await self.js.stream_info(self.stream)
+        messages: list[RawStreamMsg] = []
+        if info.state.messages == 0:
+            return messages
+        for seq in range(info.state.first_seq, info.state.last_seq + 1):
+            try:
+                messages.append(await self.js.get_msg(self.stream, seq))
+            except NotFoundError:
+                continue
+        return messages
+
+
+@pytest.fixture
+def make_lane(runtime: ServiceRuntime) -> Callable[[str], Awaitable[Lane]]:
+    async def make(tenant: str) -> Lane:
+        subjects = Subjects(f"{runtime.settings.nats_prefix}t{tenant}")
+        await ensure_stream(runtime.js, subjects, SOURCE)
+        return Lane(runtime, tenant, subjects, TenantLogs(SOURCE, [tenant]))
+
+    return make
+
+
+@dataclass
+class RecordEffect:
+    """A reaction whose effect is a row per applied event; optionally fails on one event."""
+
+    consumer: str
+    poison: UUID | None = None
+    name: str = "record-effect"
+    events: frozenset[str] = field(default_factory=lambda: frozenset({REGISTERED}))
+
+    async def handle(self, conn: DbConnection, event: EventEnvelope) -> None:
+        await conn.execute(
+            f"""INSERT INTO {SCHEMA}.effects (consumer, tenant_id, position, aggregate_id)
+                VALUES ($1, $2, $3, $4)""",
+            self.consumer,
+            event.tenant,
+            event.position,
+            event.aggregate_id,
+        )
+        if event.aggregate_id == self.poison:
+            # After the insert, so only a rolled-back transaction keeps the effect out.
+            raise ValueError(f"cannot handle institution {event.aggregate_id}")
+
+
+async def effects(runtime: ServiceRuntime, consumer: str) -> list[int]:
+    """Positions whose effect was applied by `consumer`, in the order they were applied."""
+    rows = await runtime.db.fetch(
+        f"SELECT position FROM {SCHEMA}.effects WHERE consumer = $1 ORDER BY seq", consumer
+    )
+    return [r["position"] for r in rows]
+
+
+async def consume_until(
+    lane: Lane, consumer: EventConsumer, done: Callable[[], Awaitable[bool]], within: float = 15
+) -> None:
+    """Run the consumer's real loop until `done`, and until NATS has nothing left for it."""
+    stop = asyncio.Event()
+    task = asyncio.create_task(consumer.run(stop, batch=16))
+    try:
+
+        async def settled() -> bool:
+            if not await done():
+                return False
+            info = await lane.js.consumer_info(lane.stream, consumer.durable)
+            return bool(info.num_pending == 0 and info.num_ack_pending == 0)
+
+        await eventually(settled, within=within)
+    finally:
+        stop.set()
+        try:
+            await asyncio.wait_for(task, 5)
+        except TimeoutError:
+            task.cancel()
+    if task.done() and not task.cancelled() and task.exception() is not None:
+        raise AssertionError("consumer loop crashed") from task.exception()
+
+
+def header(msg: RawStreamMsg, name: str) -> str:
+    headers: dict[str, Any] = msg.headers or {}
+    return str(headers[name])
+
+
+# --- tests ----------------------------------------------------------------------------------
+
+
+class CrashAfterAck(Relay):
+    """JetStream has acknowledged the batch, then the process dies before storing its
+    position."""
+
+    crashed = False
+
+    async def _store_position(self, tenant: str, position: int) -> None:
+        if not self.crashed:
+            self.crashed = True
+            raise RuntimeError("relay crashed after JetStream acked the batch")
+        await super()._store_position(tenant, position)
+
+
+async def test_crash_after_ack_republishes_without_duplicates(
+    make_lane: Callable[[str], Awaitable[Lane]], runtime: ServiceRuntime
+) -> None:
+    lane = await make_lane("61")
+    await lane.register(25)
+    log = await lane.log()
+    positions = [e.position for e in log]
+    assert len(positions) == 25
+
+    crashing = lane.relay(CrashAfterAck)
+    with pytest.raises(RuntimeError, match="crashed after JetStream acked"):
+        await crashing.publish_pending()
+    assert len(await lane.stream_messages()) == 25
+    assert "61" not in await crashing.positions()
+
+    # The restarted relay starts again from the stored (old) position and republishes all.
+    restarted = lane.relay()
+    assert await restarted.publish_pending() == 25
+    messages = await lane.stream_messages()
+    assert sorted(int(header(m, POSITION_HEADER)) for m in messages) == positions
+    assert sorted(header(m, "Nats-Msg-Id") for m in messages) == sorted(e.message_id for e in log)
+    assert (await restarted.positions())["61"] == positions[-1]
+    assert await restarted.publish_pending() == 0
+
+    name = "relaytest-crash-after-ack"
+    consumer = lane.consumer(name, RecordEffect(name))
+
+    async def all_applied() -> bool:
+        return len(await effects(runtime, name)) >= 25
+
+    await consume_until(lane, consumer, all_applied)
+    assert await effects(runtime, name) == positions
+    assert await consumer.last_position("61") == positions[-1]
+
+
+class CrashMidBatch(Relay):
+    """Dies after JetStream acknowledged only part of a batch (the rest never left)."""
+
+    async def _publish(self, batch: list[EventEnvelope]) -> None:
+        await super()._publish(batch[:4])
+        raise ConnectionError("relay killed while publishing")
+
+
+async def test_crash_before_publish_loses_nothing(
+    make_lane: Callable[[str], Awaitable[Lane]], runtime: ServiceRuntime
+) -> None:
+    lane = await make_lane("62")
+    await lane.register(10)
+    log = await lane.log()
+    positions = [e.position for e in log]
+
+    # Committed, and the relay died before publishing anything: nothing is in NATS yet.
+    assert await lane.stream_messages() == []
+    assert "62" not in await lane.relay().positions()
+
+    with pytest.raises(ConnectionError):
+        await lane.relay(CrashMidBatch).publish_pending()
+    assert len(await lane.stream_messages()) == 4
+    assert "62" not in await lane.relay().positions()
+
+    assert await lane.relay().publish_pending() == 10
+    messages = await lane.stream_messages()
+    assert [int(header(m, POSITION_HEADER)) for m in messages] == positions
+    assert len({header(m, "Nats-Msg-Id") for m in messages}) == 10
+
+    name = "relaytest-crash-before-publish"
+    consumer = lane.consumer(name, RecordEffect(name))
+
+    async def all_applied() -> bool:
+        return len(await effects(runtime, name)) >= 10
+
+    await consume_until(lane, consumer, all_applied)
+    assert await effects(runtime, name) == positions
+
+
+async def test_redelivered_message_has_its_effect_once(
+    make_lane: Callable[[str], Awaitable[Lane]], runtime: ServiceRuntime
+) -> None:
+    lane = await make_lane("65")
+    await lane.register(2)
+    await lane.relay().publish_pending()
+    first, second = await lane.log()
+
+    name = "relaytest-redelivery"
+    consumer = lane.consumer(name, RecordEffect(name))
+    assert await consumer.apply(first) is True
+    assert await consumer.apply(first) is False
+    await consumer.process(first)
+    assert await effects(runtime, name) == [first.position]
+
+    # A real redelivery: the effect committed but the ack never reached NATS (here a nak).
+    sub = await lane.js.pull_subscribe(
+        lane.subjects.of_tenant(SOURCE, "65"),
+        durable=name,
+        stream=lane.stream,
+        config=ConsumerConfig(
+            durable_name=name,
+            ack_policy=AckPolicy.EXPLICIT,
+            deliver_policy=DeliverPolicy.ALL,
+            max_deliver=5,
+            ack_wait=30,
+        ),
+    )
+    try:
+        delivered = await sub.fetch(2, timeout=5)
+        assert [int(m.header[POSITION_HEADER]) for m in delivered if m.header] == [
+            first.position,
+            second.position,
+        ]
+        await consumer.process(msgspec.json.decode(delivered[1].data, type=EventEnvelope))
+        for msg in delivered:
+            await msg.nak()
+        again = await sub.fetch(2, timeout=5)
+        assert [m.metadata.num_delivered for m in again] == [2, 2]
+        for msg in again:
+            await consumer.handle_message(msg)
+    finally:
+        await sub.unsubscribe()
+
+    assert await effects(runtime, name) == [first.position, second.position]
+    info = await lane.js.consumer_info(lane.stream, name)
+    assert info.num_ack_pending == 0
+    assert info.num_redelivered == 0
+    assert consumer.applied == 2
+
+
+async def test_lost_message_is_refilled_from_the_log_in_order(
+    make_lane: Callable[[str], Awaitable[Lane]], runtime: ServiceRuntime
+) -> None:
+    lane = await make_lane("64")
+    await lane.register(6)
+    await lane.relay().publish_pending()
+    positions = [e.position for e in await lane.log()]
+
+    messages = await lane.stream_messages()
+    lost = messages[2]
+    assert lost.seq is not None
+    assert await lane.js.delete_msg(lane.stream, lost.seq)
+    assert len(await lane.stream_messages()) == 5
+
+    name = "relaytest-hole"
+    consumer = lane.consumer(name, RecordEffect(name))
+
+    async def all_applied() -> bool:
+        return len(await effects(runtime, name)) >= 6
+
+    await consume_until(lane, consumer, all_applied)
+    assert await effects(runtime, name) == positions
+    assert consumer.refilled == 1
+    assert consumer.applied == 6
+
+
+async def test_poison_message_is_parked_and_later_events_still_apply(
+    make_lane: Callable[[str], Awaitable[Lane]], runtime: ServiceRuntime
+) -> None:
+    lane = await make_lane("63")
+    ids = await lane.register(5)
+    await lane.relay().publish_pending()
+    log = await lane.log()
+    poison = log[2]
+    assert poison.aggregate_id == ids[2]
+
+    name = "relaytest-poison"
+    consumer = lane.consumer(
+        name, RecordEffect(name, poison=poison.aggregate_id), max_deliver=2, backoff_seconds=(0.2,)
+    )
+
+    async def parked_and_rest_applied() -> bool:
+        parked = await runtime.db.fetchval(
+            f"SELECT count(*) FROM {SCHEMA}.parked_messages WHERE consumer = $1", name
+        )
+        return bool(parked) and len(await effects(runtime, name)) >= 4
+
+    started = asyncio.get_running_loop().time()
+    await consume_until(lane, consumer, parked_and_rest_applied, within=15)
+    assert asyncio.get_running_loop().time() - started < 20
+
+    parked = await runtime.db.fetch(
+        f"SELECT message_id, reason, deliveries, subject FROM {SCHEMA}.parked_messages "
+        "WHERE consumer = $1",
+        name,
+    )
+    # Only the poison message is parked: the healthy ones after it are not dragged along.
+    assert [r["message_id"] for r in parked] == [poison.message_id]
+    assert parked[0]["reason"] == f"ValueError: cannot handle institution {poison.aggregate_id}"
+    assert parked[0]["deliveries"] == 2
+    assert parked[0]["subject"] == lane.subjects.of(poison)
+    assert await effects(runtime, name) == [e.position for e in log if e is not poison]
+    assert consumer.parked == 1
+    assert await consumer.last_position("63") == log[-1].position
+
+
+async def test_messages_carry_ids_positions_and_chain_the_tenant_log(
+    make_lane: Callable[[str], Awaitable[Lane]],
+) -> None:
+    lane = await make_lane("71")
+    await lane.register(5)
+    # Small batches: the chain must hold across batch boundaries, not only within one.
+    assert await lane.relay(batch_size=2).publish_pending() == 5
+    log = await lane.log()
+
+    messages = await lane.stream_messages()
+    assert len(messages) == 5
+    envelopes = [msgspec.json.decode(m.data or b"", type=EventEnvelope) for m in messages]
+    assert [e.position for e in envelopes] == [e.position for e in log]
+    previous: int | None = None
+    for msg, envelope in zip(messages, envelopes, strict=True):
+        assert msg.subject == f"{lane.subjects.prefix}.registry.71.institution.registered"
+        assert header(msg, "Nats-Msg-Id") == f"registry.71.{envelope.position}"
+        assert header(msg, POSITION_HEADER) == str(envelope.position)
+        assert header(msg, PREVIOUS_HEADER) == ("" if previous is None else str(previous))
+        assert envelope.previous_position == previous
+        assert (envelope.service, envelope.tenant, envelope.event) == (SOURCE, "71", "Registered")
+        previous = envelope.position
