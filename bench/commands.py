@@ -55,7 +55,9 @@ async def _wait_up(url: str, proc: subprocess.Popen[bytes]) -> None:
 
 
 class Result:
-    def __init__(self, name: str, clients: int, latencies: list[float], seconds: float, errors: int):
+    def __init__(
+        self, name: str, clients: int, latencies: list[float], seconds: float, errors: int
+    ):
         self.name = name
         self.clients = clients
         self.count = len(latencies)
@@ -102,11 +104,41 @@ async def _drive(
     return Result(name, clients, latencies, took, errors)
 
 
+def _launch(env: dict[str, str], raw_port: int) -> list[subprocess.Popen[bytes]]:
+    """The registry and the raw-INSERT app, each in its own process like in production."""
+    return [
+        subprocess.Popen(
+            [sys.executable, "-m", "shared.cli.main", "serve", "registry"],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        ),
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "--factory",
+                "bench.raw_insert_app:create_app",
+                "--port",
+                str(raw_port),
+                "--log-level",
+                "warning",
+            ],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        ),
+    ]
+
+
 async def _connections(admin_url: str, database: str) -> int:
     conn = await asyncpg.connect(admin_url)
     try:
         return int(
-            await conn.fetchval("SELECT count(*) FROM pg_stat_activity WHERE datname = $1", database)
+            await conn.fetchval(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = $1", database
+            )
         )
     finally:
         await conn.close()
@@ -132,17 +164,7 @@ async def main(seconds: float) -> None:
             "MPKS_REGISTRY_URL": f"http://127.0.0.1:{registry_port}",
             "MPKS_LOG_LEVEL": "WARNING",
         }
-        procs = [
-            subprocess.Popen(
-                [sys.executable, "-m", "shared.cli.main", "serve", "registry"],
-                env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-            ),
-            subprocess.Popen(
-                [sys.executable, "-m", "uvicorn", "--factory", "bench.raw_insert_app:create_app",
-                 "--port", str(raw_port), "--log-level", "warning"],
-                env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-            ),
-        ]
+        procs = _launch(env, raw_port)
         try:
             registry = f"http://127.0.0.1:{registry_port}"
             raw = f"http://127.0.0.1:{raw_port}"
@@ -179,15 +201,15 @@ async def main(seconds: float) -> None:
             for clients in (1, 16):
                 sampler_stop = asyncio.Event()
 
-                async def sample() -> None:
+                async def sample(stop: asyncio.Event) -> None:
                     nonlocal peak_connections
-                    while not sampler_stop.is_set():
+                    while not stop.is_set():
                         peak_connections = max(
                             peak_connections, await _connections(stack.database_url, database)
                         )
                         await asyncio.sleep(0.25)
 
-                sampler = asyncio.create_task(sample())
+                sampler = asyncio.create_task(sample(sampler_stop))
                 a = await _drive("command (registry)", registry, clients, seconds, command)
                 sampler_stop.set()
                 await sampler
@@ -195,8 +217,10 @@ async def main(seconds: float) -> None:
                 results.append((a, b))
 
             print(f"\nMPKS benchmark — {seconds:.0f}s per scenario, {os.cpu_count()} cores")
-            print(f"PostgreSQL: {'embedded' if 'postgres' in stack.embedded else 'configured'}; "
-                  f"NATS: {'embedded' if 'nats' in stack.embedded else 'configured'}")
+            print(
+                f"PostgreSQL: {'embedded' if 'postgres' in stack.embedded else 'configured'}; "
+                f"NATS: {'embedded' if 'nats' in stack.embedded else 'configured'}"
+            )
             for a, b in results:
                 print(a.line())
                 print(b.line())

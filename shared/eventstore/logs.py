@@ -8,8 +8,8 @@ assumes they are consecutive.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-from collections.abc import Iterable
+import logging
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
 import asyncpg
@@ -18,6 +18,8 @@ from shared.db.pool import DbConnection
 from shared.eventstore.envelope import EventEnvelope, envelope_from_row
 from shared.eventstore.stores import events_table, tenant_schema
 from shared.tenancy import province_codes
+
+log = logging.getLogger(__name__)
 
 
 class TenantLogs:
@@ -91,29 +93,55 @@ class TenantLogs:
         return envelopes[:limit]
 
 
+class TenantChanges:
+    """One reader's view of which tenant logs changed since it last looked."""
+
+    def __init__(self) -> None:
+        self._event = asyncio.Event()
+        self._tenants: set[str] = set()
+
+    def mark(self, tenant: str) -> None:
+        self._tenants.add(tenant)
+        self._event.set()
+
+    async def wait(self, poll_interval: float, coalesce: float = 0.01) -> set[str] | None:
+        """The tenants whose logs changed, or None when `poll_interval` passed without a
+        notification (then the reader should check every tenant: a NOTIFY can be missed,
+        e.g. while the listening connection reconnects). The short pause after a wake-up
+        lets a burst of commits be read in one batch."""
+        try:
+            await asyncio.wait_for(self._event.wait(), poll_interval)
+        except TimeoutError:
+            return None
+        await asyncio.sleep(coalesce)
+        self._event.clear()
+        changed, self._tenants = self._tenants, set()
+        return changed
+
+
 class LogWatcher:
-    """Wakes readers as soon as any tenant of the service appends (PostgreSQL NOTIFY on the
-    service's channel), with a poll as fallback in case a notification is lost."""
+    """Wakes readers as soon as a tenant of the service appends: the recorder sends
+    `NOTIFY <service>_events, '<tenant>'` in the appending transaction."""
 
     def __init__(self, database_url: str, channel: str) -> None:
         self.database_url = database_url
         self.channel = channel
-        self._readers: list[asyncio.Event] = []
+        self._readers: list[TenantChanges] = []
         self._conn: asyncpg.Connection[Any] | None = None
 
-    def subscribe(self) -> asyncio.Event:
-        """Each reader gets its own flag, so one reader's wake-up never eats another's."""
-        flag = asyncio.Event()
-        self._readers.append(flag)
-        return flag
+    def subscribe(self) -> TenantChanges:
+        """Each reader gets its own view, so one reader's wake-up never eats another's."""
+        changes = TenantChanges()
+        self._readers.append(changes)
+        return changes
 
     async def start(self) -> None:
         self._conn = await asyncpg.connect(self.database_url)
         await self._conn.add_listener(self.channel, self._on_notify)
 
-    def _on_notify(self, *_: object) -> None:
-        for flag in self._readers:
-            flag.set()
+    def _on_notify(self, _conn: DbConnection, _pid: int, _channel: str, payload: object) -> None:
+        for reader in self._readers:
+            reader.mark(str(payload))
 
     async def stop(self) -> None:
         if self._conn is not None:
@@ -121,12 +149,31 @@ class LogWatcher:
             self._conn = None
 
 
-async def wait_for_change(
-    flag: asyncio.Event, poll_interval: float, coalesce: float = 0.01
+async def run_follower(
+    step: Callable[[Iterable[str] | None], Awaitable[int]],
+    changes: TenantChanges,
+    stop: asyncio.Event,
+    poll: float,
+    what: str,
 ) -> None:
-    """Return when the log changed (or after `poll_interval`). A short pause after a wake-up
-    lets a burst of commits be read in one batch instead of one query round per commit."""
-    with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(flag.wait(), poll_interval)
-        await asyncio.sleep(coalesce)
-    flag.clear()
+    """The loop of every log follower (relay, projections): act on the tenants that changed,
+    and on every tenant at least once per `poll` seconds (catches a lost NOTIFY and keeps
+    lag metrics fresh even under constant load)."""
+    tenants: set[str] | None = None
+    last_full = 0.0
+    loop = asyncio.get_running_loop()
+    while not stop.is_set():
+        if loop.time() - last_full >= poll:
+            tenants = None
+        try:
+            await step(tenants)
+            if tenants is None:
+                last_full = loop.time()
+        except Exception:
+            # Stays visible (log, lag metric) and is retried from the stored position;
+            # an event is never skipped.
+            log.exception("%s failed; retrying", what)
+            await asyncio.sleep(poll)
+            tenants = None
+            continue
+        tenants = await changes.wait(poll)

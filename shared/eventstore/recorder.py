@@ -11,7 +11,7 @@ from eventsourcing.persistence import StoredEvent
 from eventsourcing.postgres import PostgresApplicationRecorder
 from psycopg import Cursor
 from psycopg.rows import DictRow
-from psycopg.sql import SQL, Identifier
+from psycopg.sql import SQL, Identifier, Literal
 
 
 class IdempotencyRecord(msgspec.Struct, frozen=True):
@@ -22,8 +22,13 @@ class IdempotencyRecord(msgspec.Struct, frozen=True):
 
 
 class TenantRecorder(PostgresApplicationRecorder):
-    def __init__(self, datastore: Any, *, events_table_name: str, types_schema: str) -> None:
+    def __init__(
+        self, datastore: Any, *, events_table_name: str, types_schema: str, tenant: str
+    ) -> None:
         super().__init__(datastore, events_table_name=events_table_name)
+        # Every tenant of a service notifies on one channel; the payload says which log
+        # changed, so readers fetch from that log only.
+        self._notify = SQL("NOTIFY {0}, {1}").format(Identifier(self.channel_name), Literal(tenant))
         schema = Identifier(self.datastore.schema)
         # Insert through the service-wide composite type (see TenantDatastore).
         shared_type = SQL("{0}.{1}").format(
@@ -70,6 +75,9 @@ class TenantRecorder(PostgresApplicationRecorder):
                 self._insert_key, (record.key, record.fingerprint, record.status, record.body)
             )
         super()._insert_events(curs, stored_events, **kwargs)
+
+    def _notify_channel(self, curs: Cursor[DictRow]) -> None:
+        curs.execute(self._notify)
 
     def find_idempotency_record(self, key: str) -> IdempotencyRecord | None:
         with self.datastore.get_connection() as conn, conn.cursor() as curs:

@@ -165,6 +165,7 @@ class TenantApplication(Application[UUID]):
             self._datastore,
             events_table_name=events_table(self.service),
             types_schema=self._datastore.types_schema,
+            tenant=self.tenant,
         )
 
 

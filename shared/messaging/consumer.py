@@ -31,6 +31,10 @@ log = logging.getLogger(__name__)
 FeedReader = Callable[[str, int, int], Awaitable[list[EventEnvelope]]]
 
 
+class EarlierEventFailed(Exception):
+    """Refilling a hole failed on an earlier event: this message itself is not at fault."""
+
+
 class Reaction(Protocol):
     @property
     def name(self) -> str: ...
@@ -112,6 +116,14 @@ class EventConsumer:
             return
         try:
             await self.process(event)
+        except EarlierEventFailed as exc:
+            # Wait for the earlier event to be applied or parked (its own message decides);
+            # never park a healthy message for its predecessor's fault. If NATS gives up on
+            # this one, the next message's hole check refills it from the feed.
+            deliveries = msg.metadata.num_delivered or 1
+            log.warning("consumer %s: %s waits for %s", self.name, event.message_id, exc)
+            await msg.nak(delay=self.backoff[min(deliveries, len(self.backoff)) - 1])
+            return
         except Exception as exc:
             deliveries = msg.metadata.num_delivered or 1
             if deliveries >= self.max_deliver:
@@ -149,7 +161,12 @@ class EventConsumer:
             # source of truth before applying this one.
             missing = await self.feed(event.tenant, last, event.position - 1)
             for earlier in missing:
-                await self.apply(earlier)
+                try:
+                    await self.apply(earlier)
+                except Exception as exc:
+                    raise EarlierEventFailed(
+                        f"{earlier.message_id}: {type(exc).__name__}: {exc}"
+                    ) from exc
                 self.refilled += 1
         await self.apply(event)
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Iterable
 from typing import Any
 
 import asyncpg
@@ -17,7 +18,7 @@ import msgspec
 from nats.js import JetStreamContext
 
 from shared.eventstore.envelope import EventEnvelope
-from shared.eventstore.logs import TenantLogs, wait_for_change
+from shared.eventstore.logs import TenantChanges, TenantLogs, run_follower
 from shared.messaging.streams import Subjects
 
 log = logging.getLogger(__name__)
@@ -53,15 +54,18 @@ class Relay:
         )
         return {r["tenant_id"]: r["position"] for r in rows}
 
-    async def publish_pending(self) -> int:
-        """Publish everything committed and not yet published; returns how many."""
-        count = 0
-        async with self.pool.acquire() as conn:
-            heads = await self.logs.heads(conn)
+    async def publish_pending(self, tenants: Iterable[str] | None = None) -> int:
+        """Publish everything committed and not yet published (of `tenants`, or of every
+        tenant that is behind); returns how many events were published."""
         positions = await self.positions()
-        for tenant, head in heads.items():
+        if tenants is None:
+            async with self.pool.acquire() as conn:
+                heads = await self.logs.heads(conn)
+            tenants = [t for t, head in heads.items() if head > positions.get(t, 0)]
+        count = 0
+        for tenant in tenants:
             position = positions.get(tenant, 0)
-            while position < head:
+            while True:
                 async with self.pool.acquire() as conn:
                     batch = await self.logs.read(
                         conn, tenant, after=position, limit=self.batch_size
@@ -73,8 +77,9 @@ class Relay:
                 await self._store_position(tenant, position)
                 positions[tenant] = position
                 count += len(batch)
+                if len(batch) < self.batch_size:
+                    break
         self.published += count
-        self.lag = sum(max(0, h - positions.get(t, 0)) for t, h in heads.items())
         return count
 
     async def _publish(self, batch: list[EventEnvelope]) -> None:
@@ -106,11 +111,17 @@ class Relay:
             position,
         )
 
-    async def run(self, changed: asyncio.Event, stop: asyncio.Event, poll: float = 1.0) -> None:
-        while not stop.is_set():
-            try:
-                await self.publish_pending()
-            except Exception:
-                log.exception("relay failed to publish; retrying from the stored position")
-                await asyncio.sleep(poll)
-            await wait_for_change(changed, poll)
+    async def run(self, changes: TenantChanges, stop: asyncio.Event, poll: float = 1.0) -> None:
+        await run_follower(self._publish_and_measure, changes, stop, poll, "relay")
+
+    async def _publish_and_measure(self, tenants: Iterable[str] | None) -> int:
+        count = await self.publish_pending(tenants)
+        if tenants is None:
+            await self._measure_lag()
+        return count
+
+    async def _measure_lag(self) -> None:
+        positions = await self.positions()
+        async with self.pool.acquire() as conn:
+            heads = await self.logs.heads(conn)
+        self.lag = sum(max(0, h - positions.get(t, 0)) for t, h in heads.items())

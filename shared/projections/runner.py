@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Iterable
 from typing import Any, Protocol
 
 import asyncpg
 
 from shared.db.pool import DbConnection, tenant_transaction
 from shared.eventstore.envelope import EventEnvelope
-from shared.eventstore.logs import TenantLogs, wait_for_change
+from shared.eventstore.logs import TenantChanges, TenantLogs, run_follower
 
 log = logging.getLogger(__name__)
 
@@ -52,52 +53,59 @@ class ProjectionRunner:
         )
         return {r["tenant_id"]: r["position"] for r in rows}
 
-    async def catch_up(self) -> int:
-        """Apply everything committed so far; returns how many events were applied."""
+    async def catch_up(self, tenants: Iterable[str] | None = None) -> int:
+        """Apply everything committed so far (in `tenants`, or in every tenant);
+        returns how many events were applied."""
+        heads: dict[str, int] | None = None
+        if tenants is None:
+            async with self.pool.acquire() as conn:
+                heads = await self.logs.heads(conn)
+            tenants = list(heads)
         applied = 0
-        async with self.pool.acquire() as conn:
-            heads = await self.logs.heads(conn)
         for projection in self.projections:
             positions = await self._positions(projection)
-            for tenant, head in heads.items():
-                position = positions.get(tenant, 0)
-                while position < head:
-                    async with self.pool.acquire() as conn:
-                        batch = await self.logs.read(
-                            conn, tenant, after=position, limit=self.batch_size
-                        )
-                    if not batch:
-                        break
-                    async with tenant_transaction(self.pool, tenant) as conn:
-                        for event in batch:
-                            await projection.apply(conn, event)
-                        position = batch[-1].position
-                        await conn.execute(
-                            f"""INSERT INTO {self.schema}.projection_positions
-                                  (projection, tenant_id, position) VALUES ($1, $2, $3)
-                                ON CONFLICT (projection, tenant_id)
-                                DO UPDATE SET position = EXCLUDED.position""",
-                            projection.name,
-                            tenant,
-                            position,
-                        )
-                    applied += len(batch)
-            positions = await self._positions(projection)
-            self.lag[projection.name] = sum(
-                max(0, head - positions.get(tenant, 0)) for tenant, head in heads.items()
-            )
+            for tenant in tenants:
+                if heads is not None and heads[tenant] <= positions.get(tenant, 0):
+                    continue
+                count, positions[tenant] = await self._catch_up_tenant(
+                    projection, tenant, positions.get(tenant, 0)
+                )
+                applied += count
+            if heads is not None:
+                self.lag[projection.name] = sum(
+                    max(0, head - positions.get(t, 0)) for t, head in heads.items()
+                )
         return applied
 
-    async def run(self, changed: asyncio.Event, stop: asyncio.Event, poll: float = 1.0) -> None:
-        while not stop.is_set():
-            try:
-                await self.catch_up()
-            except Exception:
-                # A failing projection stays visible (log and lag metric) and is retried;
-                # it never silently skips the event.
-                log.exception("projection catch-up failed; retrying")
-                await asyncio.sleep(poll)
-            await wait_for_change(changed, poll)
+    async def _catch_up_tenant(
+        self, projection: Projection, tenant: str, position: int
+    ) -> tuple[int, int]:
+        applied = 0
+        while True:
+            async with self.pool.acquire() as conn:
+                batch = await self.logs.read(conn, tenant, after=position, limit=self.batch_size)
+            if not batch:
+                break
+            async with tenant_transaction(self.pool, tenant) as conn:
+                for event in batch:
+                    await projection.apply(conn, event)
+                position = batch[-1].position
+                await conn.execute(
+                    f"""INSERT INTO {self.schema}.projection_positions
+                          (projection, tenant_id, position) VALUES ($1, $2, $3)
+                        ON CONFLICT (projection, tenant_id)
+                        DO UPDATE SET position = EXCLUDED.position""",
+                    projection.name,
+                    tenant,
+                    position,
+                )
+            applied += len(batch)
+            if len(batch) < self.batch_size:
+                break
+        return applied, position
+
+    async def run(self, changes: TenantChanges, stop: asyncio.Event, poll: float = 1.0) -> None:
+        await run_follower(self.catch_up, changes, stop, poll, "projection catch-up")
 
     async def rebuild(self, owner_conn: DbConnection, name: str) -> int:
         """Drop a read model's rows and replay every tenant's log into it.
