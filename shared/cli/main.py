@@ -28,6 +28,22 @@ def _cmd_token(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _cmd_nats_credentials(args: argparse.Namespace, settings: Settings) -> int:
+    from shared.messaging.permissions import tenant_credentials
+
+    try:
+        creds = tenant_credentials(settings, args.tenant)
+    except (PermissionError, ValueError) as exc:
+        print(f"mpks nats-credentials: {exc}", file=sys.stderr)
+        return 2
+    print(f"user: {creds.user}")
+    print(f"password: {creds.password}")
+    print(f"filter_subject: {creds.filter_subject}")
+    print(f"inbox_prefix: {creds.inbox_prefix}")
+    print(f"consumer_names: {' '.join(creds.consumer_names)}")
+    return 0
+
+
 def _cmd_up(args: argparse.Namespace, settings: Settings) -> int:
     from shared.cli.up import run_up
 
@@ -88,6 +104,13 @@ def parser() -> argparse.ArgumentParser:
     token.add_argument("--sub", default="dev-user", help="subject (user id)")
     token.add_argument("--ttl", type=int, default=12 * 3600, help="lifetime in seconds")
     token.set_defaults(func=_cmd_token)
+
+    nats_creds = sub.add_parser(
+        "nats-credentials",
+        help="a province's NATS user for consuming its events (refused with a production key)",
+    )
+    nats_creds.add_argument("--tenant", required=True, help="2-digit province code")
+    nats_creds.set_defaults(func=_cmd_nats_credentials)
 
     status = sub.add_parser("status", help="health of the running services")
     status.set_defaults(func=_cmd_status)

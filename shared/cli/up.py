@@ -42,7 +42,16 @@ async def _migrate_all(settings: Settings, services: list[str]) -> None:
 
 
 def _with_stack(settings: Settings) -> tuple[DevStack, Settings]:
-    stack = DevStack(settings.data_dir, settings.database_url, settings.nats_url).start()
+    from shared.messaging import permissions
+
+    # An embedded NATS gets one user per province, confined to its own events.
+    stack = DevStack(
+        settings.data_dir,
+        settings.database_url,
+        settings.nats_url,
+        nats_config_text=permissions.render_authorization(settings),
+        nats_credentials=(permissions.SERVICES_USER, permissions.service_nats_password(settings)),
+    ).start()
     database_url = stack.database_url
     if "postgres" in stack.embedded:
         database_url = asyncio.run(_ensure_database(database_url, DATABASE_NAME))

@@ -59,6 +59,10 @@ class EmbeddedNats:
     JetStream state lives in ``data_dir/jetstream`` and the server log in
     ``data_dir/nats-server.log``. ``stop()`` sends SIGTERM, which lets the
     server flush its stores, so streams survive the next start.
+
+    ``config_text`` (e.g. an ``authorization`` section) is written owner-only to
+    ``data_dir/nats.conf`` and loaded with ``-c``; the command-line flags still set
+    JetStream, address, port and store directory, overriding the file.
     """
 
     def __init__(
@@ -69,12 +73,14 @@ class EmbeddedNats:
         *,
         start_timeout: float = 10.0,
         stop_timeout: float = 10.0,
+        config_text: str | None = None,
     ) -> None:
         self.data_dir = Path(data_dir).absolute()
         self.port = port
         self.monitor_port = monitor_port
         self.start_timeout = start_timeout
         self.stop_timeout = stop_timeout
+        self.config_text = config_text
         self._proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -90,6 +96,10 @@ class EmbeddedNats:
     @property
     def log_path(self) -> Path:
         return self.data_dir / "nats-server.log"
+
+    @property
+    def config_path(self) -> Path:
+        return self.data_dir / "nats.conf"
 
     @property
     def pid_path(self) -> Path:
@@ -119,6 +129,13 @@ class EmbeddedNats:
         ]
         if self.monitor_port is not None:
             command += ["-m", str(self.monitor_port)]
+        if self.config_text is not None:
+            self._write_config(self.config_text)
+            command += ["-c", str(self.config_path)]
+        else:
+            # A file left by an earlier start with a config must not linger with its
+            # passwords once nothing reads it.
+            self.config_path.unlink(missing_ok=True)
         with self.log_path.open("ab") as log:
             # A separate session keeps a terminal Ctrl-C from killing the
             # server before the owning stack shuts it down in order.
@@ -168,6 +185,13 @@ class EmbeddedNats:
         tb: TracebackType | None,
     ) -> None:
         self.stop()
+
+    def _write_config(self, text: str) -> None:
+        # Created owner-only before the text goes in: it holds passwords.
+        fd = os.open(self.config_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as file:
+            file.write(text)
+        os.chmod(self.config_path, 0o600)
 
     def _wait_until_ready(self) -> None:
         assert self._proc is not None

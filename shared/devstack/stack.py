@@ -7,6 +7,7 @@ import subprocess
 from pathlib import Path
 from types import TracebackType
 from typing import Protocol, Self
+from urllib.parse import quote, urlsplit, urlunsplit
 
 from shared.devstack.nats import EmbeddedNats
 from shared.devstack.postgres import EmbeddedPostgres
@@ -29,6 +30,10 @@ class DevStack:
     is started under ``data_dir/postgres`` or ``data_dir/nats``. Given URLs are
     passed through untouched and nothing is started for them. On exit only the
     servers started here are stopped, in reverse start order.
+
+    ``nats_config_text`` is handed to an embedded NATS (e.g. users and permissions); with
+    ``nats_credentials`` (user, password) ``nats_url`` then carries that user's login.
+    Neither touches a given ``nats_url``.
     """
 
     def __init__(
@@ -40,11 +45,15 @@ class DevStack:
         nats_port: int = 54222,
         *,
         prefer_system_binaries: bool = True,
+        nats_config_text: str | None = None,
+        nats_credentials: tuple[str, str] | None = None,
     ) -> None:
         self.data_dir = Path(data_dir)
         self.pg_port = pg_port
         self.nats_port = nats_port
         self.prefer_system_binaries = prefer_system_binaries
+        self.nats_config_text = nats_config_text
+        self.nats_credentials = nats_credentials
         self.embedded: list[str] = []
         self._given_database_url = database_url
         self._given_nats_url = nats_url
@@ -79,8 +88,12 @@ class DevStack:
                 )
                 self._database_url = self._start("postgres", postgres)
             if self._given_nats_url is None:
-                nats = EmbeddedNats(self.data_dir / "nats", self.nats_port)
+                nats = EmbeddedNats(
+                    self.data_dir / "nats", self.nats_port, config_text=self.nats_config_text
+                )
                 self._nats_url = self._start("nats", nats)
+                if self.nats_credentials is not None:
+                    self._nats_url = _with_credentials(self._nats_url, *self.nats_credentials)
         except BaseException:
             self.stop()
             raise
@@ -119,3 +132,12 @@ class DevStack:
         self.embedded.append(name)
         _log.info("embedded %s started at %s", name, url)
         return url
+
+
+def _with_credentials(url: str, user: str, password: str) -> str:
+    # nats-py reads the login from the URL's userinfo as is, without percent-decoding, so
+    # only URL-safe credentials can travel there.
+    if any(quote(part, safe="") != part for part in (user, password)):
+        raise ValueError("NATS user and password must be URL-safe to go into the URL")
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(netloc=f"{user}:{password}@{parts.netloc}"))
