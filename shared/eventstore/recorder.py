@@ -61,20 +61,25 @@ class TenantRecorder(PostgresApplicationRecorder):
             "SELECT key, fingerprint, status, body FROM {0}.idempotency_keys WHERE key = %s"
         ).format(schema)
 
-    def _insert_events(
+    def _insert_stored_events(
         self,
         curs: Cursor[DictRow],
         stored_events: Sequence[StoredEvent],
         **kwargs: Any,
     ) -> None:
+        super()._insert_stored_events(curs, stored_events, **kwargs)
         record: IdempotencyRecord | None = kwargs.get("idempotency")
         if record is not None:
             # A concurrent retry with the same key fails here on the primary key and its
-            # events are rolled back with it.
-            curs.execute(
-                self._insert_key, (record.key, record.fingerprint, record.status, record.body)
-            )
-        super()._insert_events(curs, stored_events, **kwargs)
+            # events are rolled back with it. Last in the pipeline (after the table lock and
+            # the insert), so the library's sync reports its unique violation as such: a
+            # failure earlier in the pipeline surfaces as "pipeline aborted" (an operational
+            # error, a 500). Its own cursor, since the library reads the new positions from
+            # `curs`.
+            with curs.connection.cursor() as key_curs:
+                key_curs.execute(
+                    self._insert_key, (record.key, record.fingerprint, record.status, record.body)
+                )
 
     def _notify_channel(self, curs: Cursor[DictRow]) -> None:
         curs.execute(self._notify)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from litestar import Controller, Response, get
-from litestar.params import Dependency, Parameter
+from litestar.params import Parameter, SkipValidation
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from shared.auth import Role
@@ -15,7 +15,7 @@ from shared.runtime import FeedPage, ServiceRuntime
 
 # The runtime is our own object, not input: Litestar must not try to validate (convert) it,
 # which fails on annotations that are generic only in stubs (asyncpg.Pool[Any]).
-Runtime = Annotated[ServiceRuntime, Dependency(skip_validation=True)]
+Runtime = SkipValidation[ServiceRuntime]
 
 
 class HealthController(Controller):
