@@ -10,8 +10,11 @@ from __future__ import annotations
 import asyncio
 import os
 import secrets
+import shutil
 import socket
+import tempfile
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse, urlunparse
 
@@ -34,9 +37,12 @@ def free_port() -> int:
 
 
 @pytest.fixture(scope="session")
-def backing(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevStack]:
+def backing() -> Iterator[DevStack]:
+    # Outside pytest's temp folder: as root the embedded PostgreSQL runs as another user
+    # that must reach its data folder, and pytest resets its base folder to 0700.
+    scratch = Path(tempfile.mkdtemp(prefix="mpks-test-stack-"))
     stack = DevStack(
-        tmp_path_factory.mktemp("stack"),
+        scratch,
         os.environ.get("MPKS_DATABASE_URL") or None,
         os.environ.get("MPKS_NATS_URL") or None,
         pg_port=free_port(),
@@ -44,6 +50,7 @@ def backing(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevStack]:
     )
     with stack:
         yield stack
+    shutil.rmtree(scratch, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

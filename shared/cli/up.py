@@ -181,7 +181,7 @@ def _print_banner(
         "",
         f"MPKS is running ({seconds:.1f}s to ready)",
         f"  PostgreSQL ({origin('postgres')}): {settings.database_url}",
-        f"  NATS ({origin('nats')}):       {settings.nats_url}",
+        f"  NATS ({origin('nats')}):       {_without_password(str(settings.nats_url))}",
     ]
     for name, url in urls.items():
         lines.append(f"  {name:<9} {url}   docs: {url}/docs")
@@ -197,3 +197,12 @@ def _print_banner(
         "Ctrl-C stops everything; data stays under " + str(settings.data_dir),
     ]
     print("\n".join(lines), flush=True)
+
+
+def _without_password(url: str) -> str:
+    parsed = urlparse(url)
+    if parsed.password is None:
+        return url
+    return urlunparse(
+        parsed._replace(netloc=f"{parsed.username}:***@{parsed.hostname}:{parsed.port}")
+    )

@@ -6,10 +6,12 @@ from __future__ import annotations
 class DomainError(Exception):
     """Base of every error a command may legitimately end with."""
 
-    def __init__(self, detail: str, *, field: str | None = None) -> None:
+    def __init__(self, detail: str, *, field: str | None = None, source: str = "body") -> None:
         super().__init__(detail)
         self.detail = detail
         self.field = field
+        # Where the field is: "body", or "header" for If-Match and Idempotency-Key.
+        self.source = source
 
 
 class RuleBroken(DomainError):

@@ -120,6 +120,7 @@ def _replay(earlier: IdempotencyRecord, request_fingerprint: str) -> Outcome:
         raise RuleBroken(
             "this Idempotency-Key was already used for a different request",
             field="Idempotency-Key",
+            source="header",
         )
     return Outcome(earlier.status, earlier.body, replayed=True)
 

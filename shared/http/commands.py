@@ -35,7 +35,7 @@ def expected_version(request: Request[Any, Any, Any]) -> int | None:
         return int(value)
     except ValueError:
         raise RuleBroken(
-            "If-Match must be the version (ETag) of the record", field="If-Match"
+            "If-Match must be the version (ETag) of the record", field="If-Match", source="header"
         ) from None
 
 
@@ -59,7 +59,9 @@ async def execute(
     )
     key = request.headers.get(IDEMPOTENCY_HEADER.lower())
     if key is not None and not (0 < len(key) <= 200):
-        raise RuleBroken("Idempotency-Key must be 1 to 200 characters", field=IDEMPOTENCY_HEADER)
+        raise RuleBroken(
+            "Idempotency-Key must be 1 to 200 characters", field=IDEMPOTENCY_HEADER, source="header"
+        )
     outcome = await runner.run(
         tenant,
         ctx,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from litestar import Controller, Response, get
-from litestar.params import Parameter, SkipValidation
+from litestar.params import FromPath, Parameter, SkipValidation
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from shared.auth import Role
@@ -56,7 +56,7 @@ class EventsController(Controller):
     @get("/", summary="Events of a tenant after a position")
     async def feed(
         self,
-        tenant: str,
+        tenant: FromPath[str],
         runtime: Runtime,
         after: Annotated[int, Parameter(ge=0, description="return events after this position")] = 0,
         limit: Annotated[int, Parameter(ge=1, le=1000)] = 100,

@@ -119,7 +119,7 @@ def on_domain_error(request: Request[Any, Any, Any], exc: DomainError) -> Respon
         status = 409
     elif isinstance(exc, RuleBroken):
         status = 422
-    errors = [FieldError(exc.field, exc.detail)] if exc.field else None
+    errors = [FieldError(exc.field, exc.detail, exc.source)] if exc.field else None
     return problem_response(request, status, exc.detail, errors)
 
 

@@ -47,10 +47,15 @@ def principal_of(connection: ASGIConnection[Any, Any, Any, Any]) -> Principal:
 _READ_METHODS = {"GET", "HEAD"}
 
 
+def _is_preflight(connection: ASGIConnection[Any, Any, Any, Any]) -> bool:
+    """OPTIONS (CORS preflight) carries no token by design and reads no data."""
+    return connection.scope.get("method") == "OPTIONS"
+
+
 def tenant_guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
     """The route's tenant must be the token's; national tokens may read any tenant."""
     tenant = connection.path_params.get("tenant")
-    if tenant is None:
+    if tenant is None or _is_preflight(connection):
         return
     principal = principal_of(connection)
     if tenant not in province_codes():
@@ -68,6 +73,8 @@ def requires_roles(*roles: Role) -> Guard:
     allowed = frozenset(roles)
 
     def guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+        if _is_preflight(connection):
+            return
         principal = principal_of(connection)
         if not principal.roles & allowed:
             raise PermissionDeniedException(

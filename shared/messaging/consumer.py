@@ -114,6 +114,12 @@ class EventConsumer:
         except msgspec.DecodeError as exc:
             await self._park_raw(msg, f"undecodable message: {exc}")
             return
+        if msg.subject != self.subjects.of(event) or event.service != self.source:
+            # Only the relay publishes here; a message whose subject disagrees with its own
+            # envelope was redirected by someone else (e.g. a push consumer's deliver subject
+            # pointing into the stream) and must never be applied.
+            await self._park_raw(msg, f"subject {msg.subject} does not match its envelope")
+            return
         try:
             await self.process(event)
         except EarlierEventFailed as exc:

@@ -204,6 +204,7 @@ async def test_idempotency_key_replays_the_first_answer(
         reused = await registry.register(other_name, **{"Idempotency-Key": key})
         body = problem(reused, 422)
         assert [e["field"] for e in body["errors"]] == ["Idempotency-Key"]
+        assert [e["source"] for e in body["errors"]] == ["header"]
 
         events = await registry.events()
     registered = [
@@ -269,5 +270,6 @@ async def test_malformed_if_match_names_the_header_and_writes_nothing(
         r = await registry.rename(institution_id, "Nama Apa Saja", **{"If-Match": "abc"})
         body = problem(r, 422)
         assert [e["field"] for e in body["errors"]] == ["If-Match"]
+        assert [e["source"] for e in body["errors"]] == ["header"]
         events = await registry.events_of(institution_id)
     assert [e["event"] for e in events] == ["Registered"]

@@ -668,3 +668,11 @@ async def test_registered_institution_is_readable_with_its_etag(
         got = await eventually(readable)
     assert got.headers["etag"] == '"1"'
     assert got.json()["version"] == 1
+
+
+async def test_cors_preflight_needs_no_token(services: dict[str, str]) -> None:
+    """Browsers send OPTIONS without credentials before a cross-origin call."""
+    async with httpx.AsyncClient(timeout=10) as http:
+        r = await http.options(f"{services['registry']}/v1/tenants/31/institutions")
+    assert r.status_code in (200, 204), r.text
+    assert "GET" in r.headers.get("allow", "")

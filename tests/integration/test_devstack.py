@@ -7,7 +7,10 @@ PostgreSQL (5432) and NATS (4222) are never touched.
 from __future__ import annotations
 
 import asyncio
+import shutil
 import socket
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import asyncpg
@@ -19,6 +22,15 @@ from shared.devstack.postgres import EmbeddedPostgres
 from shared.devstack.stack import DevStack
 
 pytestmark = pytest.mark.timeout(180)
+
+
+@pytest.fixture
+def tmp_path() -> Iterator[Path]:
+    """A scratch folder outside pytest's own: as root, PostgreSQL runs as another user that
+    must be able to reach it, and any pytest session resets its base folder to 0700."""
+    path = Path(tempfile.mkdtemp(prefix="mpks-devstack-test-"))
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
 
 
 def _free_port() -> int:

@@ -502,3 +502,25 @@ async def test_messages_carry_ids_positions_and_chain_the_tenant_log(
         assert envelope.previous_position == previous
         assert (envelope.service, envelope.tenant, envelope.event) == (SOURCE, "71", "Registered")
         previous = envelope.position
+
+
+async def test_message_redirected_to_another_subject_is_parked_not_applied(
+    make_lane: Callable[[str], Awaitable[Lane]], runtime: ServiceRuntime
+) -> None:
+    """A real event of one province re-published under another province's subject (what a
+    push consumer's deliver subject pointing into the stream would do) is never applied."""
+    lane = await make_lane("72")
+    await lane.register(1)
+    (event,) = await lane.log()
+    forged_subject = lane.subjects.of(msgspec.structs.replace(event, tenant="31"))
+    await lane.js.publish(forged_subject, msgspec.json.encode(event))
+    consumer = lane.consumer("c-redirect", RecordEffect("c-redirect"))
+
+    async def parked() -> bool:
+        rows = await runtime.db.fetch(
+            f"SELECT reason FROM {SCHEMA}.parked_messages WHERE consumer = $1", "c-redirect"
+        )
+        return bool(rows) and "does not match its envelope" in rows[0]["reason"]
+
+    await consume_until(lane, consumer, parked)
+    assert await effects(runtime, "c-redirect") == []

@@ -6,7 +6,8 @@ from typing import Annotated, Any
 from uuid import UUID
 
 from litestar import Controller, Request, Response, get, post
-from litestar.params import Parameter
+from litestar.di import NamedDependency
+from litestar.params import FromPath, JSONBody, Parameter
 
 from services.cases.api.schemas import ComplaintView, DirectoryEntry, ReceiveComplaint
 from services.cases.application.receive_complaint import receive_complaint
@@ -31,10 +32,10 @@ class ComplaintController(Controller):
     async def receive(
         self,
         request: Request[Any, Any, Any],
-        tenant: str,
-        data: ReceiveComplaint,
-        commands: CommandRunner,
-        db: DbPool,
+        tenant: FromPath[str],
+        data: JSONBody[ReceiveComplaint],
+        commands: NamedDependency[CommandRunner],
+        db: NamedDependency[DbPool],
     ) -> Response[CommandAccepted]:
         known = None
         if data.institution_id is not None:
@@ -69,8 +70,8 @@ class ComplaintController(Controller):
     )
     async def list_complaints(
         self,
-        tenant: str,
-        db: DbPool,
+        tenant: FromPath[str],
+        db: NamedDependency[DbPool],
         limit: Annotated[int, Parameter(ge=1, le=500)] = 100,
         offset: Annotated[int, Parameter(ge=0)] = 0,
     ) -> list[ComplaintView]:
@@ -89,7 +90,7 @@ class ComplaintController(Controller):
         summary="One complaint",
     )
     async def get_complaint(
-        self, tenant: str, complaint_id: UUID, db: DbPool
+        self, tenant: FromPath[str], complaint_id: FromPath[UUID], db: NamedDependency[DbPool]
     ) -> Response[ComplaintView]:
         async with tenant_transaction(db, tenant) as conn:
             row = await conn.fetchrow(
@@ -107,7 +108,9 @@ class DirectoryController(Controller):
     tags = ["directory"]
 
     @get("/", summary="Institutions cases knows of (from the registry's events)")
-    async def list_directory(self, tenant: str, db: DbPool) -> list[DirectoryEntry]:
+    async def list_directory(
+        self, tenant: FromPath[str], db: NamedDependency[DbPool]
+    ) -> list[DirectoryEntry]:
         async with tenant_transaction(db, tenant) as conn:
             rows = await conn.fetch(
                 """SELECT institution_id, name, kind, status FROM cases.institution_directory

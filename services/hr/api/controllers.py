@@ -7,7 +7,8 @@ from typing import Annotated, Any
 from uuid import UUID
 
 from litestar import Controller, Request, Response, get, post
-from litestar.params import Parameter
+from litestar.di import NamedDependency
+from litestar.params import FromPath, JSONBody, Parameter
 
 from services.hr.api.schemas import RegisterWorker, WorkerView
 from services.hr.application.register_worker import register_worker
@@ -34,9 +35,9 @@ class WorkerController(Controller):
     async def register(
         self,
         request: Request[Any, Any, Any],
-        tenant: str,
-        data: RegisterWorker,
-        commands: CommandRunner,
+        tenant: FromPath[str],
+        data: JSONBody[RegisterWorker],
+        commands: NamedDependency[CommandRunner],
     ) -> Response[CommandAccepted]:
         today = datetime.now(UTC).date()
         return await execute(
@@ -57,8 +58,8 @@ class WorkerController(Controller):
     @get("/", guards=[requires_roles(*READERS)], summary="List social workers")
     async def list_workers(
         self,
-        tenant: str,
-        db: DbPool,
+        tenant: FromPath[str],
+        db: NamedDependency[DbPool],
         limit: Annotated[int, Parameter(ge=1, le=500)] = 100,
         offset: Annotated[int, Parameter(ge=0)] = 0,
     ) -> list[WorkerView]:
@@ -71,7 +72,9 @@ class WorkerController(Controller):
         return [WorkerView(**dict(r)) for r in rows]
 
     @get("/{worker_id:uuid}", guards=[requires_roles(*READERS)], summary="One social worker")
-    async def get_worker(self, tenant: str, worker_id: UUID, db: DbPool) -> Response[WorkerView]:
+    async def get_worker(
+        self, tenant: FromPath[str], worker_id: FromPath[UUID], db: NamedDependency[DbPool]
+    ) -> Response[WorkerView]:
         async with tenant_transaction(db, tenant) as conn:
             row = await conn.fetchrow(f"SELECT {_COLUMNS} FROM hr.workers WHERE id = $1", worker_id)
         if row is None:

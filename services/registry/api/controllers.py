@@ -6,7 +6,8 @@ from typing import Annotated, Any
 from uuid import UUID
 
 from litestar import Controller, Request, Response, get, post
-from litestar.params import Parameter
+from litestar.di import NamedDependency
+from litestar.params import FromPath, FromQuery, JSONBody, Parameter
 
 from services.registry.api.schemas import (
     GovernanceChange,
@@ -47,9 +48,9 @@ class InstitutionController(Controller):
     async def register(
         self,
         request: Request[Any, Any, Any],
-        tenant: str,
-        data: RegisterInstitution,
-        commands: CommandRunner,
+        tenant: FromPath[str],
+        data: JSONBody[RegisterInstitution],
+        commands: NamedDependency[CommandRunner],
     ) -> Response[CommandAccepted]:
         require_pdm_scope(principal_of(request), data.pdm)
         return await execute(
@@ -71,10 +72,10 @@ class InstitutionController(Controller):
     @get("/", guards=[requires_roles(*READERS)], summary="List institutions")
     async def list_institutions(
         self,
-        tenant: str,
-        db: DbPool,
-        status: InstitutionStatus | None = None,
-        kind: InstitutionType | None = None,
+        tenant: FromPath[str],
+        db: NamedDependency[DbPool],
+        status: FromQuery[InstitutionStatus | None] = None,
+        kind: FromQuery[InstitutionType | None] = None,
         pdm: Annotated[str | None, Parameter(pattern=r"^\d{4}$")] = None,
         limit: Annotated[int, Parameter(ge=1, le=500)] = 100,
         offset: Annotated[int, Parameter(ge=0)] = 0,
@@ -95,7 +96,7 @@ class InstitutionController(Controller):
 
     @get("/{institution_id:uuid}", guards=[requires_roles(*READERS)], summary="One institution")
     async def get_institution(
-        self, tenant: str, institution_id: UUID, db: DbPool
+        self, tenant: FromPath[str], institution_id: FromPath[UUID], db: NamedDependency[DbPool]
     ) -> Response[InstitutionView]:
         async with tenant_transaction(db, tenant) as conn:
             row = await conn.fetchrow(
@@ -115,10 +116,10 @@ class InstitutionController(Controller):
     async def rename(
         self,
         request: Request[Any, Any, Any],
-        tenant: str,
-        institution_id: UUID,
-        data: RenameInstitution,
-        commands: CommandRunner,
+        tenant: FromPath[str],
+        institution_id: FromPath[UUID],
+        data: JSONBody[RenameInstitution],
+        commands: NamedDependency[CommandRunner],
     ) -> Response[CommandAccepted]:
         version = expected_version(request)
         return await execute(
@@ -141,10 +142,10 @@ class InstitutionController(Controller):
     async def suspend(
         self,
         request: Request[Any, Any, Any],
-        tenant: str,
-        institution_id: UUID,
-        data: GovernanceChange,
-        commands: CommandRunner,
+        tenant: FromPath[str],
+        institution_id: FromPath[UUID],
+        data: JSONBody[GovernanceChange],
+        commands: NamedDependency[CommandRunner],
     ) -> Response[CommandAccepted]:
         version = expected_version(request)
         return await execute(
@@ -166,10 +167,10 @@ class InstitutionController(Controller):
     async def reinstate(
         self,
         request: Request[Any, Any, Any],
-        tenant: str,
-        institution_id: UUID,
-        data: GovernanceChange,
-        commands: CommandRunner,
+        tenant: FromPath[str],
+        institution_id: FromPath[UUID],
+        data: JSONBody[GovernanceChange],
+        commands: NamedDependency[CommandRunner],
     ) -> Response[CommandAccepted]:
         version = expected_version(request)
         return await execute(
