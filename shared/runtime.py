@@ -18,12 +18,13 @@ from nats.aio.client import Client as NATS
 from nats.js import JetStreamContext
 
 from shared.auth import Role, mint_dev_token
+from shared.db.leader import LeaderLock
 from shared.db.migrate import migrate_read_side
 from shared.db.pool import DbPool, create_pool
 from shared.eventstore.catalogue import EventCatalogue
 from shared.eventstore.commands import CommandRunner
 from shared.eventstore.envelope import EventEnvelope
-from shared.eventstore.logs import LogWatcher, TenantLogs
+from shared.eventstore.logs import LogWatcher, TenantChanges, TenantLogs
 from shared.eventstore.stores import EventStorePool, TenantStores, tenant_schema
 from shared.messaging.consumer import EventConsumer
 from shared.messaging.streams import Subjects, ensure_stream
@@ -195,11 +196,21 @@ class ServiceRuntime:
         self._watcher = LogWatcher(self.database_url, self.logs.channel)
         if self.run_background:
             await self._watcher.start()
-            self._spawn(self.relay.run(self._watcher.subscribe(), self._stop))
+            self._spawn(self._run_relay(self._watcher.subscribe()))
             self._spawn(self.projections.run(self._watcher.subscribe(), self._stop))
             for consumer in self.consumers:
                 self._spawn(consumer.run(self._stop))
             self._spawn(self._export_metrics())
+
+    async def _run_relay(self, changes: TenantChanges) -> None:
+        """Replicas of a service share its logs: only one publishes at a time (the others
+        would only send duplicates), the rest wait to take over."""
+        lock = LeaderLock(self.database_url, f"mpks-relay/{self.name}")
+        if await lock.acquire(self._stop):
+            try:
+                await self.relay.run(changes, self._stop)
+            finally:
+                await lock.release()
 
     def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
         task = asyncio.create_task(coro)

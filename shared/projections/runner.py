@@ -87,9 +87,22 @@ class ProjectionRunner:
             if not batch:
                 break
             async with tenant_transaction(self.pool, tenant) as conn:
-                for event in batch:
+                # Replicas of a service may follow the same log: the lock serialises them
+                # per (projection, tenant), and events another replica applied meanwhile
+                # are skipped, so each event still counts exactly once.
+                await conn.execute(
+                    "SELECT pg_advisory_xact_lock(hashtext($1))", f"{projection.name}/{tenant}"
+                )
+                committed = await conn.fetchval(
+                    f"""SELECT position FROM {self.schema}.projection_positions
+                        WHERE projection = $1 AND tenant_id = $2""",
+                    projection.name,
+                    tenant,
+                )
+                fresh = [e for e in batch if e.position > (committed or 0)]
+                for event in fresh:
                     await projection.apply(conn, event)
-                position = batch[-1].position
+                position = max(batch[-1].position, committed or 0)
                 await conn.execute(
                     f"""INSERT INTO {self.schema}.projection_positions
                           (projection, tenant_id, position) VALUES ($1, $2, $3)
@@ -99,7 +112,7 @@ class ProjectionRunner:
                     tenant,
                     position,
                 )
-            applied += len(batch)
+            applied += len(fresh)
             if len(batch) < self.batch_size:
                 break
         return applied, position

@@ -562,3 +562,47 @@ async def test_connections_stay_bounded_when_all_provinces_write_at_once(
     assert peak["event_store"] <= es_max
     assert peak["read_models"] <= rm_max
     assert peak["ours"] <= es_max + rm_max + CONNECTION_SLACK
+
+
+async def test_replicas_following_the_same_log_apply_each_event_once(
+    registry: Registry, owner: asyncpg.Connection[Any]
+) -> None:
+    """Two instances of a service (scaled out) run the same projection concurrently."""
+    runtime = registry.runtime
+    for i in range(30):
+        await register(runtime, "53", f"LKSA Replika {i}")
+    await owner.execute(
+        f"""DROP SCHEMA IF EXISTS probe_atomicity CASCADE;
+            CREATE SCHEMA probe_atomicity;
+            CREATE TABLE probe_atomicity.seen (tenant_id text NOT NULL, position bigint NOT NULL);
+            GRANT USAGE ON SCHEMA probe_atomicity TO {APP_ROLE};
+            GRANT SELECT, INSERT, DELETE ON probe_atomicity.seen TO {APP_ROLE};"""
+    )
+    try:
+        replicas = [
+            ProjectionRunner(
+                schema="registry",
+                pool=runtime.db,
+                logs=runtime.logs,
+                projections=[_Probe(None)],
+                batch_size=7,
+            )
+            for _ in range(3)
+        ]
+        await asyncio.gather(*(r.catch_up(["53"]) for r in replicas))
+        async with runtime.db.acquire() as conn:
+            log_53 = [
+                e.position for e in await runtime.logs.read(conn, "53", after=0, limit=10_000)
+            ]
+        seen = [
+            r["position"]
+            for r in await owner.fetch(
+                "SELECT position FROM probe_atomicity.seen WHERE tenant_id = '53' ORDER BY 1"
+            )
+        ]
+        assert seen == log_53
+    finally:
+        await owner.execute(
+            "DELETE FROM registry.projection_positions WHERE projection = $1", _Probe.name
+        )
+        await owner.execute("DROP SCHEMA IF EXISTS probe_atomicity CASCADE")
