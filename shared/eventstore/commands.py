@@ -16,7 +16,7 @@ from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import IntegrityError
 
-from shared.domain.errors import Conflict, NotFound, RuleBroken
+from shared.domain.errors import Conflict, DomainError, NotFound, RuleBroken
 from shared.eventstore.context import CommandContext, command_context
 from shared.eventstore.recorder import IdempotencyRecord
 from shared.eventstore.stores import TenantApplication, TenantStores
@@ -87,11 +87,16 @@ class CommandRunner:
     ) -> Outcome:
         app = self.stores.get(tenant)
         with command_context(ctx):
-            if key is not None:
-                earlier = app.recorder.find_idempotency_record(key)
+            # The key is looked up only when the command cannot go through as new (a domain
+            # error, or the key's row already exists at save): a first attempt, by far the
+            # common case, costs no extra round trip.
+            try:
+                decision = handler(app)
+            except DomainError:
+                earlier = app.recorder.find_idempotency_record(key) if key is not None else None
                 if earlier is not None:
                     return _replay(earlier, request_fingerprint)
-            decision = handler(app)
+                raise
             body = msgspec.json.encode(decision.body)
             record = (
                 IdempotencyRecord(key, request_fingerprint, decision.status, body)

@@ -115,7 +115,9 @@ class EventStorePool:
             lock_timeout=lock_timeout,
             # A client that vanished mid-transaction must not hold the table lock for long.
             idle_in_transaction_session_timeout=30,
-            pre_ping=True,
+            # No ping per checkout (a round trip per command): the library retries a
+            # statement that hits a broken connection.
+            pre_ping=False,
         )
         self.max_connections = pool_size + max_overflow
 
