@@ -40,6 +40,8 @@ async def create_pool(database_url: str, *, max_size: int) -> asyncpg.Pool[Any]:
         max_size=max_size,
         init=_enter_app_role,
         reset=_nothing_to_reset,
+        # Tenant logs are per schema, so statements differ per tenant: keep them all.
+        statement_cache_size=4096,
     )
     assert pool is not None
     return pool

@@ -8,6 +8,7 @@ active (the library would otherwise open one pool per application).
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlparse
 from uuid import UUID
@@ -16,6 +17,7 @@ import msgspec
 from eventsourcing.application import Application
 from eventsourcing.persistence import InfrastructureFactory
 from eventsourcing.postgres import PostgresDatastore, PostgresFactory
+from psycopg import Connection
 from psycopg.sql import SQL, Identifier
 from psycopg.types.composite import CompositeInfo, register_composite
 
@@ -90,6 +92,24 @@ class TenantDatastore(PostgresDatastore):
                 self.psycopg_python_types[name] = info.python_type
 
 
+class _ServiceDatastore(PostgresDatastore):
+    """The library's datastore with a statement cache sized for many tenant schemas: each
+    tenant's statements differ (schema-qualified), and psycopg's default of 100 prepared
+    statements per connection would evict and re-prepare them all the time."""
+
+    PREPARED_PER_CONNECTION = 4096
+
+    def after_connect_func(self) -> Callable[[Connection[Any]], None]:
+        library_setup = super().after_connect_func()
+        prepared_max = self.PREPARED_PER_CONNECTION
+
+        def after_connect(conn: Connection[Any]) -> None:
+            library_setup(conn)
+            conn.prepared_max = prepared_max
+
+        return after_connect
+
+
 class EventStorePool:
     """The one psycopg pool of a service process; each tenant gets a view on its schema."""
 
@@ -104,7 +124,7 @@ class EventStorePool:
     ) -> None:
         self.types_schema = types_schema
         target = PostgresTarget.from_url(database_url)
-        self.datastore = PostgresDatastore(
+        self.datastore = _ServiceDatastore(
             dbname=target.dbname,
             host=target.host,
             port=target.port,

@@ -87,6 +87,10 @@ class ProjectionRunner:
             if not batch:
                 break
             async with tenant_transaction(self.pool, tenant) as conn:
+                # A read model is derived data and its rows commit with their position: a
+                # crash can only lose both together, and they are replayed. So this commit
+                # need not wait for its flush to disk (which would double a command's cost).
+                await conn.execute("SET LOCAL synchronous_commit = off")
                 # Replicas of a service may follow the same log: the lock serialises them
                 # per (projection, tenant), and events another replica applied meanwhile
                 # are skipped, so each event still counts exactly once.
