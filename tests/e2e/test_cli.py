@@ -101,3 +101,17 @@ def test_token_is_refused_with_a_production_key(
 def test_token_for_an_unknown_province_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["token", "--role", "auditor", "--tenant", "99"]) == 2
     assert "unknown tenant" in capsys.readouterr().err
+
+
+async def test_status_reports_every_service_ready(
+    services: dict[str, str], settings: Settings, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from shared.cli.status import status
+
+    assert await status(settings) == 0
+    out = capsys.readouterr().out
+    for name, url in services.items():
+        line = next(line for line in out.splitlines() if line.startswith(name))
+        assert url in line
+        assert "ready" in line
+        assert "relay_lag" in line
