@@ -22,16 +22,20 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import urlparse, urlunparse
 
 import asyncpg
 import httpx
 
+from bench.client import Connection
 from shared.auth import Role, mint_dev_token
 from shared.devstack.stack import DevStack
 from shared.settings import Settings
 from shared.tenancy import province_codes
+
+RequestMaker = Callable[[int, int], tuple[str, str, object, dict[str, str]]]
 
 
 def _free_port() -> int:
@@ -75,33 +79,34 @@ class Result:
 
 
 async def _drive(
-    name: str, base: str, clients: int, seconds: float, make_request: object
+    name: str, base: str, clients: int, seconds: float, make_request: RequestMaker
 ) -> Result:
+    parsed = urlparse(base)
     latencies: list[float] = []
     errors = 0
     stop_at = time.perf_counter() + seconds
-    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
 
-    async with httpx.AsyncClient(base_url=base, limits=limits, timeout=30) as client:
-
-        async def worker(worker_id: int) -> None:
-            nonlocal errors
+    async def worker(worker_id: int) -> None:
+        nonlocal errors
+        conn = await Connection.open(parsed.hostname or "127.0.0.1", parsed.port or 80)
+        try:
             i = 0
             while time.perf_counter() < stop_at:
-                method, path, body, headers = make_request(worker_id, i)  # type: ignore[operator]
+                method, path, body, headers = make_request(worker_id, i)
                 started = time.perf_counter()
-                response = await client.request(method, path, json=body, headers=headers)
+                status = await conn.request(method, path, body, headers)
                 elapsed = time.perf_counter() - started
-                if response.status_code >= 400:
+                if status >= 400:
                     errors += 1
                 else:
                     latencies.append(elapsed)
                 i += 1
+        finally:
+            await conn.close()
 
-        began = time.perf_counter()
-        await asyncio.gather(*(worker(w) for w in range(clients)))
-        took = time.perf_counter() - began
-    return Result(name, clients, latencies, took, errors)
+    began = time.perf_counter()
+    await asyncio.gather(*(worker(w) for w in range(clients)))
+    return Result(name, clients, latencies, time.perf_counter() - began, errors)
 
 
 def _launch(env: dict[str, str], raw_port: int) -> list[subprocess.Popen[bytes]]:
@@ -144,7 +149,7 @@ async def _connections(admin_url: str, database: str) -> int:
         await conn.close()
 
 
-async def main(seconds: float) -> None:
+async def main(seconds: float, workers: int) -> None:
     env_db = os.environ.get("MPKS_DATABASE_URL") or None
     env_nats = os.environ.get("MPKS_NATS_URL") or None
     workdir = Path(tempfile.mkdtemp(prefix="mpks-bench-"))
@@ -163,6 +168,7 @@ async def main(seconds: float) -> None:
             "MPKS_NATS_PREFIX": f"mpksbench{secrets.token_hex(2)}",
             "MPKS_REGISTRY_URL": f"http://127.0.0.1:{registry_port}",
             "MPKS_LOG_LEVEL": "WARNING",
+            "MPKS_WORKERS": str(workers),
         }
         procs = _launch(env, raw_port)
         try:
@@ -216,7 +222,10 @@ async def main(seconds: float) -> None:
                 b = await _drive("raw INSERT", raw, clients, seconds, raw_insert)
                 results.append((a, b))
 
-            print(f"\nMPKS benchmark — {seconds:.0f}s per scenario, {os.cpu_count()} cores")
+            print(
+                f"\nMPKS benchmark — {seconds:.0f}s per scenario, {os.cpu_count()} cores, "
+                f"registry with {workers} worker process(es)"
+            )
             print(
                 f"PostgreSQL: {'embedded' if 'postgres' in stack.embedded else 'configured'}; "
                 f"NATS: {'embedded' if 'nats' in stack.embedded else 'configured'}"
@@ -226,8 +235,10 @@ async def main(seconds: float) -> None:
                 print(b.line())
                 print(f"{'ratio command/raw':<22} clients={a.clients:<3} {a.rate / b.rate:8.2f}")
             print(
-                f"PostgreSQL connections of the database during the command runs (all 38 "
-                f"tenants active, registry + raw app + sampler): peak {peak_connections}"
+                f"PostgreSQL connections held by the registry during the command runs (all 38 "
+                f"tenants active): peak {peak_connections} (event-store pool max "
+                f"{settings.eventstore_pool_size + settings.eventstore_pool_overflow}, "
+                f"read-model pool max {settings.readmodel_pool_size}, + listener and relay lock)"
             )
         finally:
             for proc in procs:
@@ -242,4 +253,6 @@ async def main(seconds: float) -> None:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--seconds", type=float, default=5.0)
-    asyncio.run(main(parser.parse_args().seconds))
+    parser.add_argument("--workers", type=int, default=1, help="registry worker processes")
+    args = parser.parse_args()
+    asyncio.run(main(args.seconds, args.workers))

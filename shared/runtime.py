@@ -20,7 +20,7 @@ from nats.js import JetStreamContext
 from shared.auth import Role, mint_dev_token
 from shared.db.leader import LeaderLock
 from shared.db.migrate import migrate_read_side
-from shared.db.pool import DbPool, create_pool
+from shared.db.pool import DbPool, create_pool, labelled
 from shared.eventstore.catalogue import EventCatalogue
 from shared.eventstore.commands import CommandRunner
 from shared.eventstore.envelope import EventEnvelope
@@ -143,6 +143,7 @@ class ServiceRuntime:
 
     def __post_init__(self) -> None:
         self.metrics = Metrics(self.name)
+        self.database_url = labelled(self.database_url, f"mpks-{self.name}")
 
     @property
     def name(self) -> str:

@@ -35,6 +35,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     lock_timeout_seconds: int = 5
     log_level: str = "INFO"
     service_token: str | None = None
+    workers: int = 1
 
     @property
     def is_production_key(self) -> bool:

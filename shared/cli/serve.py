@@ -1,22 +1,39 @@
-"""Runs one service in this process with uvicorn."""
+"""Runs one service with uvicorn: in this process, or in MPKS_WORKERS worker processes.
+
+A service process spends about a core on ~400 commands/s (Python, not PostgreSQL, is the
+limit), so several workers use several cores. Workers are safe to run side by side: one of
+them relays (leader lock), projections serialise per tenant, consumers de-duplicate.
+"""
 
 from __future__ import annotations
 
+import os
 from urllib.parse import urlparse
 
 import uvicorn
+from litestar import Litestar
 
 from shared.observability import configure_logging
 from shared.settings import Settings
 
+SERVICE_ENV = "MPKS_SERVICE"
+
 
 def serve(name: str, settings: Settings, *, port: int | None = None) -> int:
-    from services.bootstrap import build_app
-
     configure_logging(name, settings.log_level)
-    app = build_app(name, settings)
+    target: str | Litestar
+    if settings.workers > 1:
+        # Each worker process builds its own app from the environment.
+        os.environ[SERVICE_ENV] = name
+        target = "shared.cli.serve:app_from_env"
+    else:
+        from services.bootstrap import build_app
+
+        target = build_app(name, settings)
     uvicorn.run(
-        app,
+        target,
+        factory=isinstance(target, str),
+        workers=settings.workers if isinstance(target, str) else None,
         host=settings.host,
         port=port or urlparse(settings.service_url(name)).port or 80,
         log_config=None,
@@ -24,3 +41,13 @@ def serve(name: str, settings: Settings, *, port: int | None = None) -> int:
         timeout_graceful_shutdown=10,
     )
     return 0
+
+
+def app_from_env() -> Litestar:
+    """The app of one worker process (uvicorn imports this by name)."""
+    from services.bootstrap import build_app
+
+    name = os.environ[SERVICE_ENV]
+    settings = Settings.from_env()
+    configure_logging(name, settings.log_level)
+    return build_app(name, settings)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import asyncpg
 from asyncpg.pool import PoolConnectionProxy
@@ -21,6 +22,15 @@ else:
 # The role every read-model query runs as: not the tables' owner and NOBYPASSRLS, so the
 # tenant policies apply even when the login user is a superuser (as in development).
 APP_ROLE = "mpks_app"
+
+
+def labelled(database_url: str, application_name: str) -> str:
+    """The URL with `application_name` set, so each service's connections can be told
+    apart in pg_stat_activity (by operators, and by the connection benchmark)."""
+    parts = urlsplit(database_url)
+    query = [(k, v) for k, v in parse_qsl(parts.query) if k != "application_name"]
+    query.append(("application_name", application_name))
+    return urlunsplit(parts._replace(query=urlencode(query)))
 
 
 async def _enter_app_role(conn: DbConnection) -> None:

@@ -43,6 +43,7 @@ class PostgresTarget(msgspec.Struct, frozen=True):
     dbname: str
     user: str
     password: str
+    application_name: str | None = None
 
     @classmethod
     def from_url(cls, url: str) -> PostgresTarget:
@@ -55,6 +56,7 @@ class PostgresTarget(msgspec.Struct, frozen=True):
             dbname=unquote(parsed.path.lstrip("/")) or "postgres",
             user=unquote(parsed.username or "postgres"),
             password=unquote(parsed.password or ""),
+            application_name=query.get("application_name", [None])[0],
         )
 
 
@@ -139,6 +141,8 @@ class EventStorePool:
             # statement that hits a broken connection.
             pre_ping=False,
         )
+        if target.application_name and isinstance(self.datastore.pool.kwargs, dict):
+            self.datastore.pool.kwargs["application_name"] = target.application_name
         self.max_connections = pool_size + max_overflow
 
     def for_schema(self, schema: str) -> TenantDatastore:

@@ -115,3 +115,46 @@ async def test_status_reports_every_service_ready(
         assert url in line
         assert "ready" in line
         assert "relay_lag" in line
+
+
+def _start_serve(env: dict[str, str]) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "shared.cli.main", "serve", "hr"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+
+
+async def test_serve_with_several_workers_answers_and_stops(settings: Settings) -> None:
+    port = free_port()
+    env = {
+        **os.environ,
+        "MPKS_DATABASE_URL": str(settings.database_url),
+        "MPKS_NATS_URL": str(settings.nats_url),
+        "MPKS_NATS_PREFIX": f"{settings.nats_prefix}workers",
+        "MPKS_HR_URL": f"http://127.0.0.1:{port}",
+        "MPKS_WORKERS": "2",
+    }
+    serve = _start_serve(env)
+    try:
+        async with httpx.AsyncClient(timeout=2) as http:
+
+            async def ready() -> bool:
+                if serve.poll() is not None:
+                    raise AssertionError(f"serve exited early: {serve.communicate()[0]!r}")
+                try:
+                    r = await http.get(f"http://127.0.0.1:{port}/health/ready")
+                except httpx.HTTPError:
+                    return False
+                return r.status_code == 200
+
+            await eventually(ready, within=60, interval=0.3)
+        serve.send_signal(signal.SIGINT)
+        output, _ = await asyncio.to_thread(serve.communicate, timeout=60)
+    finally:
+        if serve.poll() is None:
+            serve.kill()
+    assert serve.returncode == 0, output
+    # Two worker processes started (each logs its own start-up).
+    assert output.decode().count("Application startup complete") == 2

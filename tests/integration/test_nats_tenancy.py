@@ -12,6 +12,7 @@ import json
 import socket
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 import nats
@@ -243,7 +244,7 @@ async def test_create_request_must_carry_the_filter_its_subject_names(
     ):
         await _refused(
             tenant_35,
-            lambda subject=subject: tenant_35.nc.request(subject, wide, timeout=TIMEOUT),
+            partial(tenant_35.nc.request, subject, wide, timeout=TIMEOUT),
         )
     with pytest.raises(nats.js.errors.NotFoundError):
         await services_nc.jetstream().consumer_info(STREAM, "t35-3")
@@ -265,12 +266,12 @@ async def test_tenant_cannot_use_consumers_that_are_not_its_own(
         lambda: js.pull_subscribe(f"{PREFIX}.registry.35.>", durable="t31-2", stream=STREAM),
     )
     for name in ("cases-directory", "t31-1"):
-        await _refused(tenant_35, lambda name=name: js.consumer_info(STREAM, name))
+        await _refused(tenant_35, partial(js.consumer_info, STREAM, name))
         sub = await js.pull_subscribe_bind(
             name, STREAM, inbox_prefix=f"{tenant_inbox_prefix('35')}.".encode()
         )
-        await _refused(tenant_35, lambda sub=sub: sub.fetch(1, timeout=TIMEOUT))
-        await _refused(tenant_35, lambda name=name: js.delete_consumer(STREAM, name))
+        await _refused(tenant_35, partial(sub.fetch, 1, timeout=TIMEOUT))
+        await _refused(tenant_35, partial(js.delete_consumer, STREAM, name))
         info = await services_js.consumer_info(STREAM, name)
         assert info.delivered.stream_seq == 0
 

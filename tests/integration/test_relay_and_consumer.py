@@ -412,7 +412,7 @@ async def test_redelivered_message_has_its_effect_once(
     async def acknowledged() -> bool:
         # Acks are fire-and-forget publishes: the server counts them a moment later.
         info = await lane.js.consumer_info(lane.stream, name)
-        return info.num_ack_pending == 0 and info.num_redelivered == 0
+        return bool(info.num_ack_pending == 0 and info.num_redelivered == 0)
 
     await eventually(acknowledged, within=5)
     assert consumer.applied == 2
