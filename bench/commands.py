@@ -238,7 +238,8 @@ async def main(seconds: float, workers: int) -> None:
                 f"PostgreSQL connections held by the registry during the command runs (all 38 "
                 f"tenants active): peak {peak_connections} (event-store pool max "
                 f"{settings.eventstore_pool_size + settings.eventstore_pool_overflow}, "
-                f"read-model pool max {settings.readmodel_pool_size}, + listener and relay lock)"
+                f"read-model pool max {settings.readmodel_pool_size}, listener and leader locks "
+                f"— per worker process)"
             )
         finally:
             for proc in procs:

@@ -24,7 +24,7 @@ from shared.db.pool import DbPool, create_pool, labelled
 from shared.eventstore.catalogue import EventCatalogue
 from shared.eventstore.commands import CommandRunner
 from shared.eventstore.envelope import EventEnvelope
-from shared.eventstore.logs import LogWatcher, TenantChanges, TenantLogs
+from shared.eventstore.logs import LogWatcher, TenantLogs
 from shared.eventstore.stores import EventStorePool, TenantStores, tenant_schema
 from shared.messaging.consumer import EventConsumer
 from shared.messaging.streams import Subjects, ensure_stream
@@ -39,26 +39,28 @@ log = logging.getLogger(__name__)
 
 
 async def migrate(definition: ServiceDefinition, database_url: str, stores: TenantStores) -> None:
-    conn = await asyncpg.connect(database_url)
+    """Bring the service's schemas up to date. Several processes may start at once (worker
+    processes, replicas, the three services): one migrates at a time, so DDL never races."""
+    guard = await asyncpg.connect(database_url)
     try:
-        applied = await migrate_read_side(conn, definition.name, definition.migrations)
-    finally:
-        await conn.close()
+        await guard.execute(
+            "SELECT pg_advisory_lock(hashtext($1))", f"mpks-migrate/{definition.name}"
+        )
+        applied = await migrate_read_side(guard, definition.name, definition.migrations)
 
-    def create_event_stores() -> None:
-        for tenant in sorted(province_codes()):
-            stores.create_tables(tenant)
+        def create_event_stores() -> None:
+            for tenant in sorted(province_codes()):
+                stores.create_tables(tenant)
 
-    await anyio.to_thread.run_sync(create_event_stores)
-    conn = await asyncpg.connect(database_url)
-    try:
-        # The read role reads every tenant log (relay, projections, feed) but never writes it.
+        await anyio.to_thread.run_sync(create_event_stores)
+        # The read role reads every tenant log (relay, projections, feed), never writes it.
         for tenant in sorted(province_codes()):
             schema = tenant_schema(definition.name, tenant)
-            await conn.execute(f"GRANT USAGE ON SCHEMA {schema} TO mpks_app")
-            await conn.execute(f"GRANT SELECT ON ALL TABLES IN SCHEMA {schema} TO mpks_app")
+            await guard.execute(f"GRANT USAGE ON SCHEMA {schema} TO mpks_app")
+            await guard.execute(f"GRANT SELECT ON ALL TABLES IN SCHEMA {schema} TO mpks_app")
     finally:
-        await conn.close()
+        # Closing the session releases the lock.
+        await guard.close()
     if applied:
         log.info("migrated", extra={"fields": {"service": definition.name, "applied": applied}})
 
@@ -197,21 +199,27 @@ class ServiceRuntime:
         self._watcher = LogWatcher(self.database_url, self.logs.channel)
         if self.run_background:
             await self._watcher.start()
-            self._spawn(self._run_relay(self._watcher.subscribe()))
-            self._spawn(self.projections.run(self._watcher.subscribe(), self._stop))
+            relay_changes = self._watcher.subscribe()
+            projection_changes = self._watcher.subscribe()
+            self._spawn(self._as_leader("relay", self.relay.run(relay_changes, self._stop)))
+            self._spawn(
+                self._as_leader("projections", self.projections.run(projection_changes, self._stop))
+            )
             for consumer in self.consumers:
                 self._spawn(consumer.run(self._stop))
             self._spawn(self._export_metrics())
 
-    async def _run_relay(self, changes: TenantChanges) -> None:
-        """Replicas of a service share its logs: only one publishes at a time (the others
-        would only send duplicates), the rest wait to take over."""
-        lock = LeaderLock(self.database_url, f"mpks-relay/{self.name}")
-        if await lock.acquire(self._stop):
-            try:
-                await self.relay.run(changes, self._stop)
-            finally:
-                await lock.release()
+    async def _as_leader(self, job: str, work: Coroutine[Any, Any, None]) -> None:
+        """Replicas and worker processes of a service share its logs: one of them runs the
+        relay (the others would only publish duplicates) and one the projections (the
+        others would only find the events applied); the rest wait to take over."""
+        lock = LeaderLock(self.database_url, f"mpks-{job}/{self.name}")
+        try:
+            if await lock.acquire(self._stop):
+                await work
+        finally:
+            work.close()
+            await lock.release()
 
     def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
         task = asyncio.create_task(coro)

@@ -21,12 +21,17 @@ async def migrate_read_side(conn: DbConnection, service: str, migrations: Traver
     applied: list[str] = []
     async with conn.transaction():
         await conn.execute("SELECT pg_advisory_xact_lock($1)", _MIGRATION_LOCK)
+        # Roles are cluster-wide: another database may be creating it at the same moment.
         await conn.execute(
             f"""DO $$ BEGIN
-                  CREATE ROLE {APP_ROLE} NOLOGIN NOBYPASSRLS;
-                EXCEPTION WHEN duplicate_object THEN NULL; END $$"""
+                  IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{APP_ROLE}') THEN
+                    CREATE ROLE {APP_ROLE} NOLOGIN NOBYPASSRLS;
+                  END IF;
+                  IF NOT pg_has_role(current_user, '{APP_ROLE}', 'MEMBER') THEN
+                    EXECUTE 'GRANT {APP_ROLE} TO ' || quote_ident(current_user);
+                  END IF;
+                EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL; END $$"""
         )
-        await conn.execute(f"GRANT {APP_ROLE} TO CURRENT_USER")
         await conn.execute(_sql("kernel.sql").format(schema=service))
         done = {
             r["name"] for r in await conn.fetch(f"SELECT name FROM {service}.schema_migrations")
