@@ -18,14 +18,14 @@ class LeaderLock:
 
     async def acquire(self, stop: asyncio.Event, retry_seconds: float = 2.0) -> bool:
         """Wait until this instance holds the lock (True) or `stop` is set (False)."""
+        conn = await asyncpg.connect(self.database_url)
         while not stop.is_set():
-            conn = await asyncpg.connect(self.database_url)
             if await conn.fetchval("SELECT pg_try_advisory_lock(hashtext($1))", self.name):
                 self._conn = conn
                 return True
-            await conn.close()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), retry_seconds)
+        await conn.close()
         return False
 
     async def release(self) -> None:
