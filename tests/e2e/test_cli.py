@@ -10,6 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import asyncpg
 import httpx
 import jwt
 import pytest
@@ -17,6 +18,7 @@ import pytest
 from services.bootstrap import SERVICES
 from shared.cli.main import main
 from shared.settings import Settings
+from shared.tenancy import province_codes
 from tests.conftest import free_port
 from tests.helpers import eventually
 
@@ -158,3 +160,34 @@ async def test_serve_with_several_workers_answers_and_stops(settings: Settings) 
     assert serve.returncode == 0, output
     # Two worker processes started (each logs its own start-up).
     assert output.decode().count("Application startup complete") == 2
+
+
+def test_rebuild_replays_a_read_model_from_the_event_logs(
+    services: dict[str, str],
+    settings: Settings,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setenv("MPKS_DATABASE_URL", str(settings.database_url))
+    monkeypatch.setenv("MPKS_NATS_URL", str(settings.nats_url))
+    monkeypatch.setenv("MPKS_NATS_PREFIX", settings.nats_prefix)
+    assert main(["rebuild", "registry", "institutions"]) == 0
+    out = capsys.readouterr().out
+    assert "rebuilt registry.institutions:" in out
+
+    async def compare() -> tuple[int, int]:
+        conn = await asyncpg.connect(str(settings.database_url))
+        try:
+            rows = await conn.fetchval("SELECT count(*) FROM registry.institutions")
+            registered = 0
+            for code in sorted(province_codes()):
+                registered += await conn.fetchval(
+                    f"SELECT count(*) FROM registry_t{code}.registry_events "
+                    "WHERE topic = 'Institution.Registered'"
+                )
+            return int(rows), registered
+        finally:
+            await conn.close()
+
+    rows, registered = asyncio.run(compare())
+    assert rows == registered
