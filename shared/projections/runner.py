@@ -90,12 +90,14 @@ class ProjectionRunner:
                 # A read model is derived data and its rows commit with their position: a
                 # crash can only lose both together, and they are replayed. So this commit
                 # need not wait for its flush to disk (which would double a command's cost).
-                await conn.execute("SET LOCAL synchronous_commit = off")
                 # Replicas of a service may follow the same log: the lock serialises them
                 # per (projection, tenant), and events another replica applied meanwhile
-                # are skipped, so each event still counts exactly once.
+                # are skipped, so each event still counts exactly once. (The position is
+                # read by the next statement, whose snapshot is taken after the lock.)
                 await conn.execute(
-                    "SELECT pg_advisory_xact_lock(hashtext($1))", f"{projection.name}/{tenant}"
+                    "SELECT set_config('synchronous_commit', 'off', true), "
+                    "pg_advisory_xact_lock(hashtext($1))",
+                    f"{projection.name}/{tenant}",
                 )
                 committed = await conn.fetchval(
                     f"""SELECT position FROM {self.schema}.projection_positions
