@@ -14,9 +14,9 @@ from services.cases.application.receive_complaint import receive_complaint
 from services.cases.domain.complaint import KnownInstitution
 from shared.auth import Role
 from shared.db.pool import DbPool, tenant_transaction
-from shared.domain.errors import NotFound
 from shared.eventstore.commands import CommandRunner
 from shared.http.commands import CommandAccepted, execute
+from shared.http.reads import read_many, read_one
 from shared.http.security import READERS, requires_roles, tenant_guard
 
 _COLUMNS = "id, channel, summary, concerns_child, institution_id, version, received_at, received_by"
@@ -75,14 +75,15 @@ class ComplaintController(Controller):
         limit: Annotated[int, Parameter(ge=1, le=500)] = 100,
         offset: Annotated[int, Parameter(ge=0)] = 0,
     ) -> list[ComplaintView]:
-        async with tenant_transaction(db, tenant) as conn:
-            rows = await conn.fetch(
-                f"""SELECT {_COLUMNS} FROM cases.complaints
-                    ORDER BY received_at DESC, id LIMIT $1 OFFSET $2""",
-                limit,
-                offset,
-            )
-        return [ComplaintView(**dict(r)) for r in rows]
+        return await read_many(
+            db,
+            tenant,
+            ComplaintView,
+            f"""SELECT {_COLUMNS} FROM cases.complaints
+                ORDER BY received_at DESC, id LIMIT $1 OFFSET $2""",
+            limit,
+            offset,
+        )
 
     @get(
         "/{complaint_id:uuid}",
@@ -92,14 +93,14 @@ class ComplaintController(Controller):
     async def get_complaint(
         self, tenant: FromPath[str], complaint_id: FromPath[UUID], db: NamedDependency[DbPool]
     ) -> Response[ComplaintView]:
-        async with tenant_transaction(db, tenant) as conn:
-            row = await conn.fetchrow(
-                f"SELECT {_COLUMNS} FROM cases.complaints WHERE id = $1", complaint_id
-            )
-        if row is None:
-            raise NotFound(f"complaint {complaint_id} not found")
-        view = ComplaintView(**dict(row))
-        return Response(view, headers={"ETag": f'"{view.version}"'})
+        return await read_one(
+            db,
+            tenant,
+            ComplaintView,
+            f"SELECT {_COLUMNS} FROM cases.complaints WHERE id = $1",
+            complaint_id,
+            what="complaint",
+        )
 
 
 class DirectoryController(Controller):
@@ -111,9 +112,10 @@ class DirectoryController(Controller):
     async def list_directory(
         self, tenant: FromPath[str], db: NamedDependency[DbPool]
     ) -> list[DirectoryEntry]:
-        async with tenant_transaction(db, tenant) as conn:
-            rows = await conn.fetch(
-                """SELECT institution_id, name, kind, status FROM cases.institution_directory
-                   ORDER BY name, institution_id"""
-            )
-        return [DirectoryEntry(**dict(r)) for r in rows]
+        return await read_many(
+            db,
+            tenant,
+            DirectoryEntry,
+            """SELECT institution_id, name, kind, status FROM cases.institution_directory
+               ORDER BY name, institution_id""",
+        )

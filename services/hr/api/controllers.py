@@ -13,10 +13,10 @@ from litestar.params import FromPath, JSONBody, Parameter
 from services.hr.api.schemas import RegisterWorker, WorkerView
 from services.hr.application.register_worker import register_worker
 from shared.auth import Role
-from shared.db.pool import DbPool, tenant_transaction
-from shared.domain.errors import NotFound
+from shared.db.pool import DbPool
 from shared.eventstore.commands import CommandRunner
 from shared.http.commands import CommandAccepted, execute
+from shared.http.reads import read_many, read_one
 from shared.http.security import READERS, requires_roles, tenant_guard
 
 _COLUMNS = "id, full_name, birth_date, pdm, version, registered_at"
@@ -63,21 +63,24 @@ class WorkerController(Controller):
         limit: Annotated[int, Parameter(ge=1, le=500)] = 100,
         offset: Annotated[int, Parameter(ge=0)] = 0,
     ) -> list[WorkerView]:
-        async with tenant_transaction(db, tenant) as conn:
-            rows = await conn.fetch(
-                f"SELECT {_COLUMNS} FROM hr.workers ORDER BY full_name, id LIMIT $1 OFFSET $2",
-                limit,
-                offset,
-            )
-        return [WorkerView(**dict(r)) for r in rows]
+        return await read_many(
+            db,
+            tenant,
+            WorkerView,
+            f"SELECT {_COLUMNS} FROM hr.workers ORDER BY full_name, id LIMIT $1 OFFSET $2",
+            limit,
+            offset,
+        )
 
     @get("/{worker_id:uuid}", guards=[requires_roles(*READERS)], summary="One social worker")
     async def get_worker(
         self, tenant: FromPath[str], worker_id: FromPath[UUID], db: NamedDependency[DbPool]
     ) -> Response[WorkerView]:
-        async with tenant_transaction(db, tenant) as conn:
-            row = await conn.fetchrow(f"SELECT {_COLUMNS} FROM hr.workers WHERE id = $1", worker_id)
-        if row is None:
-            raise NotFound(f"worker {worker_id} not found")
-        view = WorkerView(**dict(row))
-        return Response(view, headers={"ETag": f'"{view.version}"'})
+        return await read_one(
+            db,
+            tenant,
+            WorkerView,
+            f"SELECT {_COLUMNS} FROM hr.workers WHERE id = $1",
+            worker_id,
+            what="worker",
+        )

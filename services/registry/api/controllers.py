@@ -21,10 +21,10 @@ from services.registry.application.rename_institution import rename_institution
 from services.registry.application.suspend_institution import suspend_institution
 from services.registry.domain.institution import InstitutionStatus, InstitutionType
 from shared.auth import Role
-from shared.db.pool import DbPool, tenant_transaction
-from shared.domain.errors import NotFound
+from shared.db.pool import DbPool
 from shared.eventstore.commands import CommandRunner
 from shared.http.commands import CommandAccepted, execute, expected_version
+from shared.http.reads import read_many, read_one
 from shared.http.security import (
     READERS,
     principal_of,
@@ -80,32 +80,33 @@ class InstitutionController(Controller):
         limit: Annotated[int, Parameter(ge=1, le=500)] = 100,
         offset: Annotated[int, Parameter(ge=0)] = 0,
     ) -> list[InstitutionView]:
-        async with tenant_transaction(db, tenant) as conn:
-            rows = await conn.fetch(
-                f"""SELECT {_COLUMNS} FROM registry.institutions
-                    WHERE ($1::text IS NULL OR status = $1) AND ($2::text IS NULL OR kind = $2)
-                      AND ($3::text IS NULL OR pdm = $3)
-                    ORDER BY name, id LIMIT $4 OFFSET $5""",
-                status,
-                kind,
-                pdm,
-                limit,
-                offset,
-            )
-        return [InstitutionView(**dict(r)) for r in rows]
+        return await read_many(
+            db,
+            tenant,
+            InstitutionView,
+            f"""SELECT {_COLUMNS} FROM registry.institutions
+                WHERE ($1::text IS NULL OR status = $1) AND ($2::text IS NULL OR kind = $2)
+                  AND ($3::text IS NULL OR pdm = $3)
+                ORDER BY name, id LIMIT $4 OFFSET $5""",
+            status,
+            kind,
+            pdm,
+            limit,
+            offset,
+        )
 
     @get("/{institution_id:uuid}", guards=[requires_roles(*READERS)], summary="One institution")
     async def get_institution(
         self, tenant: FromPath[str], institution_id: FromPath[UUID], db: NamedDependency[DbPool]
     ) -> Response[InstitutionView]:
-        async with tenant_transaction(db, tenant) as conn:
-            row = await conn.fetchrow(
-                f"SELECT {_COLUMNS} FROM registry.institutions WHERE id = $1", institution_id
-            )
-        if row is None:
-            raise NotFound(f"institution {institution_id} not found")
-        view = InstitutionView(**dict(row))
-        return Response(view, headers={"ETag": f'"{view.version}"'})
+        return await read_one(
+            db,
+            tenant,
+            InstitutionView,
+            f"SELECT {_COLUMNS} FROM registry.institutions WHERE id = $1",
+            institution_id,
+            what="institution",
+        )
 
     @post(
         "/{institution_id:uuid}/rename",
