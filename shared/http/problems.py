@@ -63,7 +63,8 @@ def problem_response(
 ) -> Response[Problem]:
     return Response(
         Problem(
-            type=f"https://mpks.example/problems/{status}",
+            # No problem-specific documentation yet: RFC 9457 says "about:blank" then.
+            type="about:blank",
             title=_TITLES.get(status, "Error"),
             status=status,
             detail=detail,
