@@ -28,6 +28,7 @@ from shared.messaging.streams import Subjects
 log = logging.getLogger(__name__)
 
 # Reads events of `tenant` after `after` up to `until` from the source service.
+END_OF_LOG = 2**62
 FeedReader = Callable[[str, int, int], Awaitable[list[EventEnvelope]]]
 
 
@@ -136,6 +137,7 @@ class EventConsumer:
                 log.exception("consumer %s: parking %s", self.name, event.message_id)
                 await self._park(event, msg, f"{type(exc).__name__}: {exc}", deliveries)
                 await msg.ack()
+                await self._resume_after(event.tenant)
             else:
                 log.warning(
                     "consumer %s: %s failed (attempt %d), will retry: %s",
@@ -218,6 +220,18 @@ class EventConsumer:
             )
             await self._advance(conn, event.tenant, event.position)
         self.parked += 1
+
+    async def _resume_after(self, tenant: str) -> None:
+        """Later events of the tenant may have used up their deliveries waiting for the one
+        just parked, and no later message may come to reveal the gap: take them from the
+        source now. Whatever fails here stays for redelivery or the next hole check."""
+        last = await self.last_position(tenant)
+        try:
+            for later in await self.feed(tenant, last, END_OF_LOG):
+                await self.apply(later)
+                self.refilled += 1
+        except Exception as exc:
+            log.warning("consumer %s: resuming tenant %s after parking: %s", self.name, tenant, exc)
 
     async def _park_raw(self, msg: Msg, reason: str) -> None:
         message_id = (msg.headers or {}).get("Nats-Msg-Id", f"seq-{msg.metadata.sequence.stream}")

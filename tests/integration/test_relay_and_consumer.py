@@ -528,3 +528,29 @@ async def test_message_redirected_to_another_subject_is_parked_not_applied(
 
     await consume_until(lane, consumer, parked)
     assert await effects(runtime, "c-redirect") == []
+
+
+async def test_events_after_a_parked_message_are_taken_from_the_source(
+    make_lane: Callable[[str], Awaitable[Lane]], runtime: ServiceRuntime
+) -> None:
+    """The messages after a poison one are gone from NATS (lost, or out of deliveries) and no
+    later message will reveal the gap: parking the poison resumes from the source log."""
+    lane = await make_lane("73")
+    await lane.register(3)
+    await lane.relay().publish_pending()
+    log = await lane.log()
+    for msg in (await lane.stream_messages())[1:]:
+        assert msg.seq is not None
+        await lane.js.delete_msg(lane.stream, msg.seq)
+
+    name = "relaytest-resume"
+    consumer = lane.consumer(
+        name, RecordEffect(name, poison=log[0].aggregate_id), max_deliver=2, backoff_seconds=(0.2,)
+    )
+
+    async def later_ones_applied() -> bool:
+        return await effects(runtime, name) == [e.position for e in log[1:]]
+
+    await consume_until(lane, consumer, later_ones_applied, within=15)
+    assert consumer.parked == 1
+    assert await consumer.last_position("73") == log[-1].position
