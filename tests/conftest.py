@@ -9,17 +9,14 @@ from __future__ import annotations
 
 import asyncio
 import os
-import secrets
 import shutil
 import socket
 import tempfile
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlparse, urlunparse
+from urllib.parse import urlparse
 
-import asyncpg
-import nats
 import pytest
 import uvicorn
 
@@ -27,6 +24,7 @@ from services.bootstrap import SERVICES, build_app
 from shared.auth import Role, mint_dev_token
 from shared.devstack.stack import DevStack
 from shared.settings import Settings
+from tests.helpers import fresh_database, own_streams
 
 
 def free_port() -> int:
@@ -55,37 +53,25 @@ def backing() -> Iterator[DevStack]:
 
 @pytest.fixture(scope="session")
 async def database_url(backing: DevStack) -> AsyncIterator[str]:
-    name = f"mpks_test_{secrets.token_hex(4)}"
-    admin = await asyncpg.connect(backing.database_url)
-    await admin.execute(f'CREATE DATABASE "{name}"')
-    await admin.close()
-    yield urlunparse(urlparse(backing.database_url)._replace(path=f"/{name}"))
-    admin = await asyncpg.connect(backing.database_url)
-    await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    await admin.close()
+    async with fresh_database(backing.database_url, "test") as url:
+        yield url
 
 
 @pytest.fixture(scope="session")
 async def settings(database_url: str, backing: DevStack) -> AsyncIterator[Settings]:
-    prefix = f"mpkstest{secrets.token_hex(3)}"
     ports = {name: free_port() for name in SERVICES}
-    yield Settings(
-        database_url=database_url,
-        nats_url=backing.nats_url,
-        nats_prefix=prefix,
-        registry_url=f"http://127.0.0.1:{ports['registry']}",
-        cases_url=f"http://127.0.0.1:{ports['cases']}",
-        hr_url=f"http://127.0.0.1:{ports['hr']}",
-        eventstore_pool_size=2,
-        eventstore_pool_overflow=2,
-        readmodel_pool_size=4,
-    )
-    nc = await nats.connect(backing.nats_url)
-    js = nc.jetstream()
-    for stream in await js.streams_info():
-        if stream.config.name and stream.config.name.startswith(prefix.upper()):
-            await js.delete_stream(stream.config.name)
-    await nc.close()
+    async with own_streams(backing.nats_url, "test") as prefix:
+        yield Settings(
+            database_url=database_url,
+            nats_url=backing.nats_url,
+            nats_prefix=prefix,
+            registry_url=f"http://127.0.0.1:{ports['registry']}",
+            cases_url=f"http://127.0.0.1:{ports['cases']}",
+            hr_url=f"http://127.0.0.1:{ports['hr']}",
+            eventstore_pool_size=2,
+            eventstore_pool_overflow=2,
+            readmodel_pool_size=4,
+        )
 
 
 @pytest.fixture(scope="session")

@@ -3,7 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import secrets
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
+from urllib.parse import urlparse, urlunparse
+
+import asyncpg
+import nats
+
+from services.bootstrap import build_runtime
+from shared.runtime import ServiceRuntime
+from shared.settings import Settings
 
 
 def auth(token: str, **extra: str) -> dict[str, str]:
@@ -20,3 +31,44 @@ async def eventually(check: Any, within: float = 15.0, interval: float = 0.1) ->
         if asyncio.get_running_loop().time() > deadline:
             raise AssertionError(f"condition not met within {within}s (last: {result!r})")
         await asyncio.sleep(interval)
+
+
+@asynccontextmanager
+async def fresh_database(server_url: str, label: str) -> AsyncIterator[str]:
+    """A new, empty database on the server (dropped afterwards): tests never share data."""
+    name = f"mpks_{label}_{secrets.token_hex(4)}"
+    admin = await asyncpg.connect(server_url)
+    await admin.execute(f'CREATE DATABASE "{name}"')
+    await admin.close()
+    try:
+        yield urlunparse(urlparse(server_url)._replace(path=f"/{name}"))
+    finally:
+        admin = await asyncpg.connect(server_url)
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.close()
+
+
+@asynccontextmanager
+async def own_streams(nats_url: str, label: str) -> AsyncIterator[str]:
+    """A NATS subject prefix of one's own; its streams are deleted afterwards."""
+    prefix = f"mpks{label}{secrets.token_hex(3)}"
+    try:
+        yield prefix
+    finally:
+        nc = await nats.connect(nats_url)
+        js = nc.jetstream()
+        for stream in await js.streams_info():
+            if stream.config.name and stream.config.name.startswith(prefix.upper()):
+                await js.delete_stream(stream.config.name)
+        await nc.close()
+
+
+@asynccontextmanager
+async def running(name: str, settings: Settings) -> AsyncIterator[ServiceRuntime]:
+    """A service's parts (stores, pools, NATS, relay, projections) without background tasks."""
+    runtime = build_runtime(name, settings, run_background=False)
+    await runtime.start()
+    try:
+        yield runtime
+    finally:
+        await runtime.stop()

@@ -19,7 +19,6 @@ import msgspec
 import pytest
 from eventsourcing.domain import Aggregate
 
-from services.bootstrap import build_runtime
 from services.hr.application.register_worker import register_worker
 from services.hr.domain.social_worker import SocialWorker
 from services.registry.application.register_institution import register_institution
@@ -38,28 +37,21 @@ from shared.eventstore.context import CommandContext, command_context
 from shared.eventstore.stores import EventStorePool, TenantApplication, TenantStores
 from shared.runtime import ServiceRuntime
 from shared.settings import Settings
+from tests.helpers import running
 
 pytestmark = pytest.mark.timeout(240)
 
 
 @pytest.fixture(scope="module")
 async def registry(settings: Settings) -> AsyncIterator[ServiceRuntime]:
-    runtime = build_runtime("registry", settings, run_background=False)
-    await runtime.start()
-    try:
+    async with running("registry", settings) as runtime:
         yield runtime
-    finally:
-        await runtime.stop()
 
 
 @pytest.fixture(scope="module")
 async def hr(settings: Settings) -> AsyncIterator[ServiceRuntime]:
-    runtime = build_runtime("hr", settings, run_background=False)
-    await runtime.start()
-    try:
+    async with running("hr", settings) as runtime:
         yield runtime
-    finally:
-        await runtime.stop()
 
 
 @pytest.fixture

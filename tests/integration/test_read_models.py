@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -21,7 +20,6 @@ import msgspec
 import pytest
 from asyncpg.exceptions import InsufficientPrivilegeError
 
-from services.bootstrap import build_runtime
 from services.cases.application.receive_complaint import receive_complaint
 from services.cases.domain.complaint import Channel
 from services.hr.application.register_worker import register_worker
@@ -38,6 +36,7 @@ from shared.projections.runner import ProjectionRunner
 from shared.runtime import ServiceRuntime
 from shared.settings import Settings
 from shared.tenancy import province_codes
+from tests.helpers import running
 
 pytestmark = pytest.mark.timeout(240)
 
@@ -72,16 +71,6 @@ async def _pids(database_url: str) -> frozenset[int]:
         return frozenset(r["pid"] for r in rows)
     finally:
         await conn.close()
-
-
-@asynccontextmanager
-async def running(name: str, settings: Settings) -> AsyncIterator[ServiceRuntime]:
-    runtime = build_runtime(name, settings, run_background=False)
-    await runtime.start()
-    try:
-        yield runtime
-    finally:
-        await runtime.stop()
 
 
 @pytest.fixture(scope="module")

@@ -13,18 +13,15 @@ tests' events before the crashes below could be staged. Each test also gets its 
 from __future__ import annotations
 
 import asyncio
-import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from functools import partial
 from importlib import resources
 from typing import Any
-from urllib.parse import urlparse, urlunparse
 from uuid import UUID
 
 import asyncpg
 import msgspec
-import nats
 import pytest
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, RawStreamMsg
@@ -43,7 +40,7 @@ from shared.messaging.streams import Subjects, ensure_stream
 from shared.outbox.relay import POSITION_HEADER, PREVIOUS_HEADER, Relay
 from shared.runtime import ServiceRuntime
 from shared.settings import Settings
-from tests.helpers import eventually
+from tests.helpers import eventually, fresh_database, own_streams
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -58,24 +55,13 @@ REGISTERED = "Institution.Registered"
 
 @pytest.fixture(scope="module")
 async def own_settings(backing: DevStack, settings: Settings) -> AsyncIterator[Settings]:
-    name = f"mpks_relay_{secrets.token_hex(4)}"
-    admin = await asyncpg.connect(backing.database_url)
-    await admin.execute(f'CREATE DATABASE "{name}"')
-    await admin.close()
-    prefix = f"mpksrelay{secrets.token_hex(3)}"
-    yield settings.replace(
-        database_url=urlunparse(urlparse(backing.database_url)._replace(path=f"/{name}")),
-        nats_prefix=prefix,
-    )
-    nc = await nats.connect(backing.nats_url)
-    js = nc.jetstream()
-    for stream in await js.streams_info():
-        if stream.config.name and stream.config.name.startswith(prefix.upper()):
-            await js.delete_stream(stream.config.name)
-    await nc.close()
-    admin = await asyncpg.connect(backing.database_url)
-    await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    await admin.close()
+    """A database and NATS prefix of this module's own: the live services of other tests
+    would otherwise publish these tenants' events before a crash could be staged."""
+    async with (
+        fresh_database(backing.database_url, "relay") as database_url,
+        own_streams(backing.nats_url, "relay") as prefix,
+    ):
+        yield settings.replace(database_url=database_url, nats_prefix=prefix)
 
 
 @pytest.fixture(scope="module")
