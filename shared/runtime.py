@@ -11,29 +11,26 @@ from typing import Any
 
 import anyio.to_thread
 import asyncpg
-import httpx
-import msgspec
 import nats
 from nats.aio.client import Client as NATS
 from nats.js import JetStreamContext
 
-from shared.auth import Role, mint_dev_token
 from shared.db.leader import LeaderLock
 from shared.db.migrate import migrate_read_side
 from shared.db.pool import DbPool, create_pool, labelled
 from shared.eventstore.catalogue import EventCatalogue
 from shared.eventstore.commands import CommandRunner
-from shared.eventstore.envelope import EventEnvelope
 from shared.eventstore.logs import LogWatcher, TenantLogs
 from shared.eventstore.stores import EventStorePool, TenantStores, tenant_schema
 from shared.messaging.consumer import EventConsumer
+from shared.messaging.feed import FeedClient
 from shared.messaging.streams import Subjects, ensure_stream
 from shared.observability import Metrics
 from shared.outbox.relay import Relay
 from shared.projections.runner import ProjectionRunner
 from shared.service import ServiceDefinition
 from shared.settings import Settings
-from shared.tenancy import NATIONAL, province_codes
+from shared.tenancy import province_codes
 
 log = logging.getLogger(__name__)
 
@@ -81,43 +78,6 @@ async def migrate_service(
         await migrate(definition, database_url, stores)
     finally:
         await anyio.to_thread.run_sync(pool.close)
-
-
-class FeedClient:
-    """Reads another service's events feed over HTTP: how a consumer refills a hole."""
-
-    def __init__(self, settings: Settings, source: str, me: str) -> None:
-        self.base_url = settings.service_url(source)
-        token = settings.service_token or mint_dev_token(
-            settings, sub=f"service:{me}", tenant=NATIONAL, roles=[Role.AUDITOR]
-        )
-        self._headers = {"Authorization": f"Bearer {token}"}
-        self._decoder = msgspec.json.Decoder(FeedPage)
-
-    async def __call__(self, tenant: str, after: int, until: int) -> list[EventEnvelope]:
-        events: list[EventEnvelope] = []
-        async with httpx.AsyncClient(
-            base_url=self.base_url, headers=self._headers, timeout=10
-        ) as client:
-            while after < until:
-                response = await client.get(
-                    f"/v1/tenants/{tenant}/events", params={"after": after, "limit": 500}
-                )
-                response.raise_for_status()
-                page = self._decoder.decode(response.content)
-                batch = [e for e in page.events if e.position <= until]
-                if not batch:
-                    break
-                events.extend(batch)
-                after = batch[-1].position
-        return events
-
-
-class FeedPage(msgspec.Struct, frozen=True, kw_only=True):
-    tenant: str
-    after: int
-    head: int
-    events: list[EventEnvelope]
 
 
 @dataclass

@@ -9,17 +9,26 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import urlparse, urlunparse
 
 import asyncpg
 import httpx
 
+from shared.db.pool import create_pool
+from shared.devstack.postgres import EmbeddedPostgres
+from shared.devstack.processes import port_accepts
 from shared.devstack.stack import DevStack
+from shared.eventstore.logs import TenantLogs
+from shared.projections.runner import ProjectionRunner
 from shared.runtime import migrate_service
 from shared.settings import Settings
 
 DATABASE_NAME = "mpks"
+# Where DevStack runs the embedded cluster (its default port).
+EMBEDDED_PG_PORT = 55432
 
 
 async def _ensure_database(server_url: str, name: str) -> str:
@@ -58,38 +67,59 @@ def _with_stack(settings: Settings) -> tuple[DevStack, Settings]:
     return stack, settings.replace(database_url=database_url, nats_url=stack.nats_url)
 
 
+@contextmanager
+def _database(settings: Settings) -> Iterator[str]:
+    """The database for one-off commands (migrate, rebuild), which need no NATS. When
+    `mpks up` is already running the embedded cluster, use it and leave it running."""
+    if settings.database_url is not None:
+        yield settings.database_url
+        return
+    if port_accepts(EMBEDDED_PG_PORT):
+        yield f"postgresql://postgres@127.0.0.1:{EMBEDDED_PG_PORT}/{DATABASE_NAME}"
+        return
+    with EmbeddedPostgres(settings.data_dir / "postgres", EMBEDDED_PG_PORT) as server:
+        yield asyncio.run(_ensure_database(server.url, DATABASE_NAME))
+
+
 def run_migrate(settings: Settings, services: list[str]) -> int:
-    stack, settings = _with_stack(settings)
-    try:
-        asyncio.run(_migrate_all(settings, services))
-        print(f"migrated: {', '.join(services)}")
-    finally:
-        stack.stop()
+    with _database(settings) as database_url:
+        asyncio.run(_migrate_all(settings.replace(database_url=database_url), services))
+    print(f"migrated: {', '.join(services)}")
     return 0
 
 
 def run_rebuild(settings: Settings, service: str, projection: str) -> int:
-    from services.bootstrap import build_runtime
+    from services.bootstrap import SERVICES
 
-    stack, settings = _with_stack(settings)
+    definition = SERVICES[service]()
+    runner_projections = {p.name: p for p in definition.projections()}
+    if projection not in runner_projections:
+        print(
+            f"mpks rebuild: {service} has no projection {projection!r} "
+            f"(it has: {', '.join(sorted(runner_projections))})",
+            file=sys.stderr,
+        )
+        return 2
 
-    async def rebuild() -> int:
-        runtime = build_runtime(service, settings, run_background=False)
-        await runtime.start()
+    async def rebuild(database_url: str) -> int:
+        await migrate_service(definition, database_url, settings)
+        pool = await create_pool(database_url, max_size=2)
+        owner = await asyncpg.connect(database_url)
         try:
-            conn = await asyncpg.connect(runtime.database_url)
-            try:
-                return await runtime.projections.rebuild(conn, projection)
-            finally:
-                await conn.close()
+            runner = ProjectionRunner(
+                schema=service,
+                pool=pool,
+                logs=TenantLogs(service),
+                projections=list(runner_projections.values()),
+            )
+            return await runner.rebuild(owner, projection)
         finally:
-            await runtime.stop()
+            await owner.close()
+            await pool.close()
 
-    try:
-        count = asyncio.run(rebuild())
-        print(f"rebuilt {service}.{projection}: {count} events replayed")
-    finally:
-        stack.stop()
+    with _database(settings) as database_url:
+        count = asyncio.run(rebuild(database_url))
+    print(f"rebuilt {service}.{projection}: {count} events replayed")
     return 0
 
 

@@ -11,7 +11,8 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from shared.auth import Role
 from shared.eventstore.catalogue import EventSpec
 from shared.http.security import READERS, requires_roles, tenant_guard
-from shared.runtime import FeedPage, ServiceRuntime
+from shared.messaging.feed import FeedPage
+from shared.runtime import ServiceRuntime
 
 # The runtime is our own object, not input: Litestar must not try to validate (convert) it,
 # which fails on annotations that are generic only in stubs (asyncpg.Pool[Any]).

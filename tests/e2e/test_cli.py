@@ -191,3 +191,8 @@ def test_rebuild_replays_a_read_model_from_the_event_logs(
 
     rows, registered = asyncio.run(compare())
     assert rows == registered
+
+
+def test_rebuild_of_an_unknown_projection_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["rebuild", "registry", "no-such-projection"]) == 2
+    assert "has no projection" in capsys.readouterr().err

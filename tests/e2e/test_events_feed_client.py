@@ -8,7 +8,7 @@ from typing import Any
 import httpx
 
 from shared.auth import Role
-from shared.runtime import FeedClient
+from shared.messaging.feed import FeedClient
 from shared.settings import Settings
 from tests.helpers import auth
 
