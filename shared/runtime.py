@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -161,25 +161,38 @@ class ServiceRuntime:
             await self._watcher.start()
             relay_changes = self._watcher.subscribe()
             projection_changes = self._watcher.subscribe()
-            self._spawn(self._as_leader("relay", self.relay.run(relay_changes, self._stop)))
+            self._spawn(self._as_leader("relay", lambda: self.relay.run(relay_changes, self._stop)))
             self._spawn(
-                self._as_leader("projections", self.projections.run(projection_changes, self._stop))
+                self._as_leader(
+                    "projections", lambda: self.projections.run(projection_changes, self._stop)
+                )
             )
             for consumer in self.consumers:
                 self._spawn(consumer.run(self._stop))
             self._spawn(self._export_metrics())
 
-    async def _as_leader(self, job: str, work: Coroutine[Any, Any, None]) -> None:
+    async def _as_leader(self, job: str, work: Callable[[], Coroutine[Any, Any, None]]) -> None:
         """Replicas and worker processes of a service share its logs: one of them runs the
         relay (the others would only publish duplicates) and one the projections (the
-        others would only find the events applied); the rest wait to take over."""
-        lock = LeaderLock(self.database_url, f"mpks-{job}/{self.name}")
-        try:
-            if await lock.acquire(self._stop):
-                await work
-        finally:
-            work.close()
-            await lock.release()
+        others would only find the events applied); the rest wait to take over. A leader
+        whose lock session ends stops at once and queues up again."""
+        while not self._stop.is_set():
+            lock = LeaderLock(self.database_url, f"mpks-{job}/{self.name}")
+            try:
+                if not await lock.acquire(self._stop):
+                    return
+                running = asyncio.create_task(work())
+                lost = asyncio.create_task(lock.lost.wait())
+                await asyncio.wait({running, lost}, return_when=asyncio.FIRST_COMPLETED)
+                lost.cancel()
+                if running.done():
+                    running.result()
+                    return
+                log.warning("lost the %s lock; waiting to lead again", job)
+                running.cancel()
+                await asyncio.gather(running, return_exceptions=True)
+            finally:
+                await lock.release()
 
     def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
         task = asyncio.create_task(coro)

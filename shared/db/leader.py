@@ -5,27 +5,41 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from typing import Any
 
 import asyncpg
+
+log = logging.getLogger(__name__)
 
 
 class LeaderLock:
     def __init__(self, database_url: str, name: str) -> None:
         self.database_url = database_url
         self.name = name
+        # Set when the session holding the lock ends: PostgreSQL has released the lock, and
+        # another instance may take it at once, so the work must stop.
+        self.lost = asyncio.Event()
         self._conn: asyncpg.Connection[Any] | None = None
 
     async def acquire(self, stop: asyncio.Event, retry_seconds: float = 2.0) -> bool:
         """Wait until this instance holds the lock (True) or `stop` is set (False)."""
-        conn = await asyncpg.connect(self.database_url)
+        conn: asyncpg.Connection[Any] | None = None
         while not stop.is_set():
-            if await conn.fetchval("SELECT pg_try_advisory_lock(hashtext($1))", self.name):
-                self._conn = conn
-                return True
+            try:
+                if conn is None or conn.is_closed():
+                    conn = await asyncpg.connect(self.database_url)
+                if await conn.fetchval("SELECT pg_try_advisory_lock(hashtext($1))", self.name):
+                    self.lost.clear()
+                    conn.add_termination_listener(lambda _: self.lost.set())
+                    self._conn = conn
+                    return True
+            except (OSError, asyncpg.PostgresError) as exc:
+                log.warning("leader lock %s: %s; retrying", self.name, exc)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), retry_seconds)
-        await conn.close()
+        if conn is not None:
+            await conn.close()
         return False
 
     async def release(self) -> None:

@@ -128,6 +128,8 @@ class LogWatcher:
         self.channel = channel
         self._readers: list[TenantChanges] = []
         self._conn: asyncpg.Connection[Any] | None = None
+        self._stopping = False
+        self._reconnecting: asyncio.Task[None] | None = None
 
     def subscribe(self) -> TenantChanges:
         """Each reader gets its own view, so one reader's wake-up never eats another's."""
@@ -136,14 +138,43 @@ class LogWatcher:
         return changes
 
     async def start(self) -> None:
-        self._conn = await asyncpg.connect(self.database_url)
-        await self._conn.add_listener(self.channel, self._on_notify)
+        self._stopping = False
+        conn = await asyncpg.connect(self.database_url)
+        await conn.add_listener(self.channel, self._on_notify)
+        conn.add_termination_listener(self._on_terminated)
+        self._conn = conn
+
+    def _on_terminated(self, _conn: DbConnection) -> None:
+        # PostgreSQL restarted or the connection was cut: listen again. Until then the
+        # readers' poll keeps them going, only slower.
+        self._conn = None
+        if not self._stopping:
+            self._reconnecting = asyncio.get_running_loop().create_task(self._reconnect())
+
+    async def _reconnect(self) -> None:
+        delay = 0.2
+        while not self._stopping:
+            try:
+                await self.start()
+            except (OSError, asyncpg.PostgresError) as exc:
+                log.warning("log watcher: reconnecting to listen failed: %s", exc)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 10.0)
+            else:
+                return
+
+    @property
+    def listening(self) -> bool:
+        return self._conn is not None and not self._conn.is_closed()
 
     def _on_notify(self, _conn: DbConnection, _pid: int, _channel: str, payload: object) -> None:
         for reader in self._readers:
             reader.mark(str(payload))
 
     async def stop(self) -> None:
+        self._stopping = True
+        if self._reconnecting is not None:
+            self._reconnecting.cancel()
         if self._conn is not None:
             await self._conn.close()
             self._conn = None
