@@ -16,6 +16,7 @@ import argparse
 import asyncio
 import os
 import secrets
+import shutil
 import socket
 import statistics
 import subprocess
@@ -28,6 +29,7 @@ from urllib.parse import urlparse, urlunparse
 
 import asyncpg
 import httpx
+import nats
 
 from bench.client import Connection
 from shared.auth import Role, mint_dev_token
@@ -161,11 +163,12 @@ async def main(seconds: float, workers: int) -> None:
         db_url = urlunparse(urlparse(stack.database_url)._replace(path=f"/{database}"))
         registry_port, raw_port = _free_port(), _free_port()
         settings = Settings(database_url=db_url, nats_url=stack.nats_url)
+        prefix = f"mpksbench{secrets.token_hex(2)}"
         env = {
             **os.environ,
             "MPKS_DATABASE_URL": db_url,
             "MPKS_NATS_URL": stack.nats_url,
-            "MPKS_NATS_PREFIX": f"mpksbench{secrets.token_hex(2)}",
+            "MPKS_NATS_PREFIX": prefix,
             "MPKS_REGISTRY_URL": f"http://127.0.0.1:{registry_port}",
             "MPKS_LOG_LEVEL": "WARNING",
             "MPKS_WORKERS": str(workers),
@@ -249,6 +252,20 @@ async def main(seconds: float, workers: int) -> None:
             admin = await asyncpg.connect(stack.database_url)
             await admin.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
             await admin.close()
+            await _delete_streams(stack.nats_url, prefix)
+    shutil.rmtree(workdir, ignore_errors=True)
+
+
+async def _delete_streams(nats_url: str, prefix: str) -> None:
+    """Leave a configured NATS as it was found."""
+    nc = await nats.connect(nats_url)
+    try:
+        js = nc.jetstream()
+        for stream in await js.streams_info():
+            if stream.config.name and stream.config.name.startswith(prefix.upper()):
+                await js.delete_stream(stream.config.name)
+    finally:
+        await nc.close()
 
 
 if __name__ == "__main__":
