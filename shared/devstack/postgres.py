@@ -7,6 +7,7 @@ own binaries) is the fallback for machines without a PostgreSQL install.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import importlib
 import logging
@@ -239,6 +240,9 @@ class EmbeddedPostgres:
                 f"pg_ctl stop failed (exit {result.returncode}): "
                 f"{(result.stderr or result.stdout).strip()}\n{self._log_tail()}"
             )
+        # The server removed its socket; an empty socket folder is all that is left.
+        with contextlib.suppress(OSError):
+            self._socket_dir().rmdir()
 
     def _initdb(self) -> None:
         base = ["-D", str(self.data_dir), "-U", SUPERUSER, "--auth=trust", "-E", "UTF8"]
