@@ -18,7 +18,6 @@ from shared.projections.runner import Projection
 class ServiceDefinition:
     name: str
     title: str
-    port: int
     aggregates: Sequence[tuple[str, type[Aggregate]]]
     migrations: Traversable
     controllers: Sequence[type[Any]]

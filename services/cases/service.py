@@ -17,7 +17,6 @@ def cases_service() -> ServiceDefinition:
     return ServiceDefinition(
         name="cases",
         title="Cases (complaint centre)",
-        port=8102,
         aggregates=[("Complaint", Complaint)],
         migrations=resources.files("services.cases.migrations"),
         controllers=[ComplaintController, DirectoryController],

@@ -14,7 +14,6 @@ def hr_service() -> ServiceDefinition:
     return ServiceDefinition(
         name="hr",
         title="HR (social workers)",
-        port=8103,
         aggregates=[("SocialWorker", SocialWorker)],
         migrations=resources.files("services.hr.migrations"),
         controllers=[WorkerController],

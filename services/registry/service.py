@@ -14,7 +14,6 @@ def registry_service() -> ServiceDefinition:
     return ServiceDefinition(
         name="registry",
         title="Registry",
-        port=8101,
         aggregates=[("Institution", Institution)],
         migrations=resources.files("services.registry.migrations"),
         controllers=[InstitutionController],
