@@ -18,9 +18,6 @@ class CommandContext(msgspec.Struct, frozen=True, kw_only=True):
     reason: str | None = None
     command_id: UUID = msgspec.field(default_factory=uuid4)
 
-    def with_reason(self, reason: str | None) -> CommandContext:
-        return msgspec.structs.replace(self, reason=reason)
-
 
 _current: contextvars.ContextVar[CommandContext | None] = contextvars.ContextVar(
     "mpks_command_context", default=None
