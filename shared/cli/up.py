@@ -31,7 +31,7 @@ DATABASE_NAME = "mpks"
 EMBEDDED_PG_PORT = 55432
 
 
-async def _ensure_database(server_url: str, name: str) -> str:
+async def ensure_database(server_url: str, name: str) -> str:
     """The embedded cluster's own database for the platform (not `postgres`)."""
     conn = await asyncpg.connect(server_url)
     try:
@@ -63,7 +63,7 @@ def _with_stack(settings: Settings) -> tuple[DevStack, Settings]:
     ).start()
     database_url = stack.database_url
     if "postgres" in stack.embedded:
-        database_url = asyncio.run(_ensure_database(database_url, DATABASE_NAME))
+        database_url = asyncio.run(ensure_database(database_url, DATABASE_NAME))
     return stack, settings.replace(database_url=database_url, nats_url=stack.nats_url)
 
 
@@ -78,7 +78,7 @@ def _database(settings: Settings) -> Iterator[str]:
         yield f"postgresql://postgres@127.0.0.1:{EMBEDDED_PG_PORT}/{DATABASE_NAME}"
         return
     with EmbeddedPostgres(settings.data_dir / "postgres", EMBEDDED_PG_PORT) as server:
-        yield asyncio.run(_ensure_database(server.url, DATABASE_NAME))
+        yield asyncio.run(ensure_database(server.url, DATABASE_NAME))
 
 
 def run_migrate(settings: Settings, services: list[str]) -> int:

@@ -11,6 +11,7 @@ import shutil
 import socket
 import tempfile
 from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
 
 import asyncpg
@@ -18,8 +19,15 @@ import nats
 import psycopg
 import pytest
 
+from services.registry.application.register_institution import register_institution
+from services.registry.domain.institution import InstitutionType, Owner
+from shared.cli.up import ensure_database
+from shared.db.pool import tenant_transaction
 from shared.devstack.postgres import EmbeddedPostgres
 from shared.devstack.stack import DevStack
+from shared.eventstore.context import CommandContext
+from shared.settings import Settings
+from tests.helpers import own_streams, running
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -172,3 +180,49 @@ def test_stack_with_external_urls_starts_nothing(tmp_path: Path) -> None:
         assert stack.nats_url == nats_url
 
     assert not data_dir.exists()
+
+
+async def test_the_platform_runs_on_the_pgserver_fallback(
+    tmp_path: Path, settings: Settings
+) -> None:
+    """A machine with only Python has no PostgreSQL binaries: the wheel's server (socket
+    only) must carry a service end to end — commands, RLS read models, NOTIFY, the relay."""
+    stack = DevStack(
+        tmp_path, None, settings.nats_url, pg_port=_free_port(), prefer_system_binaries=False
+    )
+    try:
+        stack.start()
+    except RuntimeError as exc:
+        if "pgserver could not start" not in str(exc):
+            raise
+        pytest.skip(f"pgserver cannot start PostgreSQL on this machine: {exc}")
+    try:
+        database_url = await ensure_database(stack.database_url, "mpks")
+        async with (
+            own_streams(str(settings.nats_url), "pgserver") as prefix,
+            running(
+                "registry", settings.replace(database_url=database_url, nats_prefix=prefix)
+            ) as runtime,
+        ):
+            outcome = await runtime.commands.run(
+                "35",
+                CommandContext(tenant="35", actor="fallback-test", correlation_id="c"),
+                partial(
+                    register_institution,
+                    name="LKSA Muhammadiyah Wiyung",
+                    kind=InstitutionType.LKSA,
+                    owner=Owner.MUHAMMADIYAH,
+                    pdm="3578",
+                    address=None,
+                ),
+            )
+            assert outcome.status == 201
+            assert await runtime.projections.catch_up() == 1
+            assert await runtime.relay.publish_pending() == 1
+            async with tenant_transaction(runtime.db, "35") as conn:
+                names = [
+                    r["name"] for r in await conn.fetch("SELECT name FROM registry.institutions")
+                ]
+            assert names == ["LKSA Muhammadiyah Wiyung"]
+    finally:
+        stack.stop()
