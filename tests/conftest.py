@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
+import asyncpg
 import pytest
 import uvicorn
 
@@ -102,6 +103,17 @@ async def services(settings: Settings) -> AsyncIterator[dict[str, str]]:
     for server, _ in servers:
         server.should_exit = True
     await asyncio.gather(*(task for _, task in servers), return_exceptions=True)
+
+
+@pytest.fixture
+async def owner(settings: Settings) -> AsyncIterator[asyncpg.Connection[Any]]:
+    """The migrating login (table owner, superuser in development): sees every tenant."""
+    assert settings.database_url is not None
+    conn = await asyncpg.connect(settings.database_url)
+    try:
+        yield conn
+    finally:
+        await conn.close()
 
 
 @pytest.fixture(scope="session")

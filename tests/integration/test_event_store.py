@@ -54,16 +54,6 @@ async def hr(settings: Settings) -> AsyncIterator[ServiceRuntime]:
         yield runtime
 
 
-@pytest.fixture
-async def owner(settings: Settings) -> AsyncIterator[asyncpg.Connection[Any]]:
-    assert settings.database_url is not None
-    conn = await asyncpg.connect(settings.database_url)
-    try:
-        yield conn
-    finally:
-        await conn.close()
-
-
 def context(tenant: str, *, reason: str | None = None) -> CommandContext:
     return CommandContext(
         tenant=tenant,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -79,17 +80,6 @@ async def registry(settings: Settings) -> AsyncIterator[Registry]:
     baseline = await _pids(settings.database_url)
     async with running("registry", settings) as runtime:
         yield Registry(runtime, baseline)
-
-
-@pytest.fixture
-async def owner(settings: Settings) -> AsyncIterator[asyncpg.Connection[Any]]:
-    """The migrating login (table owner, superuser in development): sees every tenant."""
-    assert settings.database_url is not None
-    conn = await asyncpg.connect(settings.database_url)
-    try:
-        yield conn
-    finally:
-        await conn.close()
 
 
 async def command(
@@ -333,6 +323,26 @@ async def test_projection_position_is_the_log_head_and_catch_up_is_idempotent(
     )
 
 
+@asynccontextmanager
+async def probe_table(owner: asyncpg.Connection[Any]) -> AsyncIterator[None]:
+    """A table of the probe projection's own, outside the service schemas (so the RLS
+    inventory never sees it), removed afterwards with the probe's positions."""
+    await owner.execute(
+        f"""DROP SCHEMA IF EXISTS probe_atomicity CASCADE;
+            CREATE SCHEMA probe_atomicity;
+            CREATE TABLE probe_atomicity.seen (tenant_id text NOT NULL, position bigint NOT NULL);
+            GRANT USAGE ON SCHEMA probe_atomicity TO {APP_ROLE};
+            GRANT SELECT, INSERT, DELETE ON probe_atomicity.seen TO {APP_ROLE};"""
+    )
+    try:
+        yield
+    finally:
+        await owner.execute(
+            "DELETE FROM registry.projection_positions WHERE projection = $1", _Probe.name
+        )
+        await owner.execute("DROP SCHEMA IF EXISTS probe_atomicity CASCADE")
+
+
 class _Probe:
     """Records each event it sees in its own table and, when asked to, fails on the second
     event of one tenant's batch, after writing its row."""
@@ -363,14 +373,7 @@ async def test_projection_rows_and_position_commit_in_one_transaction(
     await register(runtime, "53", "Panti Asuhan Muhammadiyah Kupang")
     await register(runtime, "53", "Panti Asuhan Aisyiyah Ende")
     # Outside the service schemas, so the RLS inventory above never sees this table.
-    await owner.execute(
-        f"""DROP SCHEMA IF EXISTS probe_atomicity CASCADE;
-            CREATE SCHEMA probe_atomicity;
-            CREATE TABLE probe_atomicity.seen (tenant_id text NOT NULL, position bigint NOT NULL);
-            GRANT USAGE ON SCHEMA probe_atomicity TO {APP_ROLE};
-            GRANT SELECT, INSERT, DELETE ON probe_atomicity.seen TO {APP_ROLE};"""
-    )
-    try:
+    async with probe_table(owner):
         failing = ProjectionRunner(
             schema="registry", pool=runtime.db, logs=runtime.logs, projections=[_Probe("53")]
         )
@@ -418,11 +421,6 @@ async def test_projection_rows_and_position_commit_in_one_transaction(
         assert positions["53"] == heads["53"]
         # Each event exactly once, none beyond the recorded position.
         assert sorted(r["position"] for r in rows if r["tenant_id"] == "53") == log_53
-    finally:
-        await owner.execute(
-            "DELETE FROM registry.projection_positions WHERE projection = $1", _Probe.name
-        )
-        await owner.execute("DROP SCHEMA IF EXISTS probe_atomicity CASCADE")
 
 
 async def test_rebuild_restores_rows_from_the_event_logs(
@@ -560,14 +558,7 @@ async def test_replicas_following_the_same_log_apply_each_event_once(
     runtime = registry.runtime
     for i in range(30):
         await register(runtime, "53", f"LKSA Replika {i}")
-    await owner.execute(
-        f"""DROP SCHEMA IF EXISTS probe_atomicity CASCADE;
-            CREATE SCHEMA probe_atomicity;
-            CREATE TABLE probe_atomicity.seen (tenant_id text NOT NULL, position bigint NOT NULL);
-            GRANT USAGE ON SCHEMA probe_atomicity TO {APP_ROLE};
-            GRANT SELECT, INSERT, DELETE ON probe_atomicity.seen TO {APP_ROLE};"""
-    )
-    try:
+    async with probe_table(owner):
         replicas = [
             ProjectionRunner(
                 schema="registry",
@@ -590,8 +581,3 @@ async def test_replicas_following_the_same_log_apply_each_event_once(
             )
         ]
         assert seen == log_53
-    finally:
-        await owner.execute(
-            "DELETE FROM registry.projection_positions WHERE projection = $1", _Probe.name
-        )
-        await owner.execute("DROP SCHEMA IF EXISTS probe_atomicity CASCADE")
