@@ -91,6 +91,24 @@ class Metrics:
             ["consumer"],
             registry=self.registry,
         )
+        self.consumer_lag = Gauge(
+            "mpks_consumer_lag_events",
+            "Events the source service holds that a consumer has not applied",
+            ["consumer"],
+            registry=self.registry,
+        )
+        self.stalled = Gauge(
+            "mpks_stalled_tenants",
+            "Tenants a follower (projection, consumer) is stopped at, unable to apply an event",
+            ["follower"],
+            registry=self.registry,
+        )
+        self.restarts = Counter(
+            "mpks_background_restarts",
+            "Background tasks restarted after a crash",
+            ["task"],
+            registry=self.registry,
+        )
         self.service = service
 
 

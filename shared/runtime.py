@@ -4,6 +4,7 @@ product): event-store pool, read-model pool, NATS, relay, projections and consum
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
@@ -11,6 +12,7 @@ from typing import Any
 
 import anyio.to_thread
 import asyncpg
+import msgspec
 import nats
 from nats.aio.client import Client as NATS
 from nats.js import JetStreamContext
@@ -28,6 +30,8 @@ from shared.messaging.streams import Subjects, ensure_stream
 from shared.observability import Metrics
 from shared.outbox.relay import Relay
 from shared.projections.runner import ProjectionRunner
+from shared.resilience.stalls import Stall, all_stalls
+from shared.resilience.supervisor import Supervisor, pause
 from shared.service import ServiceDefinition
 from shared.settings import Settings
 from shared.tenancy import province_codes
@@ -80,6 +84,18 @@ async def migrate_service(
         await anyio.to_thread.run_sync(pool.close)
 
 
+class Readiness(msgspec.Struct, frozen=True, kw_only=True):
+    """`/health/ready`: "ready", "degraded" (serving, but something needs an operator's
+    eye) or "not ready" (cannot serve: PostgreSQL unreachable)."""
+
+    status: str
+    checks: dict[str, bool]
+    # Background tasks that are restarting or waiting on a dependency, with why.
+    tasks: dict[str, str]
+    # Followers stopped at an event of one tenant they cannot apply.
+    stalls: list[Stall]
+
+
 @dataclass
 class ServiceRuntime:
     definition: ServiceDefinition
@@ -99,7 +115,7 @@ class ServiceRuntime:
     relay: Relay = field(init=False)
     projections: ProjectionRunner = field(init=False)
     consumers: list[EventConsumer] = field(init=False, default_factory=list)
-    _tasks: list[asyncio.Task[None]] = field(init=False, default_factory=list)
+    supervisor: Supervisor = field(init=False)
     _stop: asyncio.Event = field(init=False)
     _watcher: LogWatcher = field(init=False)
 
@@ -156,20 +172,29 @@ class ServiceRuntime:
             for source, make_reactions in self.definition.reactions.items()
         ]
         self._stop = asyncio.Event()
+        self.supervisor = Supervisor(
+            self._stop, on_restart=lambda task: self.metrics.restarts.labels(task).inc()
+        )
         self._watcher = LogWatcher(self.database_url, self.logs.channel)
         if self.run_background:
             await self._watcher.start()
             relay_changes = self._watcher.subscribe()
             projection_changes = self._watcher.subscribe()
-            self._spawn(self._as_leader("relay", lambda: self.relay.run(relay_changes, self._stop)))
-            self._spawn(
-                self._as_leader(
+            self.supervisor.spawn(
+                "relay",
+                lambda: self._as_leader("relay", lambda: self.relay.run(relay_changes, self._stop)),
+            )
+            self.supervisor.spawn(
+                "projections",
+                lambda: self._as_leader(
                     "projections", lambda: self.projections.run(projection_changes, self._stop)
-                )
+                ),
             )
             for consumer in self.consumers:
-                self._spawn(consumer.run(self._stop))
-            self._spawn(self._export_metrics())
+                self.supervisor.spawn(
+                    f"consumer:{consumer.name}", functools.partial(consumer.run, self._stop)
+                )
+            self.supervisor.spawn("metrics", self._export_metrics)
 
     async def _as_leader(self, job: str, work: Callable[[], Coroutine[Any, Any, None]]) -> None:
         """Replicas and worker processes of a service share its logs: one of them runs the
@@ -194,11 +219,6 @@ class ServiceRuntime:
             finally:
                 await lock.release()
 
-    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
-        task = asyncio.create_task(coro)
-        task.add_done_callback(_log_crash)
-        self._tasks.append(task)
-
     async def _export_metrics(self) -> None:
         while not self._stop.is_set():
             for name, lag in self.projections.lag.items():
@@ -206,13 +226,26 @@ class ServiceRuntime:
             self.metrics.relay_lag.set(self.relay.lag)
             for consumer in self.consumers:
                 self.metrics.consumer_parked.labels(consumer.name).set(consumer.parked)
-            await asyncio.sleep(1.0)
+                self.metrics.consumer_lag.labels(consumer.name).set(consumer.lag)
+            try:
+                stalls = await all_stalls(self.db, self.name)
+            except Exception:
+                log.debug("metrics: stalls unreadable", exc_info=True)
+            else:
+                self.metrics.stalled.clear()
+                for stall in stalls:
+                    self.metrics.stalled.labels(stall.follower).inc()
+            await pause(self._stop, 1.0)
 
-    async def ready(self) -> dict[str, bool]:
+    async def ready(self) -> Readiness:
+        """Whether this instance can serve (PostgreSQL answers), and what is degraded: NATS
+        unreachable, background tasks restarting or waiting, followers stalled."""
         checks = {"postgres": False, "nats": False}
+        stalls: list[Stall] = []
         try:
             await asyncio.wait_for(self.db.fetchval("SELECT 1"), 2)
             checks["postgres"] = True
+            stalls = await asyncio.wait_for(all_stalls(self.db, self.name), 2)
         except Exception:
             log.warning("readiness: PostgreSQL unreachable")
         try:
@@ -221,22 +254,24 @@ class ServiceRuntime:
                 checks["nats"] = True
         except Exception:
             log.warning("readiness: NATS unreachable")
-        return checks
+        tasks = self.supervisor.problems()
+        for consumer in self.consumers:
+            if consumer.waiting_on:
+                tasks.setdefault(f"consumer:{consumer.name}", f"waiting: {consumer.waiting_on}")
+        if not checks["postgres"]:
+            status = "not ready"
+        elif stalls or tasks or not all(checks.values()):
+            status = "degraded"
+        else:
+            status = "ready"
+        return Readiness(status=status, checks=checks, tasks=tasks, stalls=stalls)
 
     async def stop(self) -> None:
         self._stop.set()
-        for task in self._tasks:
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
-        self._tasks.clear()
+        await self.supervisor.shutdown()
         await self._watcher.stop()
         # Background tasks are stopped and nothing is in flight: close, not drain (drain can
         # wait forever on a pull subscription).
         await self.nc.close()
         await self.db.close()
         await anyio.to_thread.run_sync(self.event_pool.close)
-
-
-def _log_crash(task: asyncio.Task[None]) -> None:
-    if not task.cancelled() and task.exception() is not None:
-        log.error("background task crashed", exc_info=task.exception())

@@ -74,6 +74,12 @@ def _cmd_rebuild(args: argparse.Namespace, settings: Settings) -> int:
     return run_rebuild(settings, args.service, args.projection)
 
 
+def _cmd_retry(args: argparse.Namespace, settings: Settings) -> int:
+    from shared.cli.up import run_retry
+
+    return run_retry(settings, args.service, args.tenant)
+
+
 def parser() -> argparse.ArgumentParser:
     from services.bootstrap import SERVICES
 
@@ -119,6 +125,13 @@ def parser() -> argparse.ArgumentParser:
     rebuild.add_argument("service", choices=sorted(SERVICES))
     rebuild.add_argument("projection")
     rebuild.set_defaults(func=_cmd_rebuild)
+
+    retry = sub.add_parser(
+        "retry", help="retry a service's stalled read models and consumers now (after a fix)"
+    )
+    retry.add_argument("service", choices=sorted(SERVICES))
+    retry.add_argument("--tenant", help="only this province's stalls")
+    retry.set_defaults(func=_cmd_retry)
     return p
 
 

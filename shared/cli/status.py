@@ -19,7 +19,14 @@ async def status(settings: Settings) -> int:
                 body = response.json()
                 lags = _lags((await client.get(f"{url}/metrics")).text)
                 print(f"{name:<9} {url:<24} {body.get('status')}  {body.get('checks')}  {lags}")
-                healthy &= response.status_code == 200
+                for task, why in (body.get("tasks") or {}).items():
+                    print(f"{'':<9} task {task}: {why}")
+                for stall in body.get("stalls") or []:
+                    print(
+                        f"{'':<9} stalled {stall['follower']} tenant {stall['tenant']} "
+                        f"at {stall['position']} ({stall['attempts']} attempts): {stall['reason']}"
+                    )
+                healthy &= body.get("status") == "ready"
             except httpx.HTTPError as exc:
                 print(f"{name:<9} {url:<24} down ({type(exc).__name__})")
                 healthy = False
@@ -27,7 +34,13 @@ async def status(settings: Settings) -> int:
 
 
 def _lags(metrics: str) -> str:
-    keep = ("mpks_relay_lag_events", "mpks_projection_lag_events", "mpks_consumer_parked_messages")
+    keep = (
+        "mpks_relay_lag_events",
+        "mpks_projection_lag_events",
+        "mpks_consumer_lag_events",
+        "mpks_consumer_parked_messages",
+        "mpks_stalled_tenants",
+    )
     parts = [
         line.replace("mpks_", "").replace("_events", "")
         for line in metrics.splitlines()

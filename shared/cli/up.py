@@ -23,6 +23,7 @@ from shared.devstack.processes import port_accepts
 from shared.devstack.stack import DevStack
 from shared.eventstore.logs import TenantLogs
 from shared.projections.runner import ProjectionRunner
+from shared.resilience.stalls import Stall, request_retry
 from shared.runtime import migrate_service
 from shared.settings import Settings
 
@@ -101,7 +102,7 @@ def run_rebuild(settings: Settings, service: str, projection: str) -> int:
         )
         return 2
 
-    async def rebuild(database_url: str) -> int:
+    async def rebuild(database_url: str) -> tuple[int, list[Stall]]:
         await migrate_service(definition, database_url, settings)
         pool = await create_pool(database_url, max_size=2)
         owner = await asyncpg.connect(database_url)
@@ -112,14 +113,38 @@ def run_rebuild(settings: Settings, service: str, projection: str) -> int:
                 logs=TenantLogs(service),
                 projections=list(runner_projections.values()),
             )
-            return await runner.rebuild(owner, projection)
+            count = await runner.rebuild(owner, projection)
+            return count, list((await runner.stalls[projection].all()).values())
         finally:
             await owner.close()
             await pool.close()
 
     with _database(settings) as database_url:
-        count = asyncio.run(rebuild(database_url))
+        count, stalls = asyncio.run(rebuild(database_url))
     print(f"rebuilt {service}.{projection}: {count} events replayed")
+    for stall in stalls:
+        # Every other tenant is complete; these stop at the event they cannot apply, and
+        # the running service retries them (`mpks retry` after a fix).
+        print(
+            f"stalled: tenant {stall.tenant} at position {stall.position}: {stall.reason}",
+            file=sys.stderr,
+        )
+    return 1 if stalls else 0
+
+
+def run_retry(settings: Settings, service: str, tenant: str | None) -> int:
+    """Ask the running service to retry its stalled followers now (after a fix)."""
+
+    async def retry(database_url: str) -> int:
+        conn = await asyncpg.connect(database_url)
+        try:
+            return await request_retry(conn, service, tenant)
+        finally:
+            await conn.close()
+
+    with _database(settings) as database_url:
+        count = asyncio.run(retry(database_url))
+    print(f"{service}: {count} stalled follower(s) will be retried within a second or two")
     return 0
 
 

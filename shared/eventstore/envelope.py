@@ -78,3 +78,27 @@ def envelope_from_row(
         meta=stored.meta,
         data=data,
     )
+
+
+def _storable(value: Any) -> Any:
+    if isinstance(value, str):
+        return value.replace("\x00", "\ufffd") if "\x00" in value else value
+    if isinstance(value, dict):
+        return {k: _storable(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_storable(v) for v in value]
+    return value
+
+
+def storable(event: EventEnvelope) -> EventEnvelope:
+    """The event as a PostgreSQL reader can store it: text cannot hold U+0000, which the
+    edge refuses now but older events may carry forever. Readers that write rows (read
+    models, reactions) get it as U+FFFD (the replacement character); the log, the feed and
+    NATS keep the event as it was recorded."""
+    data = _storable(event.data)
+    meta = _storable(msgspec.to_builtins(event.meta))
+    if data == event.data and meta == msgspec.to_builtins(event.meta):
+        return event
+    return msgspec.structs.replace(
+        event, data=data, meta=msgspec.convert(meta, EventMeta, strict=False)
+    )

@@ -99,9 +99,15 @@ class TenantChanges:
     def __init__(self) -> None:
         self._event = asyncio.Event()
         self._tenants: set[str] = set()
+        self._everything = False
 
     def mark(self, tenant: str) -> None:
         self._tenants.add(tenant)
+        self._event.set()
+
+    def mark_everything(self) -> None:
+        """Notifications may have been missed: the reader should look at every tenant."""
+        self._everything = True
         self._event.set()
 
     async def wait(self, poll_interval: float, coalesce: float = 0.01) -> set[str] | None:
@@ -116,6 +122,9 @@ class TenantChanges:
         await asyncio.sleep(coalesce)
         self._event.clear()
         changed, self._tenants = self._tenants, set()
+        if self._everything:
+            self._everything = False
+            return None
         return changed
 
 
@@ -130,6 +139,8 @@ class LogWatcher:
         self._conn: asyncpg.Connection[Any] | None = None
         self._stopping = False
         self._reconnecting: asyncio.Task[None] | None = None
+        # How many times a listening connection was opened (1 + reconnections).
+        self.connections = 0
 
     def subscribe(self) -> TenantChanges:
         """Each reader gets its own view, so one reader's wake-up never eats another's."""
@@ -143,6 +154,7 @@ class LogWatcher:
         await conn.add_listener(self.channel, self._on_notify)
         conn.add_termination_listener(self._on_terminated)
         self._conn = conn
+        self.connections += 1
 
     def _on_terminated(self, _conn: DbConnection) -> None:
         # PostgreSQL restarted or the connection was cut: listen again. Until then the
@@ -156,11 +168,15 @@ class LogWatcher:
         while not self._stopping:
             try:
                 await self.start()
-            except (OSError, asyncpg.PostgresError) as exc:
+            except Exception as exc:
+                # Whatever the cause, keep trying: readers poll meanwhile, only slower.
                 log.warning("log watcher: reconnecting to listen failed: %s", exc)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 10.0)
             else:
+                # Whatever was notified while nobody listened is lost: look everywhere.
+                for reader in self._readers:
+                    reader.mark_everything()
                 return
 
     @property

@@ -10,9 +10,9 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from shared.auth import Role
 from shared.eventstore.catalogue import EventSpec
-from shared.http.security import READERS, requires_roles, tenant_guard
-from shared.messaging.feed import FeedPage
-from shared.runtime import ServiceRuntime
+from shared.http.security import READERS, national_guard, requires_roles, tenant_guard
+from shared.messaging.feed import FeedPage, LogHeads
+from shared.runtime import Readiness, ServiceRuntime
 
 # The runtime is our own object, not input: Litestar must not try to validate (convert) it,
 # which fails on annotations that are generic only in stubs (asyncpg.Pool[Any]).
@@ -27,14 +27,13 @@ class HealthController(Controller):
     async def live(self) -> dict[str, str]:
         return {"status": "live"}
 
-    @get("/ready", summary="PostgreSQL and NATS are reachable")
-    async def ready(self, runtime: Runtime) -> Response[dict[str, object]]:
-        checks = await runtime.ready()
-        ok = all(checks.values())
-        return Response(
-            {"status": "ready" if ok else "not ready", "checks": checks},
-            status_code=200 if ok else 503,
-        )
+    @get(
+        "/ready",
+        summary="Can serve (200: ready or degraded, with what is degraded; 503: not ready)",
+    )
+    async def ready(self, runtime: Runtime) -> Response[Readiness]:
+        readiness = await runtime.ready()
+        return Response(readiness, status_code=503 if readiness.status == "not ready" else 200)
 
 
 class MetricsController(Controller):
@@ -68,6 +67,17 @@ class EventsController(Controller):
         return FeedPage(tenant=tenant, after=after, head=head, events=events)
 
 
+class LogHeadsController(Controller):
+    path = "/v1/events/heads"
+    guards = [national_guard, requires_roles(Role.AUDITOR, Role.NATIONAL_ADMIN)]
+    tags = ["events"]
+
+    @get("/", summary="The last position of every tenant log (national readers)")
+    async def heads(self, runtime: Runtime) -> LogHeads:
+        async with runtime.db.acquire() as conn:
+            return LogHeads(heads=await runtime.logs.heads(conn))
+
+
 class CatalogueController(Controller):
     path = "/v1/catalogue/events"
     guards = [requires_roles(*READERS)]
@@ -78,6 +88,12 @@ class CatalogueController(Controller):
         return runtime.catalogue.specs()
 
 
-KERNEL_CONTROLLERS = [HealthController, MetricsController, EventsController, CatalogueController]
+KERNEL_CONTROLLERS = [
+    HealthController,
+    MetricsController,
+    EventsController,
+    LogHeadsController,
+    CatalogueController,
+]
 
 __all__ = ["KERNEL_CONTROLLERS"]

@@ -69,6 +69,14 @@ def tenant_guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHan
     )
 
 
+def national_guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+    """Routes across every tenant: national tokens only."""
+    if _is_preflight(connection):
+        return
+    if not principal_of(connection).is_national:
+        raise PermissionDeniedException("this route reads every tenant: national tokens only")
+
+
 def requires_roles(*roles: Role) -> Guard:
     allowed = frozenset(roles)
 

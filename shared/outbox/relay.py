@@ -4,6 +4,11 @@ Position is stored only after JetStream acknowledged the whole batch. A crash in
 republishes the batch: JetStream drops the copies by `Nats-Msg-Id` within its duplicate
 window, and consumers drop anything older by message id and position, so no consumer sees an
 effect twice and nothing is lost.
+
+NATS is only the transport and may lose its store (a restart with an empty or damaged data
+folder). The relay notices, on every full pass, a stream that is gone or was created anew,
+re-creates it, and rewinds each tenant to the last position the stream really holds, so
+what the stream lost is published again from the log.
 """
 
 from __future__ import annotations
@@ -16,10 +21,11 @@ from typing import Any
 import asyncpg
 import msgspec
 from nats.js import JetStreamContext
+from nats.js.errors import NoStreamResponseError, NotFoundError
 
 from shared.eventstore.envelope import EventEnvelope
 from shared.eventstore.logs import TenantChanges, TenantLogs, run_follower
-from shared.messaging.streams import Subjects
+from shared.messaging.streams import Subjects, ensure_stream
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +52,10 @@ class Relay:
         self.batch_size = batch_size
         self.published = 0
         self.lag = 0
+        self.rewound = 0
         self._encoder = msgspec.json.Encoder()
+        # The stream as last seen (its creation time): another value means NATS lost it.
+        self._stream_created: object = None
 
     async def positions(self) -> dict[str, int]:
         rows = await self.pool.fetch(
@@ -57,10 +66,14 @@ class Relay:
     async def publish_pending(self, tenants: Iterable[str] | None = None) -> int:
         """Publish everything committed and not yet published (of `tenants`, or of every
         tenant that is behind); returns how many events were published."""
+        if tenants is None:
+            await self.check_stream()
         positions = await self.positions()
         if tenants is None:
             async with self.pool.acquire() as conn:
                 heads = await self.logs.heads(conn)
+            # Measured before publishing: a relay that fails to publish shows what it owes.
+            self.lag = sum(max(0, h - positions.get(t, 0)) for t, h in heads.items())
             tenants = [t for t, head in heads.items() if head > positions.get(t, 0)]
         count = 0
         for tenant in tenants:
@@ -72,7 +85,14 @@ class Relay:
                     )
                 if not batch:
                     break
-                await self._publish(batch)
+                try:
+                    await self._publish(batch)
+                except NoStreamResponseError:
+                    # The stream is gone (NATS lost its store): recreate it and rewind;
+                    # the next pass publishes again what it lost.
+                    self._stream_created = None
+                    await self.check_stream()
+                    raise
                 position = batch[-1].position
                 await self._store_position(tenant, position)
                 positions[tenant] = position
@@ -81,6 +101,46 @@ class Relay:
                     break
         self.published += count
         return count
+
+    async def check_stream(self) -> None:
+        """Re-create the stream if NATS lost it, and rewind every tenant to what the stream
+        really holds when it is not the stream this relay published into."""
+        name = self.subjects.stream(self.schema)
+        try:
+            info = await self.js.stream_info(name)
+        except NotFoundError:
+            info = None
+        if info is not None and info.created == self._stream_created:
+            return
+        if info is None:
+            log.warning("relay: stream %s is gone; creating it again", name)
+            await ensure_stream(self.js, self.subjects, self.schema)
+            info = await self.js.stream_info(name)
+        positions = await self.positions()
+        for tenant in self.logs.tenants:
+            position = positions.get(tenant, 0)
+            if position == 0:
+                continue
+            held = await self._last_held(name, tenant)
+            if held < position:
+                log.warning(
+                    "relay: stream %s holds tenant %s only up to %d, not %d: publishing again",
+                    name,
+                    tenant,
+                    held,
+                    position,
+                )
+                await self._store_position(tenant, held)
+                self.rewound += position - held
+        self._stream_created = info.created
+
+    async def _last_held(self, stream: str, tenant: str) -> int:
+        """The position of the last event of `tenant` the stream holds (0: none)."""
+        try:
+            msg = await self.js.get_last_msg(stream, self.subjects.of_tenant(self.schema, tenant))
+        except NotFoundError:
+            return 0
+        return int((msg.headers or {}).get(POSITION_HEADER, 0))
 
     async def _publish(self, batch: list[EventEnvelope]) -> None:
         # Many publishes in flight at once: ~5x the rate of awaiting each ack in turn.
@@ -117,16 +177,4 @@ class Relay:
             )
 
     async def run(self, changes: TenantChanges, stop: asyncio.Event, poll: float = 1.0) -> None:
-        await run_follower(self._publish_and_measure, changes, stop, poll, "relay")
-
-    async def _publish_and_measure(self, tenants: Iterable[str] | None) -> int:
-        count = await self.publish_pending(tenants)
-        if tenants is None:
-            await self._measure_lag()
-        return count
-
-    async def _measure_lag(self) -> None:
-        positions = await self.positions()
-        async with self.pool.acquire() as conn:
-            heads = await self.logs.heads(conn)
-        self.lag = sum(max(0, h - positions.get(t, 0)) for t, h in heads.items())
+        await run_follower(self.publish_pending, changes, stop, poll, "relay")

@@ -1,5 +1,10 @@
 """Applies a service's events to its read models: rows and the tracking position are written
-in one transaction, under the tenant's row-level security, so each event counts exactly once."""
+in one transaction, under the tenant's row-level security, so each event counts exactly once.
+
+An event a projection cannot apply stalls that (projection, tenant) only, at that event, with
+its reason (shared/resilience/stalls.py); every other tenant and projection goes on. An
+outage of PostgreSQL is not the event's fault: the pass fails and is retried as a whole.
+"""
 
 from __future__ import annotations
 
@@ -11,8 +16,10 @@ from typing import Any, Protocol
 import asyncpg
 
 from shared.db.pool import DbConnection, tenant_transaction
-from shared.eventstore.envelope import EventEnvelope
+from shared.eventstore.envelope import EventEnvelope, storable
 from shared.eventstore.logs import TenantChanges, TenantLogs, run_follower
+from shared.resilience.faults import describe, is_outage
+from shared.resilience.stalls import Stalls
 
 log = logging.getLogger(__name__)
 
@@ -26,6 +33,15 @@ class Projection(Protocol):
         """Read-model tables this projection owns: emptied by a rebuild."""
 
     async def apply(self, conn: DbConnection, event: EventEnvelope) -> None: ...
+
+
+class EventFailed(Exception):
+    """A projection could not apply this event (not an outage: the event's own fault)."""
+
+    def __init__(self, event: EventEnvelope, cause: Exception) -> None:
+        super().__init__(f"{event.message_id}: {describe(cause)}")
+        self.event = event
+        self.cause = cause
 
 
 class ProjectionRunner:
@@ -44,6 +60,7 @@ class ProjectionRunner:
         self.projections = projections
         self.batch_size = batch_size
         self.lag: dict[str, int] = {p.name: 0 for p in projections}
+        self.stalls = {p.name: Stalls(pool, schema, follower(p)) for p in projections}
 
     async def _positions(self, projection: Projection) -> dict[str, int]:
         rows = await self.pool.fetch(
@@ -54,8 +71,8 @@ class ProjectionRunner:
         return {r["tenant_id"]: r["position"] for r in rows}
 
     async def catch_up(self, tenants: Iterable[str] | None = None) -> int:
-        """Apply everything committed so far (in `tenants`, or in every tenant);
-        returns how many events were applied."""
+        """Apply everything committed so far (in `tenants`, or in every tenant); returns
+        how many events were applied. A tenant whose event fails is stalled, not skipped."""
         heads: dict[str, int] | None = None
         if tenants is None:
             async with self.pool.acquire() as conn:
@@ -64,26 +81,68 @@ class ProjectionRunner:
         applied = 0
         for projection in self.projections:
             positions = await self._positions(projection)
+            stalled = await self.stalls[projection.name].current()
             for tenant in tenants:
-                if heads is not None and heads[tenant] <= positions.get(tenant, 0):
+                if stalled.get(tenant) or (
+                    heads is not None and heads[tenant] <= positions.get(tenant, 0)
+                ):
                     continue
-                count, positions[tenant] = await self._catch_up_tenant(
-                    projection, tenant, positions.get(tenant, 0)
+                count, positions[tenant] = await self._catch_up_isolated(
+                    projection, tenant, positions.get(tenant, 0), tenant in stalled
                 )
                 applied += count
             if heads is not None:
+                # Measured against the log's head, stalled tenants included: a stuck
+                # projection shows a growing number, never 0.
                 self.lag[projection.name] = sum(
                     max(0, head - positions.get(t, 0)) for t, head in heads.items()
                 )
         return applied
 
+    async def _catch_up_isolated(
+        self, projection: Projection, tenant: str, position: int, was_stalled: bool
+    ) -> tuple[int, int]:
+        stalls = self.stalls[projection.name]
+        try:
+            result = await self._catch_up_tenant(projection, tenant, position, self.batch_size)
+        except EventFailed:
+            # The batch rolled back as a whole: apply one event at a time up to the one at
+            # fault, so the stall names it and everything before it is in the read model.
+            try:
+                result = await self._catch_up_tenant(projection, tenant, position, 1)
+            except EventFailed as failed:
+                log.error(
+                    "projection %s stalled for tenant %s at %s: %s",
+                    projection.name,
+                    tenant,
+                    failed.event.position,
+                    describe(failed.cause),
+                )
+                await stalls.record(
+                    tenant, failed.event.position, failed.event.message_id, describe(failed.cause)
+                )
+                return 0, await self._position(projection, tenant)
+        if was_stalled:
+            log.info("projection %s resumed for tenant %s", projection.name, tenant)
+            await stalls.clear(tenant)
+        return result
+
+    async def _position(self, projection: Projection, tenant: str) -> int:
+        value = await self.pool.fetchval(
+            f"""SELECT position FROM {self.schema}.projection_positions
+                WHERE projection = $1 AND tenant_id = $2""",
+            projection.name,
+            tenant,
+        )
+        return int(value or 0)
+
     async def _catch_up_tenant(
-        self, projection: Projection, tenant: str, position: int
+        self, projection: Projection, tenant: str, position: int, batch_size: int
     ) -> tuple[int, int]:
         applied = 0
         while True:
             async with self.pool.acquire() as conn:
-                batch = await self.logs.read(conn, tenant, after=position, limit=self.batch_size)
+                batch = await self.logs.read(conn, tenant, after=position, limit=batch_size)
             if not batch:
                 break
             async with tenant_transaction(self.pool, tenant) as conn:
@@ -107,7 +166,7 @@ class ProjectionRunner:
                 )
                 fresh = [e for e in batch if e.position > (committed or 0)]
                 for event in fresh:
-                    await projection.apply(conn, event)
+                    await _apply(projection, conn, event)
                 position = max(batch[-1].position, committed or 0)
                 await conn.execute(
                     f"""INSERT INTO {self.schema}.projection_positions
@@ -119,7 +178,7 @@ class ProjectionRunner:
                     position,
                 )
             applied += len(fresh)
-            if len(batch) < self.batch_size:
+            if len(batch) < batch_size:
                 break
         return applied, position
 
@@ -127,7 +186,9 @@ class ProjectionRunner:
         await run_follower(self.catch_up, changes, stop, poll, "projection catch-up")
 
     async def rebuild(self, owner_conn: DbConnection, name: str) -> int:
-        """Drop a read model's rows and replay every tenant's log into it.
+        """Drop a read model's rows and replay every tenant's log into it. A tenant with an
+        event the projection cannot apply is stalled there (and reported by `mpks status`);
+        every other tenant is rebuilt in full.
 
         Runs on an owner connection: emptying every tenant's rows is beyond any one tenant.
         """
@@ -138,6 +199,9 @@ class ProjectionRunner:
             await owner_conn.execute(
                 f"DELETE FROM {self.schema}.projection_positions WHERE projection = $1", name
             )
+            await owner_conn.execute(
+                f"DELETE FROM {self.schema}.stalls WHERE follower = $1", follower(projection)
+            )
         runner = ProjectionRunner(
             schema=self.schema,
             pool=self.pool,
@@ -146,3 +210,16 @@ class ProjectionRunner:
             batch_size=self.batch_size,
         )
         return await runner.catch_up()
+
+
+def follower(projection: Projection) -> str:
+    return f"projection:{projection.name}"
+
+
+async def _apply(projection: Projection, conn: DbConnection, event: EventEnvelope) -> None:
+    try:
+        await projection.apply(conn, storable(event))
+    except Exception as exc:
+        if is_outage(exc):
+            raise
+        raise EventFailed(event, exc) from exc

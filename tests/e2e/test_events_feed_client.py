@@ -27,11 +27,16 @@ async def test_feed_client_reads_a_range_of_the_registry_log_across_pages(
         head = (await http.get(f"{services['registry']}/v1/tenants/36/events")).json()["head"]
 
     feed = FeedClient(settings, "registry", "cases")
-    events = await feed("36", 0, head)
+    events = await feed.read("36", 0, head)
     assert [e.position for e in events][-3:] == [head - 2, head - 1, head]
     assert all(e.tenant == "36" and e.service == "registry" for e in events)
     assert [e.data["name"] for e in events][-3:] == [
         f"LKSA Muhammadiyah Banten {i}" for i in range(3)
     ]
     # A bounded range stops where it was asked to.
-    assert [e.position for e in await feed("36", head - 2, head - 1)] == [head - 1]
+    assert [e.position for e in await feed.read("36", head - 2, head - 1)] == [head - 1]
+    # Unbounded: up to the head. And the heads of every tenant, as reconciliation reads them.
+    assert [e.position for e in await feed.read("36", head - 1, None)] == [head]
+    heads = await feed.heads()
+    assert heads["36"] == head
+    assert len(heads) == 38

@@ -474,7 +474,12 @@ async def test_health_probes(services: dict[str, str]) -> None:
             assert live.json() == {"status": "live"}
             ready = await http.get(f"{base}/health/ready")
             assert ready.status_code == 200, ready.text
-            assert ready.json() == {"status": "ready", "checks": {"postgres": True, "nats": True}}
+            assert ready.json() == {
+                "status": "ready",
+                "checks": {"postgres": True, "nats": True},
+                "tasks": {},
+                "stalls": [],
+            }
 
 
 async def test_metrics_count_requests_by_route_template_and_status(

@@ -91,9 +91,12 @@ async def test_log_watcher_listens_again_after_its_connection_is_cut(settings: S
         )
 
         async def listening_again() -> bool:
-            return watcher.listening
+            # A new connection, not the old one before its end was noticed.
+            return watcher.connections == 2 and watcher.listening
 
         await eventually(listening_again, within=10)
+        # The notifications nobody heard while it reconnected: readers look everywhere.
+        assert await changes.wait(poll_interval=5) is None
         owner = await asyncpg.connect(settings.database_url)
         try:
             await owner.execute(f"NOTIFY {channel}, '35'")

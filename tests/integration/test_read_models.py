@@ -34,6 +34,7 @@ from shared.eventstore.context import CommandContext
 from shared.eventstore.envelope import EventEnvelope
 from shared.eventstore.stores import TenantApplication
 from shared.projections.runner import ProjectionRunner
+from shared.resilience.stalls import request_retry
 from shared.runtime import ServiceRuntime
 from shared.settings import Settings
 from shared.tenancy import province_codes
@@ -49,6 +50,7 @@ BOOKKEEPING_TABLES = {
     "consumer_positions",
     "processed_messages",
     "parked_messages",
+    "stalls",
     "schema_migrations",
 }
 # Connections beyond the two pools the connection test tolerates: its own sampling
@@ -340,19 +342,21 @@ async def probe_table(owner: asyncpg.Connection[Any]) -> AsyncIterator[None]:
         await owner.execute(
             "DELETE FROM registry.projection_positions WHERE projection = $1", _Probe.name
         )
+        await owner.execute(
+            "DELETE FROM registry.stalls WHERE follower = $1", f"projection:{_Probe.name}"
+        )
         await owner.execute("DROP SCHEMA IF EXISTS probe_atomicity CASCADE")
 
 
 class _Probe:
-    """Records each event it sees in its own table and, when asked to, fails on the second
-    event of one tenant's batch, after writing its row."""
+    """Records each event it sees in its own table and, when asked to, fails on one event
+    of one tenant, after writing its row."""
 
     name = "probe-atomicity"
     tables = ("probe_atomicity.seen",)
 
-    def __init__(self, fail_in_tenant: str | None) -> None:
-        self.fail_in_tenant = fail_in_tenant
-        self.seen_in_tenant = 0
+    def __init__(self, fail_at: tuple[str, int] | None) -> None:
+        self.fail_at = fail_at
 
     async def apply(self, conn: DbConnection, event: EventEnvelope) -> None:
         await conn.execute(
@@ -360,67 +364,65 @@ class _Probe:
             event.tenant,
             event.position,
         )
-        if event.tenant == self.fail_in_tenant:
-            self.seen_in_tenant += 1
-            if self.seen_in_tenant == 2:
-                raise RuntimeError("projection bug")
+        if (event.tenant, event.position) == self.fail_at:
+            raise RuntimeError("projection bug")
 
 
-async def test_projection_rows_and_position_commit_in_one_transaction(
+async def test_failing_event_stalls_its_tenant_only_and_rows_commit_with_the_position(
     registry: Registry, owner: asyncpg.Connection[Any]
 ) -> None:
     runtime = registry.runtime
     await register(runtime, "53", "Panti Asuhan Muhammadiyah Kupang")
     await register(runtime, "53", "Panti Asuhan Aisyiyah Ende")
+    async with runtime.db.acquire() as conn:
+        log_53 = [e.position for e in await runtime.logs.read(conn, "53", after=0, limit=10_000)]
+    bad = log_53[-1]
     # Outside the service schemas, so the RLS inventory above never sees this table.
     async with probe_table(owner):
         failing = ProjectionRunner(
-            schema="registry", pool=runtime.db, logs=runtime.logs, projections=[_Probe("53")]
+            schema="registry", pool=runtime.db, logs=runtime.logs, projections=[_Probe(("53", bad))]
         )
-        with pytest.raises(RuntimeError, match="projection bug"):
-            await failing.catch_up()
-        # Tenant 53's first event was written before the failure, in the same transaction as
-        # the position: both are gone, so a retry applies it again exactly once.
-        assert (
-            await owner.fetchval("SELECT count(*) FROM probe_atomicity.seen WHERE tenant_id = '53'")
-            == 0
-        )
-        assert (
-            await owner.fetchval(
-                """SELECT count(*) FROM registry.projection_positions
-                   WHERE projection = $1 AND tenant_id = '53'""",
-                _Probe.name,
-            )
-            == 0
-        )
-        # Tenants applied before the failing one keep their committed progress.
-        assert await owner.fetchval(
-            """SELECT position FROM registry.projection_positions
-               WHERE projection = $1 AND tenant_id = '51'""",
-            _Probe.name,
-        )
+        await failing.catch_up()
 
-        healthy = ProjectionRunner(
-            schema="registry", pool=runtime.db, logs=runtime.logs, projections=[_Probe(None)]
-        )
-        assert await healthy.catch_up() > 0
-        async with runtime.db.acquire() as conn:
-            heads = await runtime.logs.heads(conn)
-            log_53 = [
-                e.position for e in await runtime.logs.read(conn, "53", after=0, limit=10_000)
-            ]
-        rows = await owner.fetch("SELECT tenant_id, position FROM probe_atomicity.seen")
-        positions = {
-            r["tenant_id"]: r["position"]
-            for r in await owner.fetch(
+        async def seen(tenant: str) -> list[int]:
+            rows = await owner.fetch(
+                "SELECT position FROM probe_atomicity.seen WHERE tenant_id = $1 ORDER BY 1",
+                tenant,
+            )
+            return [r["position"] for r in rows]
+
+        async def positions() -> dict[str, int]:
+            rows = await owner.fetch(
                 """SELECT tenant_id, position FROM registry.projection_positions
                    WHERE projection = $1""",
                 _Probe.name,
             )
-        }
-        assert positions["53"] == heads["53"]
-        # Each event exactly once, none beyond the recorded position.
-        assert sorted(r["position"] for r in rows if r["tenant_id"] == "53") == log_53
+            return {r["tenant_id"]: r["position"] for r in rows}
+
+        async with runtime.db.acquire() as conn:
+            heads = await runtime.logs.heads(conn)
+        # Every event before the bad one is applied once, with its position; the bad one's
+        # row was rolled back with its transaction; the tenant stops there.
+        assert await seen("53") == log_53[:-1]
+        assert (await positions())["53"] == log_53[-2]
+        stall = (await failing.stalls[_Probe.name].all())["53"]
+        assert (stall.position, stall.reason) == (bad, "RuntimeError: projection bug")
+        assert failing.lag[_Probe.name] == 1
+        # Every other tenant, before and after 53 in the walk, is complete.
+        for tenant, head in heads.items():
+            if tenant != "53" and head:
+                assert (await positions())[tenant] == head, tenant
+
+        # The fix: the stall is retried (here at once) and the tenant completes, once each.
+        assert await request_retry(owner, "registry", "53") == 1
+        healthy = ProjectionRunner(
+            schema="registry", pool=runtime.db, logs=runtime.logs, projections=[_Probe(None)]
+        )
+        await healthy.catch_up()
+        assert await seen("53") == log_53
+        assert (await positions())["53"] == heads["53"]
+        assert await healthy.stalls[_Probe.name].all() == {}
+        assert healthy.lag[_Probe.name] == 0
 
 
 async def test_rebuild_restores_rows_from_the_event_logs(
@@ -478,6 +480,33 @@ async def test_rebuild_restores_rows_from_the_event_logs(
         )
     }
     assert positions == {t: h for t, h in heads.items() if h > 0}
+
+
+async def test_an_event_postgres_text_cannot_hold_is_projected_and_rebuilt(
+    registry: Registry, owner: asyncpg.Connection[Any]
+) -> None:
+    """An event recorded before the edge refused NUL stays in the log forever: read models
+    store it (NUL shown as U+FFFD) and a rebuild gets past it, for every tenant."""
+    runtime = registry.runtime
+    institution = await register(runtime, "52", "Poison \x00 NUL")
+    await runtime.projections.catch_up()
+    name = await owner.fetchval("SELECT name FROM registry.institutions WHERE id = $1", institution)
+    assert name == "Poison \ufffd NUL"
+    async with runtime.db.acquire() as conn:
+        (event,) = [
+            e
+            for e in await runtime.logs.read(conn, "52", after=0, limit=10_000)
+            if e.aggregate_id == institution
+        ]
+    assert event.data["name"] == "Poison \x00 NUL"  # the log and the feed keep what was said
+
+    assert await runtime.projections.rebuild(owner, "institutions") > 0
+    assert await owner.fetchval(
+        "SELECT name FROM registry.institutions WHERE id = $1", institution
+    ) == ("Poison \ufffd NUL")
+    assert await runtime.projections.stalls["institutions"].all() == {}
+    readiness = await runtime.ready()
+    assert readiness.status == "ready", readiness
 
 
 async def test_connections_stay_bounded_when_all_provinces_write_at_once(

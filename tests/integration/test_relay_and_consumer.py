@@ -21,6 +21,7 @@ from typing import Any
 from uuid import UUID
 
 import asyncpg
+import httpx
 import msgspec
 import pytest
 from nats.js import JetStreamContext
@@ -38,6 +39,7 @@ from shared.eventstore.logs import TenantLogs
 from shared.messaging.consumer import EventConsumer
 from shared.messaging.streams import Subjects, ensure_stream
 from shared.outbox.relay import POSITION_HEADER, PREVIOUS_HEADER, Relay
+from shared.resilience.stalls import request_retry
 from shared.runtime import ServiceRuntime
 from shared.settings import Settings
 from tests.helpers import eventually, fresh_database, own_streams
@@ -98,6 +100,28 @@ async def runtime(own_settings: Settings) -> AsyncIterator[ServiceRuntime]:
 
 
 @dataclass
+class LogFeed:
+    """The source of truth a consumer refills from: the tenant logs themselves (what the
+    source's events feed serves), and a switch to make it unreachable."""
+
+    db: asyncpg.Pool[Any]
+    logs: TenantLogs
+    down: bool = False
+
+    async def read(self, tenant: str, after: int, until: int | None) -> list[EventEnvelope]:
+        if self.down:
+            raise httpx.ConnectError("All connection attempts failed")
+        async with self.db.acquire() as conn:
+            return await self.logs.read(conn, tenant, after=after, limit=10_000, until=until)
+
+    async def heads(self) -> dict[str, int]:
+        if self.down:
+            raise httpx.ConnectError("All connection attempts failed")
+        async with self.db.acquire() as conn:
+            return await self.logs.heads(conn)
+
+
+@dataclass
 class Lane:
     """One test's isolated slice: a tenant, a stream of its own and a relay over that tenant."""
 
@@ -124,18 +148,18 @@ class Lane:
             batch_size=batch_size,
         )
 
-    async def feed(self, tenant: str, after: int, until: int) -> list[EventEnvelope]:
-        """The source of truth a consumer refills holes from: the tenant log itself."""
-        async with self.runtime.db.acquire() as conn:
-            return await self.logs.read(conn, tenant, after=after, limit=1000, until=until)
+    @property
+    def feed(self) -> LogFeed:
+        return LogFeed(self.runtime.db, self.logs)
 
     def consumer(
         self,
         name: str,
         reaction: RecordEffect,
         *,
-        max_deliver: int = 5,
-        backoff_seconds: tuple[float, ...] = (0.5, 1.0, 2.0, 5.0),
+        feed: LogFeed | None = None,
+        backoff_seconds: tuple[float, ...] = (0.2, 0.5),
+        reconcile_seconds: float = 5.0,
     ) -> EventConsumer:
         return EventConsumer(
             name=name,
@@ -145,33 +169,18 @@ class Lane:
             js=self.js,
             subjects=self.subjects,
             reactions=[reaction],
-            feed=self.feed,
-            max_deliver=max_deliver,
+            feed=feed or self.feed,
             backoff_seconds=backoff_seconds,
+            reconcile_seconds=reconcile_seconds,
         )
 
-    async def register(self, count: int) -> list[UUID]:
+    async def register(self, count: int, tenant: str | None = None) -> list[UUID]:
         """Commit `count` registrations in this tenant; returns the institutions' ids."""
-        ids: list[UUID] = []
-        for i in range(count):
-            outcome = await self.runtime.commands.run(
-                self.tenant,
-                CommandContext(tenant=self.tenant, actor="relay-test", correlation_id=f"c{i}"),
-                partial(
-                    register_institution,
-                    name=f"LKSA Muhammadiyah {self.tenant}-{i}",
-                    kind=InstitutionType.LKSA,
-                    owner=Owner.MUHAMMADIYAH,
-                    pdm=f"{self.tenant}71",
-                    address=None,
-                ),
-            )
-            ids.append(UUID(msgspec.json.decode(outcome.body)["id"]))
-        return ids
+        return await register(self.runtime, tenant or self.tenant, count)
 
-    async def log(self) -> list[EventEnvelope]:
+    async def log(self, tenant: str | None = None) -> list[EventEnvelope]:
         async with self.runtime.db.acquire() as conn:
-            return await self.logs.read(conn, self.tenant, after=0, limit=10_000)
+            return await self.logs.read(conn, tenant or self.tenant, after=0, limit=10_000)
 
     async def stream_messages(self) -> list[RawStreamMsg]:
         """Every message the stream holds, in stream order (deleted ones are skipped)."""
@@ -187,12 +196,32 @@ class Lane:
         return messages
 
 
+async def register(runtime: ServiceRuntime, tenant: str, count: int) -> list[UUID]:
+    """Commit `count` registrations in `tenant`; returns the institutions' ids."""
+    ids: list[UUID] = []
+    for i in range(count):
+        outcome = await runtime.commands.run(
+            tenant,
+            CommandContext(tenant=tenant, actor="relay-test", correlation_id=f"c{i}"),
+            partial(
+                register_institution,
+                name=f"LKSA Muhammadiyah {tenant}-{i}",
+                kind=InstitutionType.LKSA,
+                owner=Owner.MUHAMMADIYAH,
+                pdm=f"{tenant}71",
+                address=None,
+            ),
+        )
+        ids.append(UUID(msgspec.json.decode(outcome.body)["id"]))
+    return ids
+
+
 @pytest.fixture
-def make_lane(runtime: ServiceRuntime) -> Callable[[str], Awaitable[Lane]]:
-    async def make(tenant: str) -> Lane:
+def make_lane(runtime: ServiceRuntime) -> Callable[..., Awaitable[Lane]]:
+    async def make(tenant: str, *others: str) -> Lane:
         subjects = Subjects(f"{runtime.settings.nats_prefix}t{tenant}")
         await ensure_stream(runtime.js, subjects, SOURCE)
-        return Lane(runtime, tenant, subjects, TenantLogs(SOURCE, [tenant]))
+        return Lane(runtime, tenant, subjects, TenantLogs(SOURCE, [tenant, *others]))
 
     return make
 
@@ -220,10 +249,14 @@ class RecordEffect:
             raise ValueError(f"cannot handle institution {event.aggregate_id}")
 
 
-async def effects(runtime: ServiceRuntime, consumer: str) -> list[int]:
-    """Positions whose effect was applied by `consumer`, in the order they were applied."""
+async def effects(runtime: ServiceRuntime, consumer: str, tenant: str | None = None) -> list[int]:
+    """Positions whose effect was applied by `consumer` (in `tenant`), in the order they were
+    applied."""
     rows = await runtime.db.fetch(
-        f"SELECT position FROM {SCHEMA}.effects WHERE consumer = $1 ORDER BY seq", consumer
+        f"""SELECT position FROM {SCHEMA}.effects
+            WHERE consumer = $1 AND ($2::text IS NULL OR tenant_id = $2) ORDER BY seq""",
+        consumer,
+        tenant,
     )
     return [r["position"] for r in rows]
 
@@ -275,7 +308,7 @@ class CrashAfterAck(Relay):
 
 
 async def test_crash_after_ack_republishes_without_duplicates(
-    make_lane: Callable[[str], Awaitable[Lane]], runtime: ServiceRuntime
+    make_lane: Callable[..., Awaitable[Lane]], runtime: ServiceRuntime
 ) -> None:
     lane = await make_lane("61")
     await lane.register(25)
@@ -318,7 +351,7 @@ class CrashMidBatch(Relay):
 
 
 async def test_crash_before_publish_loses_nothing(
-    make_lane: Callable[[str], Awaitable[Lane]], runtime: ServiceRuntime
+    make_lane: Callable[..., Awaitable[Lane]], runtime: ServiceRuntime
 ) -> None:
     lane = await make_lane("62")
     await lane.register(10)
@@ -350,7 +383,7 @@ async def test_crash_before_publish_loses_nothing(
 
 
 async def test_redelivered_message_has_its_effect_once(
-    make_lane: Callable[[str], Awaitable[Lane]], runtime: ServiceRuntime
+    make_lane: Callable[..., Awaitable[Lane]], runtime: ServiceRuntime
 ) -> None:
     lane = await make_lane("65")
     await lane.register(2)
@@ -405,7 +438,7 @@ async def test_redelivered_message_has_its_effect_once(
 
 
 async def test_lost_message_is_refilled_from_the_log_in_order(
-    make_lane: Callable[[str], Awaitable[Lane]], runtime: ServiceRuntime
+    make_lane: Callable[..., Awaitable[Lane]], runtime: ServiceRuntime
 ) -> None:
     lane = await make_lane("64")
     await lane.register(6)
@@ -430,48 +463,8 @@ async def test_lost_message_is_refilled_from_the_log_in_order(
     assert consumer.applied == 6
 
 
-async def test_poison_message_is_parked_and_later_events_still_apply(
-    make_lane: Callable[[str], Awaitable[Lane]], runtime: ServiceRuntime
-) -> None:
-    lane = await make_lane("63")
-    ids = await lane.register(5)
-    await lane.relay().publish_pending()
-    log = await lane.log()
-    poison = log[2]
-    assert poison.aggregate_id == ids[2]
-
-    name = "relaytest-poison"
-    consumer = lane.consumer(
-        name, RecordEffect(name, poison=poison.aggregate_id), max_deliver=2, backoff_seconds=(0.2,)
-    )
-
-    async def parked_and_rest_applied() -> bool:
-        parked = await runtime.db.fetchval(
-            f"SELECT count(*) FROM {SCHEMA}.parked_messages WHERE consumer = $1", name
-        )
-        return bool(parked) and len(await effects(runtime, name)) >= 4
-
-    started = asyncio.get_running_loop().time()
-    await consume_until(lane, consumer, parked_and_rest_applied, within=15)
-    assert asyncio.get_running_loop().time() - started < 20
-
-    parked = await runtime.db.fetch(
-        f"SELECT message_id, reason, deliveries, subject FROM {SCHEMA}.parked_messages "
-        "WHERE consumer = $1",
-        name,
-    )
-    # Only the poison message is parked: the healthy ones after it are not dragged along.
-    assert [r["message_id"] for r in parked] == [poison.message_id]
-    assert parked[0]["reason"] == f"ValueError: cannot handle institution {poison.aggregate_id}"
-    assert parked[0]["deliveries"] == 2
-    assert parked[0]["subject"] == lane.subjects.of(poison)
-    assert await effects(runtime, name) == [e.position for e in log if e is not poison]
-    assert consumer.parked == 1
-    assert await consumer.last_position("63") == log[-1].position
-
-
 async def test_messages_carry_ids_positions_and_chain_the_tenant_log(
-    make_lane: Callable[[str], Awaitable[Lane]],
+    make_lane: Callable[..., Awaitable[Lane]],
 ) -> None:
     lane = await make_lane("71")
     await lane.register(5)
@@ -495,7 +488,7 @@ async def test_messages_carry_ids_positions_and_chain_the_tenant_log(
 
 
 async def test_message_redirected_to_another_subject_is_parked_not_applied(
-    make_lane: Callable[[str], Awaitable[Lane]], runtime: ServiceRuntime
+    make_lane: Callable[..., Awaitable[Lane]], runtime: ServiceRuntime
 ) -> None:
     """A real event of one province re-published under another province's subject (what a
     push consumer's deliver subject pointing into the stream would do) is never applied."""
@@ -516,27 +509,147 @@ async def test_message_redirected_to_another_subject_is_parked_not_applied(
     assert await effects(runtime, "c-redirect") == []
 
 
-async def test_events_after_a_parked_message_are_taken_from_the_source(
-    make_lane: Callable[[str], Awaitable[Lane]], runtime: ServiceRuntime
+async def parked_messages(runtime: ServiceRuntime, consumer: str) -> int:
+    count = await runtime.db.fetchval(
+        f"SELECT count(*) FROM {SCHEMA}.parked_messages WHERE consumer = $1", consumer
+    )
+    return int(count)
+
+
+async def test_event_a_reaction_cannot_apply_stalls_its_tenant_only_until_it_applies(
+    make_lane: Callable[..., Awaitable[Lane]], runtime: ServiceRuntime
 ) -> None:
-    """The messages after a poison one are gone from NATS (lost, or out of deliveries) and no
-    later message will reveal the gap: parking the poison resumes from the source log."""
-    lane = await make_lane("73")
-    await lane.register(3)
+    """Never past an event not applied: the failing event stops its tenant there (other
+    tenants go on), says why, and once the fault is fixed everything applies in order."""
+    lane = await make_lane("63", "75")
+    ids = await lane.register(4)
+    await lane.register(3, tenant="75")
+    await lane.relay().publish_pending()
+    log, other = await lane.log(), await lane.log("75")
+    name = "relaytest-stall"
+    reaction = RecordEffect(name, poison=ids[1])
+    consumer = lane.consumer(name, reaction, reconcile_seconds=0.3)
+
+    async def other_tenant_done_and_stalled() -> bool:
+        return (
+            await effects(runtime, name, "75") == [e.position for e in other]
+            and "63" in await consumer.stalls.all()
+        )
+
+    await consume_until(lane, consumer, other_tenant_done_and_stalled)
+    assert await effects(runtime, name, "63") == [log[0].position]
+    assert await consumer.last_position("63") == log[0].position
+    stall = (await consumer.stalls.all())["63"]
+    assert (stall.position, stall.message_id) == (log[1].position, log[1].message_id)
+    assert stall.reason == f"ValueError: cannot handle institution {ids[1]}"
+    assert await parked_messages(runtime, name) == 0
+    await consumer.reconcile()
+    assert consumer.lag == len(log) - 1
+
+    # The fix is deployed: the stall is retried and the tenant resumes where it stopped.
+    reaction.poison = None
+    owner = await asyncpg.connect(runtime.database_url)
+    try:
+        assert await request_retry(owner, SCHEMA, "63") == 1
+    finally:
+        await owner.close()
+
+    async def all_applied() -> bool:
+        return await effects(runtime, name, "63") == [e.position for e in log]
+
+    await consume_until(lane, consumer, all_applied)
+    assert await consumer.stalls.all() == {}
+    assert await effects(runtime, name, "75") == [e.position for e in other]
+
+
+async def test_hole_that_cannot_be_refilled_yet_waits_and_never_skips(
+    make_lane: Callable[..., Awaitable[Lane]], runtime: ServiceRuntime
+) -> None:
+    """The source's feed is unreachable when a hole shows: the consumer waits (visibly,
+    without parking or using up deliveries) and fills it when the source returns."""
+    lane = await make_lane("76")
+    await lane.register(4)
     await lane.relay().publish_pending()
     log = await lane.log()
-    for msg in (await lane.stream_messages())[1:]:
+    lost = (await lane.stream_messages())[1]
+    assert lost.seq is not None
+    await lane.js.delete_msg(lane.stream, lost.seq)
+
+    name = "relaytest-hole-waits"
+    feed = lane.feed
+    feed.down = True
+    consumer = lane.consumer(name, RecordEffect(name), feed=feed, reconcile_seconds=0.3)
+    stop = asyncio.Event()
+    task = asyncio.create_task(consumer.run(stop, batch=16))
+    try:
+
+        async def waiting() -> bool:
+            if consumer.waiting_on is None:
+                return False
+            info = await lane.js.consumer_info(lane.stream, name)
+            # Redelivered while it waits, and never parked (its deliveries are unlimited).
+            return bool(info.num_redelivered)
+
+        await eventually(waiting)
+        await asyncio.sleep(2.0)
+        assert await effects(runtime, name) == [log[0].position]
+        assert await consumer.last_position("76") == log[0].position
+        assert await parked_messages(runtime, name) == 0
+        assert "of registry" in (consumer.waiting_on or "")
+
+        feed.down = False
+
+        async def filled() -> bool:
+            return await effects(runtime, name) == [e.position for e in log]
+
+        await eventually(filled, within=20)
+        assert consumer.waiting_on is None
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 10)
+
+
+async def test_lost_tail_is_found_by_comparing_with_the_source_head(
+    make_lane: Callable[..., Awaitable[Lane]], runtime: ServiceRuntime
+) -> None:
+    """The last messages of a tenant vanish from the stream and no later event comes to
+    reveal it: the consumer compares with the source's head and takes the rest from it."""
+    lane = await make_lane("81")
+    await lane.register(5)
+    await lane.relay().publish_pending()
+    log = await lane.log()
+    for msg in (await lane.stream_messages())[3:]:
         assert msg.seq is not None
         await lane.js.delete_msg(lane.stream, msg.seq)
 
-    name = "relaytest-resume"
-    consumer = lane.consumer(
-        name, RecordEffect(name, poison=log[0].aggregate_id), max_deliver=2, backoff_seconds=(0.2,)
-    )
+    name = "relaytest-tail"
+    consumer = lane.consumer(name, RecordEffect(name), reconcile_seconds=0.3)
 
-    async def later_ones_applied() -> bool:
-        return await effects(runtime, name) == [e.position for e in log[1:]]
+    async def all_applied() -> bool:
+        return await effects(runtime, name) == [e.position for e in log]
 
-    await consume_until(lane, consumer, later_ones_applied, within=15)
-    assert consumer.parked == 1
-    assert await consumer.last_position("73") == log[-1].position
+    await consume_until(lane, consumer, all_applied)
+    assert consumer.refilled == 2
+    await consumer.reconcile()
+    assert consumer.lag == 0
+
+
+class PublishFails(Relay):
+    async def _publish(self, batch: list[EventEnvelope]) -> None:
+        raise ConnectionError("NATS unreachable")
+
+
+async def test_relay_lag_counts_what_it_failed_to_publish(
+    make_lane: Callable[..., Awaitable[Lane]],
+) -> None:
+    lane = await make_lane("82")
+    await lane.register(3)
+    relay = lane.relay(PublishFails)
+    with pytest.raises(ConnectionError):
+        await relay.publish_pending()
+    assert relay.lag == 3
+    working = lane.relay()
+    assert await working.publish_pending() == 3
+    assert working.lag == 3  # measured before this pass published
+    await working.publish_pending()
+    assert working.lag == 0

@@ -48,3 +48,18 @@ CREATE TABLE IF NOT EXISTS {schema}.parked_messages (
     parked_at timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (consumer, message_id)
 );
+
+-- A follower (projection or consumer) that cannot apply an event of a tenant stops there,
+-- for that tenant only, and records why; it is retried until it applies (shared/resilience).
+CREATE TABLE IF NOT EXISTS {schema}.stalls (
+    follower text NOT NULL,
+    tenant_id text NOT NULL,
+    position bigint NOT NULL,
+    message_id text NOT NULL,
+    reason text NOT NULL,
+    attempts int NOT NULL DEFAULT 1,
+    first_failed_at timestamptz NOT NULL DEFAULT now(),
+    last_failed_at timestamptz NOT NULL DEFAULT now(),
+    retry_at timestamptz NOT NULL,
+    PRIMARY KEY (follower, tenant_id)
+);
