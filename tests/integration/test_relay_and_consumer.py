@@ -66,34 +66,38 @@ async def own_settings(backing: DevStack, settings: Settings) -> AsyncIterator[S
         yield settings.replace(database_url=database_url, nats_prefix=prefix)
 
 
+async def prepare_effects(database_url: str) -> None:
+    """The consumers' bookkeeping and a table of observable effects, in the tests' schema."""
+    owner = await asyncpg.connect(database_url)
+    try:
+        kernel = resources.files("shared.db").joinpath("sql", "kernel.sql").read_text("utf-8")
+        await owner.execute(kernel.format(schema=SCHEMA))
+        # No unique key on purpose: an effect applied twice must show up as two rows.
+        await owner.execute(
+            f"""CREATE TABLE IF NOT EXISTS {SCHEMA}.effects (
+                  seq bigserial PRIMARY KEY,
+                  consumer text NOT NULL,
+                  tenant_id text NOT NULL,
+                  position bigint NOT NULL,
+                  aggregate_id uuid NOT NULL
+                )"""
+        )
+        await owner.execute(f"GRANT USAGE ON SCHEMA {SCHEMA} TO {APP_ROLE}")
+        await owner.execute(
+            f"GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA {SCHEMA} TO {APP_ROLE}"
+        )
+        await owner.execute(f"GRANT USAGE ON ALL SEQUENCES IN SCHEMA {SCHEMA} TO {APP_ROLE}")
+    finally:
+        await owner.close()
+
+
 @pytest.fixture(scope="module")
 async def runtime(own_settings: Settings) -> AsyncIterator[ServiceRuntime]:
     rt = build_runtime(SOURCE, own_settings, run_background=False)
     await rt.start()
     try:
         assert own_settings.database_url is not None
-        owner = await asyncpg.connect(own_settings.database_url)
-        try:
-            kernel = resources.files("shared.db").joinpath("sql", "kernel.sql").read_text("utf-8")
-            await owner.execute(kernel.format(schema=SCHEMA))
-            # No unique key on purpose: an effect applied twice must show up as two rows.
-            await owner.execute(
-                f"""CREATE TABLE IF NOT EXISTS {SCHEMA}.effects (
-                      seq bigserial PRIMARY KEY,
-                      consumer text NOT NULL,
-                      tenant_id text NOT NULL,
-                      position bigint NOT NULL,
-                      aggregate_id uuid NOT NULL
-                    )"""
-            )
-            await owner.execute(f"GRANT USAGE ON SCHEMA {SCHEMA} TO {APP_ROLE}")
-            await owner.execute(
-                f"GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA {SCHEMA} "
-                f"TO {APP_ROLE}"
-            )
-            await owner.execute(f"GRANT USAGE ON ALL SEQUENCES IN SCHEMA {SCHEMA} TO {APP_ROLE}")
-        finally:
-            await owner.close()
+        await prepare_effects(own_settings.database_url)
         yield rt
     finally:
         await rt.stop()
