@@ -255,9 +255,11 @@ class ServiceRuntime:
         except Exception:
             log.warning("readiness: NATS unreachable")
         tasks = self.supervisor.problems()
-        for consumer in self.consumers:
-            if consumer.waiting_on:
-                tasks.setdefault(f"consumer:{consumer.name}", f"waiting: {consumer.waiting_on}")
+        followers = {"relay": self.relay.waiting_on, "projections": self.projections.waiting_on}
+        followers |= {f"consumer:{c.name}": c.waiting_on for c in self.consumers}
+        for task, waiting_on in followers.items():
+            if waiting_on:
+                tasks.setdefault(task, f"waiting: {waiting_on}")
         if not checks["postgres"]:
             status = "not ready"
         elif stalls or tasks or not all(checks.values()):

@@ -202,12 +202,15 @@ async def run_follower(
     stop: asyncio.Event,
     poll: float,
     what: str,
+    report: Callable[[str | None], None],
 ) -> None:
     """The loop of every log follower (relay, projections): act on the tenants that changed,
     and on every tenant at least once per `poll` seconds (catches a lost NOTIFY and keeps
-    lag metrics fresh even under constant load)."""
+    lag metrics fresh even under constant load). `report` hears why it is failing (shown by
+    health), or None once it works again."""
     tenants: set[str] | None = None
     last_full = 0.0
+    failing_since: float | None = None
     loop = asyncio.get_running_loop()
     while not stop.is_set():
         if loop.time() - last_full >= poll:
@@ -216,10 +219,18 @@ async def run_follower(
             await step(tenants)
             if tenants is None:
                 last_full = loop.time()
-        except Exception:
-            # Stays visible (log, lag metric) and is retried from the stored position;
-            # an event is never skipped.
-            log.exception("%s failed; retrying", what)
+            report(None)
+            failing_since = None
+        except Exception as exc:
+            # Stays visible (log, health, lag metric) and is retried from the stored
+            # position; an event is never skipped. The trace once, then a line a minute.
+            if failing_since is None:
+                failing_since = loop.time()
+                log.exception("%s failed; retrying", what)
+            elif loop.time() - failing_since > 60:
+                failing_since = loop.time()
+                log.warning("%s still failing: %s", what, exc)
+            report(f"{type(exc).__name__}: {exc}"[:2000])
             await asyncio.sleep(poll)
             tenants = None
             continue

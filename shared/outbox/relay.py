@@ -53,6 +53,8 @@ class Relay:
         self.published = 0
         self.lag = 0
         self.rewound = 0
+        # Why the last pass failed (NATS or PostgreSQL unreachable), for health; None: fine.
+        self.waiting_on: str | None = None
         self._encoder = msgspec.json.Encoder()
         # The stream as last seen (its creation time): another value means NATS lost it.
         self._stream_created: object = None
@@ -67,14 +69,16 @@ class Relay:
         """Publish everything committed and not yet published (of `tenants`, or of every
         tenant that is behind); returns how many events were published."""
         if tenants is None:
-            await self.check_stream()
-        positions = await self.positions()
-        if tenants is None:
             async with self.pool.acquire() as conn:
                 heads = await self.logs.heads(conn)
             # Measured before publishing: a relay that fails to publish shows what it owes.
+            positions = await self.positions()
             self.lag = sum(max(0, h - positions.get(t, 0)) for t, h in heads.items())
+            await self.check_stream()
+            positions = await self.positions()
             tenants = [t for t, head in heads.items() if head > positions.get(t, 0)]
+        else:
+            positions = await self.positions()
         count = 0
         for tenant in tenants:
             position = positions.get(tenant, 0)
@@ -176,5 +180,8 @@ class Relay:
                 position,
             )
 
+    def _report(self, failing: str | None) -> None:
+        self.waiting_on = failing
+
     async def run(self, changes: TenantChanges, stop: asyncio.Event, poll: float = 1.0) -> None:
-        await run_follower(self.publish_pending, changes, stop, poll, "relay")
+        await run_follower(self.publish_pending, changes, stop, poll, "relay", self._report)

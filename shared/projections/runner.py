@@ -61,6 +61,8 @@ class ProjectionRunner:
         self.batch_size = batch_size
         self.lag: dict[str, int] = {p.name: 0 for p in projections}
         self.stalls = {p.name: Stalls(pool, schema, follower(p)) for p in projections}
+        # Why the last pass failed (PostgreSQL unreachable), for health; None: fine.
+        self.waiting_on: str | None = None
 
     async def _positions(self, projection: Projection) -> dict[str, int]:
         rows = await self.pool.fetch(
@@ -182,8 +184,11 @@ class ProjectionRunner:
                 break
         return applied, position
 
+    def _report(self, failing: str | None) -> None:
+        self.waiting_on = failing
+
     async def run(self, changes: TenantChanges, stop: asyncio.Event, poll: float = 1.0) -> None:
-        await run_follower(self.catch_up, changes, stop, poll, "projection catch-up")
+        await run_follower(self.catch_up, changes, stop, poll, "projection catch-up", self._report)
 
     async def rebuild(self, owner_conn: DbConnection, name: str) -> int:
         """Drop a read model's rows and replay every tenant's log into it. A tenant with an

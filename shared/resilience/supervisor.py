@@ -26,9 +26,6 @@ class TaskState:
     running: bool = False
     restarts: int = 0
     last_error: str | None = None
-    # Set by the task itself while it waits on a dependency (e.g. "events feed of registry
-    # unreachable"): the task is alive but not making progress.
-    waiting_on: str | None = None
 
 
 @dataclass
@@ -77,14 +74,12 @@ class Supervisor:
         self._tasks.clear()
 
     def problems(self) -> dict[str, str]:
-        """Tasks that are down or waiting on a dependency, with why."""
-        out: dict[str, str] = {}
-        for state in self.states.values():
-            if not state.running and not self.stop.is_set():
-                out[state.name] = f"restarting after: {state.last_error}"
-            elif state.waiting_on:
-                out[state.name] = f"waiting: {state.waiting_on}"
-        return out
+        """Tasks that are down (between a crash and their restart), with why."""
+        return {
+            state.name: f"restarting after: {state.last_error}"
+            for state in self.states.values()
+            if not state.running and not self.stop.is_set()
+        }
 
 
 async def pause(stop: asyncio.Event, seconds: float) -> None:

@@ -118,9 +118,14 @@ async def test_nats_restarted_with_an_empty_store_recovers_without_restarts(
                 # NATS comes back with nothing: no stream, no consumer, no messages.
                 nats_server.stop()
                 shutil.rmtree(nats_server.store_dir)
+                await register(runtime, "35", 2)
+
+                async def relay_shows_it_is_stuck() -> bool:
+                    return runtime.relay.waiting_on is not None and runtime.relay.lag == 2
+
+                await eventually(relay_shows_it_is_stuck)
                 nats_server.start()
                 restarted = time.monotonic()
-                await register(runtime, "35", 2)
 
                 log = await positions_of(runtime, "35")
                 await eventually(lambda: applied(5), within=60)
@@ -131,6 +136,7 @@ async def test_nats_restarted_with_an_empty_store_recovers_without_restarts(
                 info = await runtime.js.stream_info(stream)
                 assert info.state.messages == 5
                 assert runtime.relay.rewound == 3
+                assert runtime.relay.waiting_on is None
                 assert not relay.done()
                 assert not consuming.done()
                 print(f"NATS store lost: converged {converged:.1f} s after NATS returned")

@@ -408,6 +408,11 @@ async def test_failing_event_stalls_its_tenant_only_and_rows_commit_with_the_pos
         stall = (await failing.stalls[_Probe.name].all())["53"]
         assert (stall.position, stall.reason) == (bad, "RuntimeError: projection bug")
         assert failing.lag[_Probe.name] == 1
+        readiness = await runtime.ready()
+        assert readiness.status == "degraded"
+        assert [(s.follower, s.tenant) for s in readiness.stalls] == [
+            (f"projection:{_Probe.name}", "53")
+        ]
         # Every other tenant, before and after 53 in the walk, is complete.
         for tenant, head in heads.items():
             if tenant != "53" and head:
