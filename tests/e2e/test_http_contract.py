@@ -32,6 +32,7 @@ ANY_INSTITUTION = "8c0f5a52-5d43-4a53-9a8e-3f3d4b0e1a11"
 def every_role(tenant: str) -> dict[str, str]:
     return {"pdm": f"{tenant}71", "institution": ANY_INSTITUTION}
 
+
 # Building an app only wires it; nothing connects until its lifespan starts, so these URLs
 # are never used. The routes do not depend on settings.
 _WIRING_ONLY = Settings(database_url="postgresql://unused/unused", nats_url="nats://unused:1")
@@ -133,7 +134,8 @@ def bad_credentials(settings: Settings) -> dict[str, dict[str, str]]:
         tenant="31",
         roles=list(ALL_ROLES),
         ttl_seconds=-120,
-        **every_role("31"),
+        pdm="3171",
+        institution=ANY_INSTITUTION,
     )
     wrong_key = jwt.encode(_claims("31"), "not-" + DEV_JWT_KEY, algorithm="HS256")
     unsigned = jwt.encode(_claims("31"), "", algorithm="none")
@@ -144,7 +146,12 @@ def bad_credentials(settings: Settings) -> dict[str, dict[str, str]]:
         algorithm="HS256",
     )
     valid = mint_dev_token(
-        settings, sub="ok", tenant="31", roles=list(ALL_ROLES), **every_role("31")
+        settings,
+        sub="ok",
+        tenant="31",
+        roles=list(ALL_ROLES),
+        pdm="3171",
+        institution=ANY_INSTITUTION,
     )
     return {
         "missing": {},
