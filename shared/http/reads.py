@@ -18,7 +18,7 @@ from litestar import Response
 
 from shared.db.pool import DbConnection, DbPool, tenant_transaction
 from shared.domain.errors import NotFound
-from shared.domain.organisation import Scope
+from shared.domain.organisation import PROVINCE, Scope
 
 
 class Versioned(Protocol):
@@ -32,15 +32,17 @@ T = TypeVar("T")
 
 @asynccontextmanager
 async def scoped_transaction(db: DbPool, tenant: str, scope: Scope) -> AsyncIterator[DbConnection]:
-    """The tenant's transaction, seeing only the rows inside `scope` (an empty setting is
-    the whole province)."""
+    """The tenant's transaction, seeing only the rows inside `scope`."""
     async with tenant_transaction(db, tenant) as conn:
-        await conn.execute(
-            """SELECT set_config('app.scope_pdm', $1, true),
-                      set_config('app.scope_institution', $2, true)""",
-            scope.pdm or "",
-            str(scope.institution or ""),
-        )
+        # Unset (or empty, once a transaction-local setting has ended) is the whole province,
+        # as projections need it: province-wide readers skip the round trip.
+        if scope != PROVINCE:
+            await conn.execute(
+                """SELECT set_config('app.scope_pdm', $1, true),
+                          set_config('app.scope_institution', $2, true)""",
+                scope.pdm or "",
+                str(scope.institution or ""),
+            )
         yield conn
 
 
