@@ -9,6 +9,7 @@ from uuid import UUID, uuid4
 
 import jwt
 import pytest
+from litestar.exceptions import PermissionDeniedException
 
 from services.cases.domain.complaint import Channel, Complaint, KnownInstitution
 from services.hr.domain.social_worker import SocialWorker
@@ -172,6 +173,11 @@ def test_the_scope_on_a_route_comes_from_the_roles_it_grants() -> None:
     assert scope_of(staff, staff.roles) == Scope(institution=LKSA)
     admin = _principal(Role.WILAYAH_ADMIN, Role.PDM_OPERATOR, pdm="3171")
     assert scope_of(admin, admin.roles) == PROVINCE
+    # Nothing granted says where the caller may act: refused, never the whole province.
+    with pytest.raises(PermissionDeniedException):
+        scope_of(_principal(Role.PDM_OPERATOR), frozenset({Role.PDM_OPERATOR}))
+    with pytest.raises(PermissionDeniedException):
+        scope_of(admin, frozenset())
 
 
 # --- token claims --------------------------------------------------------------------------
