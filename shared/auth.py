@@ -7,11 +7,15 @@ production, where minting tokens here is refused.
 from __future__ import annotations
 
 import time
+import unicodedata
 from enum import StrEnum
+from typing import Annotated
+from uuid import UUID
 
 import jwt
 import msgspec
 
+from shared.domain.organisation import PdmMustBeInProvince
 from shared.settings import Settings
 from shared.tenancy import NATIONAL, province_codes
 
@@ -26,12 +30,19 @@ class Role(StrEnum):
     AUDITOR = "auditor"
 
 
+# Roles whose reach is narrower than their province: their token must say where.
+SCOPED_ROLES = {Role.PDM_OPERATOR: "pdm", Role.INSTITUTION_STAFF: "institution"}
+# The subject is recorded as the actor of every event: long enough for any identity
+# provider's ids (UUIDs, e-mail addresses), short enough to keep out junk.
+SUB_MAX_LENGTH = 200
+
+
 class Principal(msgspec.Struct, frozen=True, kw_only=True):
     sub: str
     tenant: str
     roles: frozenset[Role]
     pdm: str | None = None
-    institution: str | None = None
+    institution: UUID | None = None
 
     @property
     def is_national(self) -> bool:
@@ -43,11 +54,42 @@ class InvalidToken(Exception):
 
 
 class _Claims(msgspec.Struct, kw_only=True):
-    sub: str
+    sub: Annotated[str, msgspec.Meta(min_length=1, max_length=SUB_MAX_LENGTH)]
     tenant: str
-    roles: list[Role]
+    roles: Annotated[list[Role], msgspec.Meta(min_length=1, max_length=len(Role))]
     pdm: str | None = None
-    institution: str | None = None
+    institution: UUID | None = None
+
+
+def check_claims(
+    *,
+    sub: str,
+    tenant: str,
+    roles: frozenset[Role],
+    pdm: str | None,
+    institution: UUID | None,
+) -> None:
+    """What makes a set of claims a usable identity; raises ValueError saying why not."""
+    if not sub.strip() or sub != sub.strip() or len(sub) > SUB_MAX_LENGTH:
+        raise ValueError(
+            f"sub must be 1 to {SUB_MAX_LENGTH} characters, without surrounding whitespace"
+        )
+    if any(unicodedata.category(c).startswith("C") for c in sub):
+        raise ValueError("sub must not contain control or invisible format characters")
+    if tenant != NATIONAL and tenant not in province_codes():
+        raise ValueError(f"unknown tenant {tenant!r} (a 2-digit province code or 'national')")
+    if not roles:
+        raise ValueError("roles must name at least one role")
+    if tenant == NATIONAL and (pdm is not None or institution is not None):
+        raise ValueError("a national token has no pdm or institution")
+    if pdm is not None:
+        rule = PdmMustBeInProvince(pdm, tenant)
+        if rule.is_broken():
+            raise ValueError(rule.message)
+    claims = {"pdm": pdm, "institution": institution}
+    for role, claim in SCOPED_ROLES.items():
+        if role in roles and claims[claim] is None:
+            raise ValueError(f"a {role} token must carry the {claim!r} it is limited to")
 
 
 class TokenVerifier:
@@ -73,17 +115,23 @@ class TokenVerifier:
                 options={"require": ["sub", "exp"]},
             )
             parsed = msgspec.convert(claims, _Claims, strict=False)
-        except (jwt.PyJWTError, msgspec.ValidationError) as exc:
+            principal = Principal(
+                sub=parsed.sub,
+                tenant=parsed.tenant,
+                roles=frozenset(parsed.roles),
+                pdm=parsed.pdm,
+                institution=parsed.institution,
+            )
+            check_claims(
+                sub=principal.sub,
+                tenant=principal.tenant,
+                roles=principal.roles,
+                pdm=principal.pdm,
+                institution=principal.institution,
+            )
+        except (jwt.PyJWTError, msgspec.ValidationError, ValueError) as exc:
             raise InvalidToken(str(exc)) from exc
-        if parsed.tenant != NATIONAL and parsed.tenant not in province_codes():
-            raise InvalidToken(f"unknown tenant {parsed.tenant!r}")
-        return Principal(
-            sub=parsed.sub,
-            tenant=parsed.tenant,
-            roles=frozenset(parsed.roles),
-            pdm=parsed.pdm,
-            institution=parsed.institution,
-        )
+        return principal
 
 
 def mint_dev_token(
@@ -93,15 +141,17 @@ def mint_dev_token(
     tenant: str,
     roles: list[Role],
     pdm: str | None = None,
-    institution: str | None = None,
+    institution: UUID | str | None = None,
     ttl_seconds: int = 12 * 3600,
 ) -> str:
     if settings.is_production_key:
         raise PermissionError(
             "a production key is configured: tokens come from the identity provider"
         )
-    if tenant != NATIONAL and tenant not in province_codes():
-        raise ValueError(f"unknown tenant {tenant!r} (a 2-digit province code or 'national')")
+    institution_id = UUID(str(institution)) if institution else None
+    check_claims(
+        sub=sub, tenant=tenant, roles=frozenset(roles), pdm=pdm, institution=institution_id
+    )
     now = int(time.time())
     claims: dict[str, object] = {
         "sub": sub,
@@ -112,8 +162,8 @@ def mint_dev_token(
     }
     if pdm:
         claims["pdm"] = pdm
-    if institution:
-        claims["institution"] = institution
+    if institution_id:
+        claims["institution"] = str(institution_id)
     if settings.jwt_issuer:
         claims["iss"] = settings.jwt_issuer
     if settings.jwt_audience:

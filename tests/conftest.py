@@ -118,7 +118,20 @@ async def owner(settings: Settings) -> AsyncIterator[asyncpg.Connection[Any]]:
 
 @pytest.fixture(scope="session")
 def token(settings: Settings) -> Any:
-    def make(tenant: str, *roles: Role, sub: str = "tester", pdm: str | None = None) -> str:
-        return mint_dev_token(settings, sub=sub, tenant=tenant, roles=list(roles), pdm=pdm)
+    def make(
+        tenant: str,
+        *roles: Role,
+        sub: str = "tester",
+        pdm: str | None = None,
+        institution: str | None = None,
+    ) -> str:
+        return mint_dev_token(
+            settings,
+            sub=sub,
+            tenant=tenant,
+            roles=list(roles),
+            pdm=pdm,
+            institution=institution,
+        )
 
     return make

@@ -24,3 +24,7 @@ class NotFound(DomainError):
 
 class Conflict(DomainError):
     """The record changed since the client read it; retrying blindly would lose an update."""
+
+
+class OutOfScope(DomainError):
+    """The record lies outside the PDM or institution the actor's token is limited to."""

@@ -16,8 +16,10 @@ from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import IntegrityError
 
+from shared.domain.aggregate import AggregateRoot
 from shared.domain.errors import Conflict, DomainError, NotFound, RuleBroken
-from shared.eventstore.context import CommandContext, command_context
+from shared.domain.organisation import Scope, check_scope
+from shared.eventstore.context import CommandContext, command_context, current_scope
 from shared.eventstore.recorder import IdempotencyRecord
 from shared.eventstore.stores import TenantApplication, TenantStores
 
@@ -92,6 +94,7 @@ class CommandRunner:
             # common case, costs no extra round trip.
             try:
                 decision = handler(app)
+                _check_reach(ctx.scope, decision.save)
             except DomainError:
                 earlier = app.recorder.find_idempotency_record(key) if key is not None else None
                 if earlier is not None:
@@ -120,6 +123,16 @@ class CommandRunner:
             return Outcome(decision.status, body)
 
 
+def _check_reach(actor: Scope, aggregates: list[Aggregate]) -> None:
+    """Every record a command saves, new or changed, must lie inside the actor's scope as
+    the write side knows the record: the one check no handler can forget."""
+    for aggregate in aggregates:
+        if isinstance(aggregate, AggregateRoot):
+            check_scope(
+                actor, aggregate.scope, f"{type(aggregate).__name__.lower()} {aggregate.id}"
+            )
+
+
 def _replay(earlier: IdempotencyRecord, request_fingerprint: str) -> Outcome:
     if earlier.fingerprint != request_fingerprint:
         raise RuleBroken(
@@ -146,6 +159,11 @@ def load(
     if not isinstance(found, cls):
         raise missing
     aggregate: TAggregate = found
+    actor = current_scope()
+    if actor is not None and isinstance(aggregate, AggregateRoot):
+        # Before any other check, so an actor learns nothing more of a record outside its
+        # scope (its version, its state) than that it is out of reach.
+        check_scope(actor, aggregate.scope, f"{cls.__name__.lower()} {aggregate_id}")
     if expected_version is not None and expected_version != aggregate.version:
         raise Conflict(
             f"{cls.__name__.lower()} {aggregate_id} is at version {aggregate.version}, "

@@ -9,6 +9,8 @@ from uuid import UUID, uuid4
 
 import msgspec
 
+from shared.domain.organisation import PROVINCE, Scope
+
 
 class CommandContext(msgspec.Struct, frozen=True, kw_only=True):
     tenant: str
@@ -17,6 +19,9 @@ class CommandContext(msgspec.Struct, frozen=True, kw_only=True):
     causation_id: str | None = None
     reason: str | None = None
     command_id: UUID = msgspec.field(default_factory=uuid4)
+    # How far the actor reaches (from the token); system actors reach the whole province.
+    # Not recorded in events: it is a permission, not a fact about the change.
+    scope: Scope = PROVINCE
 
 
 _current: contextvars.ContextVar[CommandContext | None] = contextvars.ContextVar(
@@ -31,6 +36,12 @@ def command_context(ctx: CommandContext) -> Iterator[CommandContext]:
         yield ctx
     finally:
         _current.reset(token)
+
+
+def current_scope() -> Scope | None:
+    """The running command's actor scope; None outside a command (a plain read)."""
+    ctx = _current.get()
+    return ctx.scope if ctx is not None else None
 
 
 def current_context() -> CommandContext:

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
-from litestar import Litestar
+from litestar import Litestar, Request
 from litestar.di import Provide
 from litestar.middleware import DefineMiddleware
 from litestar.openapi import OpenAPIConfig
@@ -15,11 +16,12 @@ from litestar.openapi.spec import Components, SecurityScheme
 
 from shared.auth import TokenVerifier
 from shared.db.pool import DbPool
+from shared.domain.organisation import Scope
 from shared.eventstore.commands import CommandRunner
 from shared.http.kernel_controllers import KERNEL_CONTROLLERS
 from shared.http.middleware import RequestContextMiddleware
 from shared.http.problems import EXCEPTION_HANDLERS
-from shared.http.security import JWTAuthMiddleware
+from shared.http.security import JWTAuthMiddleware, actor_scope
 from shared.runtime import ServiceRuntime
 
 
@@ -43,6 +45,9 @@ def create_app(runtime: ServiceRuntime) -> Litestar:
     def provide_db() -> DbPool:
         return runtime.db
 
+    def provide_actor_scope(request: Request[Any, Any, Any]) -> Scope:
+        return actor_scope(request)
+
     return Litestar(
         route_handlers=[*KERNEL_CONTROLLERS, *definition.controllers],
         lifespan=[lifespan],
@@ -50,6 +55,7 @@ def create_app(runtime: ServiceRuntime) -> Litestar:
             "runtime": Provide(provide_runtime, sync_to_thread=False),
             "commands": Provide(provide_commands, sync_to_thread=False),
             "db": Provide(provide_db, sync_to_thread=False),
+            "actor_scope": Provide(provide_actor_scope, sync_to_thread=False),
         },
         middleware=[
             # Outermost, so even a 401 gets a correlation id, a log line and a metric.

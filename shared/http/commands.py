@@ -12,7 +12,7 @@ from litestar import Request, Response
 from shared.domain.errors import RuleBroken
 from shared.eventstore.commands import CommandRunner, Handler, fingerprint
 from shared.eventstore.context import CommandContext
-from shared.http.security import principal_of
+from shared.http.security import actor_scope, principal_of
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 T = TypeVar("T")
@@ -56,6 +56,7 @@ async def execute(
         correlation_id=request.state.get("correlation_id") or "",
         causation_id=request.headers.get("x-causation-id"),
         reason=reason,
+        scope=actor_scope(request),
     )
     key = request.headers.get(IDEMPOTENCY_HEADER.lower())
     if key is not None and not (0 < len(key) <= 200):

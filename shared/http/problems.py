@@ -10,7 +10,7 @@ import msgspec
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 
-from shared.domain.errors import Conflict, DomainError, NotFound, RuleBroken
+from shared.domain.errors import Conflict, DomainError, NotFound, OutOfScope, RuleBroken
 
 log = logging.getLogger(__name__)
 
@@ -118,6 +118,8 @@ def on_domain_error(request: Request[Any, Any, Any], exc: DomainError) -> Respon
         status = 404
     elif isinstance(exc, Conflict):
         status = 409
+    elif isinstance(exc, OutOfScope):
+        status = 403
     elif isinstance(exc, RuleBroken):
         status = 422
     errors = [FieldError(exc.field, exc.detail, exc.source)] if exc.field else None

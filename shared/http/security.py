@@ -12,6 +12,7 @@ from litestar.middleware import AbstractAuthenticationMiddleware, Authentication
 from litestar.types import ASGIApp, Guard
 
 from shared.auth import InvalidToken, Principal, Role, TokenVerifier
+from shared.domain.organisation import PROVINCE, Scope
 from shared.tenancy import province_codes
 
 # Routes anyone may call: health probes, metrics scrapes and the API docs.
@@ -69,7 +70,7 @@ def tenant_guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHan
     )
 
 
-def national_guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+async def national_guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
     """Routes across every tenant: national tokens only."""
     if _is_preflight(connection):
         return
@@ -77,17 +78,25 @@ def national_guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteH
         raise PermissionDeniedException("this route reads every tenant: national tokens only")
 
 
+# Where a guard leaves the roles that let the caller in, for the actor's scope.
+_GRANTED = "mpks_granted_roles"
+
+
 def requires_roles(*roles: Role) -> Guard:
     allowed = frozenset(roles)
 
-    def guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+    async def guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
         if _is_preflight(connection):
             return
         principal = principal_of(connection)
-        if not principal.roles & allowed:
+        granted = principal.roles & allowed
+        if not granted:
             raise PermissionDeniedException(
                 f"requires one of the roles: {', '.join(sorted(allowed))}"
             )
+        # Controller and route guards both apply: the caller holds what both grant.
+        earlier = connection.state.get(_GRANTED)
+        connection.state[_GRANTED] = granted if earlier is None else earlier & granted
 
     return guard
 
@@ -95,11 +104,23 @@ def requires_roles(*roles: Role) -> Guard:
 READERS: tuple[Role, ...] = tuple(Role)
 
 
-def require_pdm_scope(principal: Principal, pdm: str) -> None:
-    """A PDM-scoped operator acts only inside its own PDM."""
-    if (
-        principal.pdm is not None
-        and principal.pdm != pdm
-        and not (principal.roles & {Role.WILAYAH_ADMIN, Role.NATIONAL_ADMIN})
-    ):
-        raise PermissionDeniedException(f"this token acts only in PDM {principal.pdm}")
+def scope_of(principal: Principal, granted: frozenset[Role]) -> Scope:
+    """How far the caller reaches on this route: the widest reach among the roles the
+    route grants it. Only those roles count, so a PDM operator who is also an auditor still
+    writes only in its PDM (auditing grants no writes)."""
+    if granted - {Role.PDM_OPERATOR, Role.INSTITUTION_STAFF}:
+        return PROVINCE
+    if Role.PDM_OPERATOR in granted and principal.pdm is not None:
+        return Scope(pdm=principal.pdm)
+    if Role.INSTITUTION_STAFF in granted and principal.institution is not None:
+        return Scope(institution=principal.institution)
+    # The verifier refuses scoped roles without their claim, so only a route whose guards
+    # grant disjoint roles gets here: refusing is the safe answer.
+    raise PermissionDeniedException("no role this route grants says where this token may act")
+
+
+def actor_scope(connection: ASGIConnection[Any, Any, Any, Any]) -> Scope:
+    """The caller's scope on the current route (see `scope_of`)."""
+    principal = principal_of(connection)
+    granted = connection.state.get(_GRANTED)
+    return scope_of(principal, principal.roles if granted is None else granted)

@@ -24,6 +24,14 @@ from tests.helpers import auth, eventually
 
 PROBLEM_JSON = "application/problem+json"
 ALL_ROLES = tuple(Role)
+# The claims a token with every role must carry (pdm_operator and institution_staff are
+# limited to a PDM and an institution); a province-wide role among them reaches everything.
+ANY_INSTITUTION = "8c0f5a52-5d43-4a53-9a8e-3f3d4b0e1a11"
+
+
+def every_role(tenant: str) -> dict[str, str]:
+    return {"pdm": f"{tenant}71", "institution": ANY_INSTITUTION}
+
 
 # Building an app only wires it; nothing connects until its lifespan starts, so these URLs
 # are never used. The routes do not depend on settings.
@@ -110,6 +118,7 @@ def _claims(tenant: str, **overrides: Any) -> dict[str, Any]:
         "sub": "intruder",
         "tenant": tenant,
         "roles": [str(r) for r in ALL_ROLES],
+        **every_role(tenant),
         "iat": now,
         "exp": now + 600,
         **overrides,
@@ -120,7 +129,13 @@ def bad_credentials(settings: Settings) -> dict[str, dict[str, str]]:
     """Headers a caller must never get past authentication with. The forged ones carry every
     role for tenant 31, so a server that skipped a check would answer something else."""
     expired = mint_dev_token(
-        settings, sub="late", tenant="31", roles=list(ALL_ROLES), ttl_seconds=-120
+        settings,
+        sub="late",
+        tenant="31",
+        roles=list(ALL_ROLES),
+        ttl_seconds=-120,
+        pdm="3171",
+        institution=ANY_INSTITUTION,
     )
     wrong_key = jwt.encode(_claims("31"), "not-" + DEV_JWT_KEY, algorithm="HS256")
     unsigned = jwt.encode(_claims("31"), "", algorithm="none")
@@ -130,7 +145,14 @@ def bad_credentials(settings: Settings) -> dict[str, dict[str, str]]:
         settings.jwt_secret,
         algorithm="HS256",
     )
-    valid = mint_dev_token(settings, sub="ok", tenant="31", roles=list(ALL_ROLES))
+    valid = mint_dev_token(
+        settings,
+        sub="ok",
+        tenant="31",
+        roles=list(ALL_ROLES),
+        pdm="3171",
+        institution=ANY_INSTITUTION,
+    )
     return {
         "missing": {},
         "bearer without token": {"Authorization": "Bearer"},
@@ -199,7 +221,7 @@ async def test_tenant_routes_refuse_another_tenants_token(
     services: dict[str, str], token: Any, service: str, method: str, template: str
 ) -> None:
     # Every role, so the refusal can only come from the tenant check.
-    other = token("34", *ALL_ROLES)
+    other = token("34", *ALL_ROLES, **every_role("34"))
     async with httpx.AsyncClient(timeout=10) as http:
         r = await send(http, method, services[service] + concrete(template, "31"), auth(other))
     body = is_problem(r, 403)
@@ -226,7 +248,10 @@ async def test_unknown_tenant_is_not_found(
     services: dict[str, str], token: Any, service: str, method: str, template: str
 ) -> None:
     async with httpx.AsyncClient(timeout=10) as http:
-        for caller in (token("31", *ALL_ROLES), token("national", Role.NATIONAL_ADMIN)):
+        for caller in (
+            token("31", *ALL_ROLES, **every_role("31")),
+            token("national", Role.NATIONAL_ADMIN),
+        ):
             r = await send(http, method, services[service] + concrete(template, "99"), auth(caller))
             body = is_problem(r, 404)
             assert "99" in body["detail"]

@@ -29,6 +29,7 @@ from services.registry.application.rename_institution import rename_institution
 from services.registry.application.suspend_institution import suspend_institution
 from services.registry.domain.institution import InstitutionType, Owner
 from shared.db.pool import APP_ROLE, DbConnection, tenant_transaction
+from shared.domain.organisation import PROVINCE
 from shared.eventstore.commands import Decision
 from shared.eventstore.context import CommandContext
 from shared.eventstore.envelope import EventEnvelope
@@ -207,6 +208,7 @@ async def test_every_read_model_table_is_guarded_by_row_level_security(
                     concerns_child=False,
                     institution_id=None,
                     institution=None,
+                    received_in=PROVINCE,
                 ),
             )
         await hr.projections.catch_up()

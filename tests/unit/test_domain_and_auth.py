@@ -21,6 +21,7 @@ from services.registry.domain.institution import (
 )
 from shared.auth import InvalidToken, Role, TokenVerifier, mint_dev_token
 from shared.domain.errors import RuleBroken
+from shared.domain.organisation import PROVINCE
 from shared.eventstore.catalogue import EventCatalogue
 from shared.settings import DEV_JWT_KEY, Settings
 from shared.tenancy import NATIONAL
@@ -99,7 +100,7 @@ def test_renaming_to_the_same_name_records_nothing() -> None:
 def test_a_social_worker_must_be_at_least_18(birth_date: date, today: date, adult: bool) -> None:
     def hire() -> SocialWorker:
         return SocialWorker.register(
-            full_name="Ahmad Fauzi", birth_date=birth_date, pdm="5171", today=today
+            tenant="51", full_name="Ahmad Fauzi", birth_date=birth_date, pdm="5171", today=today
         )
 
     if adult:
@@ -122,6 +123,7 @@ def test_a_complaint_about_an_unknown_institution_is_refused() -> None:
             concerns_child=True,
             institution_id=concerned,
             institution=None,
+            received_in=PROVINCE,
         )
     assert raised.value.field == "institution_id"
     assert str(concerned) in raised.value.detail
@@ -135,6 +137,7 @@ def test_a_complaint_may_name_a_known_institution_or_none() -> None:
         concerns_child=True,
         institution_id=concerned,
         institution=KnownInstitution(concerned, "Panti Asuhan Muhammadiyah", "active"),
+        received_in=PROVINCE,
     )
     assert about.institution_id == concerned
     general = Complaint.receive(
@@ -143,6 +146,7 @@ def test_a_complaint_may_name_a_known_institution_or_none() -> None:
         concerns_child=False,
         institution_id=None,
         institution=None,
+        received_in=PROVINCE,
     )
     assert general.institution_id is None
 

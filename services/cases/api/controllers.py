@@ -14,12 +14,15 @@ from services.cases.application.receive_complaint import receive_complaint
 from services.cases.domain.complaint import KnownInstitution
 from shared.auth import Role
 from shared.db.pool import DbPool, tenant_transaction
+from shared.domain.organisation import Scope
 from shared.eventstore.commands import CommandRunner
 from shared.http.commands import CommandAccepted, execute
 from shared.http.reads import read_many, read_one
 from shared.http.security import READERS, requires_roles, tenant_guard
 
-_COLUMNS = "id, channel, summary, concerns_child, institution_id, version, received_at, received_by"
+_COLUMNS = (
+    "id, channel, summary, concerns_child, institution_id, pdm, version, received_at, received_by"
+)
 CASE_STAFF = (Role.CASE_WORKER, Role.WILAYAH_ADMIN, Role.INSTITUTION_STAFF, Role.PDM_OPERATOR)
 
 
@@ -36,17 +39,22 @@ class ComplaintController(Controller):
         data: JSONBody[ReceiveComplaint],
         commands: NamedDependency[CommandRunner],
         db: NamedDependency[DbPool],
+        actor_scope: NamedDependency[Scope],
     ) -> Response[CommandAccepted]:
         known = None
         if data.institution_id is not None:
+            # The whole directory, not the caller's part of it: an institution outside the
+            # caller's scope is refused as such (403), not reported as unknown.
             async with tenant_transaction(db, tenant) as conn:
                 row = await conn.fetchrow(
-                    """SELECT institution_id, name, status FROM cases.institution_directory
+                    """SELECT institution_id, name, status, pdm FROM cases.institution_directory
                        WHERE institution_id = $1""",
                     data.institution_id,
                 )
             if row is not None:
-                known = KnownInstitution(row["institution_id"], row["name"], row["status"])
+                known = KnownInstitution(
+                    row["institution_id"], row["name"], row["status"], row["pdm"]
+                )
         return await execute(
             request,
             commands,
@@ -58,6 +66,7 @@ class ComplaintController(Controller):
                 concerns_child=data.concerns_child,
                 institution_id=data.institution_id,
                 institution=known,
+                received_in=actor_scope,
             ),
             CommandAccepted,
             payload=data,
@@ -72,12 +81,14 @@ class ComplaintController(Controller):
         self,
         tenant: FromPath[str],
         db: NamedDependency[DbPool],
+        actor_scope: NamedDependency[Scope],
         limit: Annotated[int, Parameter(ge=1, le=500)] = 100,
         offset: Annotated[int, Parameter(ge=0)] = 0,
     ) -> list[ComplaintView]:
         return await read_many(
             db,
             tenant,
+            actor_scope,
             ComplaintView,
             f"""SELECT {_COLUMNS} FROM cases.complaints
                 ORDER BY received_at DESC, id LIMIT $1 OFFSET $2""",
@@ -91,11 +102,16 @@ class ComplaintController(Controller):
         summary="One complaint",
     )
     async def get_complaint(
-        self, tenant: FromPath[str], complaint_id: FromPath[UUID], db: NamedDependency[DbPool]
+        self,
+        tenant: FromPath[str],
+        complaint_id: FromPath[UUID],
+        db: NamedDependency[DbPool],
+        actor_scope: NamedDependency[Scope],
     ) -> Response[ComplaintView]:
         return await read_one(
             db,
             tenant,
+            actor_scope,
             ComplaintView,
             f"SELECT {_COLUMNS} FROM cases.complaints WHERE id = $1",
             complaint_id,
@@ -110,12 +126,16 @@ class DirectoryController(Controller):
 
     @get("/", summary="Institutions cases knows of (from the registry's events)")
     async def list_directory(
-        self, tenant: FromPath[str], db: NamedDependency[DbPool]
+        self,
+        tenant: FromPath[str],
+        db: NamedDependency[DbPool],
+        actor_scope: NamedDependency[Scope],
     ) -> list[DirectoryEntry]:
         return await read_many(
             db,
             tenant,
+            actor_scope,
             DirectoryEntry,
-            """SELECT institution_id, name, kind, status FROM cases.institution_directory
+            """SELECT institution_id, name, kind, status, pdm FROM cases.institution_directory
                ORDER BY name, institution_id""",
         )

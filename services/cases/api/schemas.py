@@ -24,6 +24,7 @@ class ComplaintView(msgspec.Struct):
     summary: str
     concerns_child: bool
     institution_id: UUID | None
+    pdm: str | None
     version: int
     received_at: datetime
     received_by: str
@@ -34,3 +35,4 @@ class DirectoryEntry(msgspec.Struct):
     name: str
     kind: str
     status: str
+    pdm: str | None

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import Any
 from uuid import UUID
 
+from eventsourcing.domain import Aggregate
+
 from shared.domain.aggregate import AggregateRoot, event
+from shared.domain.organisation import Scope
 from shared.domain.rules import check_rule
 
 
@@ -21,10 +25,14 @@ class Channel(StrEnum):
 class KnownInstitution:
     """What cases knows of a registry institution (from the registry's events)."""
 
-    def __init__(self, institution_id: UUID, name: str, status: str) -> None:
+    def __init__(
+        self, institution_id: UUID, name: str, status: str, pdm: str | None = None
+    ) -> None:
         self.institution_id = institution_id
         self.name = name
         self.status = status
+        # None for institutions learned before the directory kept their PDM.
+        self.pdm = pdm
 
 
 class ConcernedInstitutionMustBeKnown:
@@ -45,18 +53,36 @@ class ConcernedInstitutionMustBeKnown:
 
 
 class Complaint(AggregateRoot):
-    @event("Received")
+    class Received(Aggregate.Created):
+        """Version 2 added `pdm`, the PDM the complaint belongs to (of the institution it
+        names, else of the PDM desk that received it); version 1 complaints belong to the
+        province."""
+
+        channel: Channel
+        summary: str
+        concerns_child: bool
+        institution_id: UUID | None
+        pdm: str | None
+        class_version = 2
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            state["pdm"] = None
+
+    @event(Received)
     def __init__(
         self,
         channel: Channel,
         summary: str,
         concerns_child: bool,
         institution_id: UUID | None,
+        pdm: str | None,
     ) -> None:
         self.channel = channel
         self.summary = summary
         self.concerns_child = concerns_child
         self.institution_id = institution_id
+        self.pdm = pdm
 
     @classmethod
     def receive(
@@ -67,11 +93,19 @@ class Complaint(AggregateRoot):
         concerns_child: bool,
         institution_id: UUID | None,
         institution: KnownInstitution | None,
+        received_in: Scope,
     ) -> Complaint:
+        """`received_in` is the receiving actor's scope: a complaint naming no institution
+        belongs to the PDM desk that took it."""
         check_rule(ConcernedInstitutionMustBeKnown(institution_id, institution))
         return cls(
             channel=channel,
             summary=summary,
             concerns_child=concerns_child,
             institution_id=institution_id,
+            pdm=institution.pdm if institution is not None else received_in.pdm,
         )
+
+    @property
+    def scope(self) -> Scope:
+        return Scope(pdm=self.pdm, institution=self.institution_id)

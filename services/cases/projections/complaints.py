@@ -15,9 +15,9 @@ class ComplaintsProjection:
             data = event.data
             await conn.execute(
                 """INSERT INTO cases.complaints
-                     (tenant_id, id, channel, summary, concerns_child, institution_id,
+                     (tenant_id, id, channel, summary, concerns_child, institution_id, pdm,
                       version, received_at, received_by)
-                   VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+                   VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
                    ON CONFLICT (tenant_id, id) DO NOTHING""",
                 event.tenant,
                 event.aggregate_id,
@@ -25,6 +25,7 @@ class ComplaintsProjection:
                 data["summary"],
                 data["concerns_child"],
                 data.get("institution_id"),
+                data.get("pdm"),
                 event.aggregate_version,
                 event.occurred_at,
                 event.meta.actor,

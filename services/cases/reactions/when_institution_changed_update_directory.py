@@ -21,13 +21,14 @@ class WhenInstitutionChangedUpdateDirectory:
         if event.event == "Registered":
             await conn.execute(
                 """INSERT INTO cases.institution_directory
-                     (tenant_id, institution_id, name, kind, status, source_version)
-                   VALUES ($1, $2, $3, $4, 'active', $5)
+                     (tenant_id, institution_id, name, kind, status, pdm, source_version)
+                   VALUES ($1, $2, $3, $4, 'active', $5, $6)
                    ON CONFLICT (tenant_id, institution_id) DO NOTHING""",
                 event.tenant,
                 event.aggregate_id,
                 event.data["name"],
                 event.data["kind"],
+                event.data["pdm"],
                 event.aggregate_version,
             )
             return

@@ -14,6 +14,7 @@ from services.hr.api.schemas import RegisterWorker, WorkerView
 from services.hr.application.register_worker import register_worker
 from shared.auth import Role
 from shared.db.pool import DbPool
+from shared.domain.organisation import Scope
 from shared.eventstore.commands import CommandRunner
 from shared.http.commands import CommandAccepted, execute
 from shared.http.reads import read_many, read_one
@@ -60,12 +61,14 @@ class WorkerController(Controller):
         self,
         tenant: FromPath[str],
         db: NamedDependency[DbPool],
+        actor_scope: NamedDependency[Scope],
         limit: Annotated[int, Parameter(ge=1, le=500)] = 100,
         offset: Annotated[int, Parameter(ge=0)] = 0,
     ) -> list[WorkerView]:
         return await read_many(
             db,
             tenant,
+            actor_scope,
             WorkerView,
             f"SELECT {_COLUMNS} FROM hr.workers ORDER BY full_name, id LIMIT $1 OFFSET $2",
             limit,
@@ -74,11 +77,16 @@ class WorkerController(Controller):
 
     @get("/{worker_id:uuid}", guards=[requires_roles(*READERS)], summary="One social worker")
     async def get_worker(
-        self, tenant: FromPath[str], worker_id: FromPath[UUID], db: NamedDependency[DbPool]
+        self,
+        tenant: FromPath[str],
+        worker_id: FromPath[UUID],
+        db: NamedDependency[DbPool],
+        actor_scope: NamedDependency[Scope],
     ) -> Response[WorkerView]:
         return await read_one(
             db,
             tenant,
+            actor_scope,
             WorkerView,
             f"SELECT {_COLUMNS} FROM hr.workers WHERE id = $1",
             worker_id,

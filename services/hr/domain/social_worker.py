@@ -6,7 +6,12 @@ from datetime import date
 from enum import StrEnum
 
 from shared.domain.aggregate import AggregateRoot, event
+from shared.domain.organisation import PdmMustBeInProvince, Scope
 from shared.domain.rules import check_rule
+
+# Nobody is still registering as a social worker past this age: an older birth date is a
+# typing error (0001-01-01, a year with a digit missing), not a person.
+OLDEST_AGE = 100
 
 
 class CompetencyLevel(StrEnum):
@@ -17,6 +22,30 @@ class CompetencyLevel(StrEnum):
     SPESIALIS = "spesialis"
 
 
+def _age(birth_date: date, today: date) -> int:
+    b, t = birth_date, today
+    return t.year - b.year - ((t.month, t.day) < (b.month, b.day))
+
+
+class BirthDateMustBePlausible:
+    """Not in the future and not more than a century ago."""
+
+    field = "birth_date"
+
+    def __init__(self, birth_date: date, today: date) -> None:
+        self.birth_date = birth_date
+        self.today = today
+
+    def is_broken(self) -> bool:
+        return self.birth_date > self.today or _age(self.birth_date, self.today) > OLDEST_AGE
+
+    @property
+    def message(self) -> str:
+        if self.birth_date > self.today:
+            return f"the birth date {self.birth_date} is in the future"
+        return f"the birth date {self.birth_date} would make the worker older than {OLDEST_AGE}"
+
+
 class MustBeAdult:
     field = "birth_date"
 
@@ -25,9 +54,7 @@ class MustBeAdult:
         self.today = today
 
     def is_broken(self) -> bool:
-        b, t = self.birth_date, self.today
-        age = t.year - b.year - ((t.month, t.day) < (b.month, b.day))
-        return age < 18
+        return _age(self.birth_date, self.today) < 18
 
     @property
     def message(self) -> str:
@@ -44,7 +71,15 @@ class SocialWorker(AggregateRoot):
 
     @classmethod
     def register(
-        cls, *, full_name: str, birth_date: date, pdm: str | None, today: date
+        cls, *, tenant: str, full_name: str, birth_date: date, pdm: str | None, today: date
     ) -> SocialWorker:
+        check_rule(BirthDateMustBePlausible(birth_date, today))
         check_rule(MustBeAdult(birth_date, today))
+        if pdm is not None:
+            check_rule(PdmMustBeInProvince(pdm, tenant))
         return cls(full_name=full_name, birth_date=birth_date, pdm=pdm)
+
+    @property
+    def scope(self) -> Scope:
+        """A worker without a PDM serves the whole province."""
+        return Scope(pdm=self.pdm)

@@ -22,16 +22,11 @@ from services.registry.application.suspend_institution import suspend_institutio
 from services.registry.domain.institution import InstitutionStatus, InstitutionType
 from shared.auth import Role
 from shared.db.pool import DbPool
+from shared.domain.organisation import Scope
 from shared.eventstore.commands import CommandRunner
 from shared.http.commands import CommandAccepted, execute, expected_version
 from shared.http.reads import read_many, read_one
-from shared.http.security import (
-    READERS,
-    principal_of,
-    require_pdm_scope,
-    requires_roles,
-    tenant_guard,
-)
+from shared.http.security import READERS, requires_roles, tenant_guard
 
 WRITERS = requires_roles(Role.WILAYAH_ADMIN, Role.PDM_OPERATOR)
 GOVERNORS = requires_roles(Role.WILAYAH_ADMIN)
@@ -52,7 +47,6 @@ class InstitutionController(Controller):
         data: JSONBody[RegisterInstitution],
         commands: NamedDependency[CommandRunner],
     ) -> Response[CommandAccepted]:
-        require_pdm_scope(principal_of(request), data.pdm)
         return await execute(
             request,
             commands,
@@ -74,6 +68,7 @@ class InstitutionController(Controller):
         self,
         tenant: FromPath[str],
         db: NamedDependency[DbPool],
+        actor_scope: NamedDependency[Scope],
         status: FromQuery[InstitutionStatus | None] = None,
         kind: FromQuery[InstitutionType | None] = None,
         pdm: Annotated[str | None, Parameter(pattern=r"^\d{4}$")] = None,
@@ -83,6 +78,7 @@ class InstitutionController(Controller):
         return await read_many(
             db,
             tenant,
+            actor_scope,
             InstitutionView,
             f"""SELECT {_COLUMNS} FROM registry.institutions
                 WHERE ($1::text IS NULL OR status = $1) AND ($2::text IS NULL OR kind = $2)
@@ -97,11 +93,16 @@ class InstitutionController(Controller):
 
     @get("/{institution_id:uuid}", guards=[requires_roles(*READERS)], summary="One institution")
     async def get_institution(
-        self, tenant: FromPath[str], institution_id: FromPath[UUID], db: NamedDependency[DbPool]
+        self,
+        tenant: FromPath[str],
+        institution_id: FromPath[UUID],
+        db: NamedDependency[DbPool],
+        actor_scope: NamedDependency[Scope],
     ) -> Response[InstitutionView]:
         return await read_one(
             db,
             tenant,
+            actor_scope,
             InstitutionView,
             f"SELECT {_COLUMNS} FROM registry.institutions WHERE id = $1",
             institution_id,

@@ -6,6 +6,7 @@ from enum import StrEnum
 
 from shared.domain.aggregate import AggregateRoot, event
 from shared.domain.errors import RuleBroken
+from shared.domain.organisation import PdmMustBeInProvince, Scope
 from shared.domain.rules import check_rule
 
 
@@ -28,23 +29,6 @@ class Owner(StrEnum):
 class InstitutionStatus(StrEnum):
     ACTIVE = "active"
     SUSPENDED = "suspended"
-
-
-class PdmMustBeInProvince:
-    """A PDM (regency/city council) code is 4 digits and starts with its province's code."""
-
-    field = "pdm"
-
-    def __init__(self, pdm: str, tenant: str) -> None:
-        self.pdm = pdm
-        self.tenant = tenant
-
-    def is_broken(self) -> bool:
-        return not (len(self.pdm) == 4 and self.pdm.isdigit() and self.pdm.startswith(self.tenant))
-
-    @property
-    def message(self) -> str:
-        return f"PDM {self.pdm!r} is not a regency/city of province {self.tenant}"
 
 
 class Institution(AggregateRoot):
@@ -72,6 +56,10 @@ class Institution(AggregateRoot):
     ) -> Institution:
         check_rule(PdmMustBeInProvince(pdm, tenant))
         return cls(name=name, kind=kind, owner=owner, pdm=pdm, address=address)
+
+    @property
+    def scope(self) -> Scope:
+        return Scope(pdm=self.pdm, institution=self.id)
 
     def rename(self, name: str) -> None:
         if name != self.name:
