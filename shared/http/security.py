@@ -70,7 +70,9 @@ def tenant_guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHan
     )
 
 
-async def national_guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+async def national_guard(
+    connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler
+) -> None:
     """Routes across every tenant: national tokens only."""
     if _is_preflight(connection):
         return
