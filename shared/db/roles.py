@@ -11,9 +11,10 @@
 Unset, the application login is derived from the owner's URL: the same server and
 database, user ``mpks_app``, password ``HMAC-SHA256(MPKS_JWT_SECRET, "postgres:mpks_app")``
 in hex (as `shared.messaging.permissions` derives NATS passwords), and the migration
-creates that role if it is missing. That is development only: with a production key the
-derived password could be guessed from a public default, so the services refuse to start
-until `MPKS_APP_DATABASE_URL` names a login the operator provisioned. The migration then
+creates that role if it is missing. That is development only: the key is public there
+(and stays so under RS256/JWKS, which leave it at its default), so with a production key
+configuration the services refuse to start until `MPKS_APP_DATABASE_URL` names a login
+the operator provisioned. The migration then
 only grants to it (and creates it, with the URL's password, if it does not exist and the
 owner may create roles).
 """
@@ -92,13 +93,20 @@ async def ensure_app_login(conn: DbConnection, app_url: str) -> str:
         password,
     )
     try:
-        # Roles are cluster-wide: another database (a parallel test run, another service's
-        # database) may create it at the same moment. The savepoint keeps the caller's
-        # transaction usable when it loses that race.
+        # Roles are cluster-wide and advisory locks are not: a migration in another
+        # database (a parallel test run, another service's database) may create or alter
+        # the role at the same moment. The savepoint keeps the caller's transaction usable
+        # when it loses that race ("duplicate" on create, "tuple concurrently updated" on
+        # alter); the winner ran the same statement.
         async with conn.transaction():
             await conn.execute(statement)
-    except (asyncpg.DuplicateObjectError, asyncpg.UniqueViolationError):
-        pass
+    except (
+        asyncpg.DuplicateObjectError,
+        asyncpg.UniqueViolationError,
+        asyncpg.InternalServerError,
+    ):
+        if not await conn.fetchval("SELECT rolcanlogin FROM pg_roles WHERE rolname = $1", role):
+            raise
     return role
 
 

@@ -7,9 +7,12 @@ Tenants 81 and 82 belong to this module.
 
 from __future__ import annotations
 
+import asyncio
+import secrets
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 from uuid import uuid4
 
 import anyio.to_thread
@@ -19,11 +22,12 @@ import pytest
 from services.registry.application.register_institution import register_institution
 from services.registry.domain.institution import InstitutionType, Owner
 from shared.db.pool import create_pool, tenant_transaction
-from shared.db.roles import APP_ROLE, UnsafeLogin, app_database_url
+from shared.db.roles import APP_ROLE, UnsafeLogin, app_database_url, ensure_app_login
+from shared.devstack.stack import DevStack
 from shared.eventstore.context import CommandContext
 from shared.runtime import ServiceRuntime
 from shared.settings import Settings
-from tests.helpers import running
+from tests.helpers import fresh_database, own_streams, running
 
 pytestmark = pytest.mark.timeout(240)
 
@@ -184,3 +188,50 @@ def test_the_app_login_is_derived_in_development_and_required_in_production() ->
         app_database_url(production, owner)
     given = "postgresql://svc:pw@db.example:5432/mpks"
     assert app_database_url(production.replace(app_database_url=given), owner) == given
+
+
+def _as(url: str, user: str, password: str) -> str:
+    parts = urlsplit(url)
+    host = parts.netloc.rpartition("@")[2]
+    return urlunsplit(parts._replace(netloc=f"{user}:{password}@{host}"))
+
+
+async def test_a_given_app_login_is_created_once_however_many_migrate_at_once(
+    backing: DevStack, settings: Settings
+) -> None:
+    """An operator's MPKS_APP_DATABASE_URL with its own role name: several databases of
+    the cluster migrating at the same moment (roles are cluster-wide) all succeed, and the
+    service runs on that login."""
+    role = f"mpks_test_{secrets.token_hex(4)}"
+    try:
+        async with (
+            fresh_database(backing.database_url, "roles_a") as first,
+            fresh_database(backing.database_url, "roles_b") as second,
+            own_streams(str(settings.nats_url), "roles") as prefix,
+        ):
+            app_url = _as(first, role, "s3cret'quote")
+
+            async def migrate_in(database_url: str) -> str:
+                conn = await asyncpg.connect(database_url)
+                try:
+                    async with conn.transaction():
+                        return await ensure_app_login(conn, app_url)
+                finally:
+                    await conn.close()
+
+            names = await asyncio.gather(*(migrate_in(db) for db in (first, second) * 3))
+            assert set(names) == {role}
+            own = settings.replace(database_url=first, app_database_url=app_url, nats_prefix=prefix)
+            async with running("registry", own) as runtime:
+                await register(runtime, "81")
+                async with runtime.db.acquire() as conn:
+                    assert await conn.fetchval("SELECT session_user") == role
+                    heads = await runtime.logs.heads(conn)
+                assert heads["81"] == 1
+    finally:
+        # The databases (and the grants in them) are gone; the role is cluster-wide.
+        admin = await asyncpg.connect(backing.database_url)
+        try:
+            await admin.execute(f"DROP ROLE IF EXISTS {role}")
+        finally:
+            await admin.close()
