@@ -235,3 +235,30 @@ async def test_a_given_app_login_is_created_once_however_many_migrate_at_once(
             await admin.execute(f"DROP ROLE IF EXISTS {role}")
         finally:
             await admin.close()
+
+
+async def test_the_role_of_earlier_versions_gets_its_login(
+    backing: DevStack, owner: asyncpg.Connection[Any]
+) -> None:
+    """Earlier versions made the services' role NOLOGIN and entered it with SET ROLE from a
+    superuser login; migrating turns it into the services' own, unprivileged login."""
+    role = f"mpks_test_{secrets.token_hex(4)}"
+    await owner.execute(f"CREATE ROLE {role} NOLOGIN NOBYPASSRLS")
+    try:
+        async with owner.transaction():
+            await ensure_app_login(owner, _as(backing.database_url, role, "pw"))
+        row = await owner.fetchrow(
+            "SELECT rolcanlogin, rolsuper, rolbypassrls, rolcreaterole, rolcreatedb "
+            "FROM pg_roles WHERE rolname = $1",
+            role,
+        )
+        assert row is not None
+        assert dict(row) == {
+            "rolcanlogin": True,
+            "rolsuper": False,
+            "rolbypassrls": False,
+            "rolcreaterole": False,
+            "rolcreatedb": False,
+        }
+    finally:
+        await owner.execute(f"DROP ROLE IF EXISTS {role}")
