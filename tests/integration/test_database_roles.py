@@ -140,6 +140,10 @@ async def test_a_tenants_event_log_is_readable_only_in_that_tenant(
         heads = await registry.logs.heads(conn)
         # Reading heads leaves the caller's (unset) tenant as it was.
         assert not await conn.fetchval("SELECT current_setting('app.tenant_id', true)")
+    async with tenant_transaction(registry.db, "82") as conn:
+        await registry.logs.heads(conn)
+        # ... and a tenant the caller named stays named.
+        assert await conn.fetchval("SELECT current_setting('app.tenant_id', true)") == "82"
     assert events
     assert {e.tenant for e in events} == {"81"}
     assert heads["81"] == events[-1].position
