@@ -38,7 +38,7 @@ async def create_pool(database_url: str, *, max_size: int) -> asyncpg.Pool[Any]:
     asyncpg's default reset runs on every release (`RESET ALL`, `UNLISTEN *`, advisory
     unlocks, `CLOSE ALL`), so nothing a request sets at session level — a stray
     `SET app.tenant_id`, a `search_path` — reaches the next holder of the connection. That
-    is one round trip per release (~35 µs here, see the README); the login refuses to
+    is one round trip per release (~50 µs here, see the README); the login refuses to
     become any other role, so no `SET ROLE` has to be undone.
     """
     pool = await asyncpg.create_pool(
