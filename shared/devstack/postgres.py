@@ -44,10 +44,11 @@ Backend = Literal["system", "pgserver"]
 # (`shared.db.roles`) — must give its password, as in production, so a service that lost
 # its credentials fails here too and not first in production.
 _HBA = f"""# Written by mpks at every start (shared/devstack/postgres.py); edits are lost.
-local   all   {SUPERUSER}                  trust
-local   all   all                       scram-sha-256
-host    all   {SUPERUSER}   127.0.0.1/32   trust
-host    all   all        127.0.0.1/32   scram-sha-256
+# type  database  user         address        method
+local   all       {SUPERUSER:<12} {"":<14} trust
+local   all       all          {"":<14} scram-sha-256
+host    all       {SUPERUSER:<12} 127.0.0.1/32   trust
+host    all       all          127.0.0.1/32   scram-sha-256
 """
 
 
