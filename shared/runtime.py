@@ -20,10 +20,12 @@ from nats.js import JetStreamContext
 from shared.db.leader import LeaderLock
 from shared.db.migrate import migrate_read_side
 from shared.db.pool import DbPool, create_pool, labelled
+from shared.db.roles import app_database_url, ensure_app_login
+from shared.eventstore.access import grant_log_access
 from shared.eventstore.catalogue import EventCatalogue
 from shared.eventstore.commands import CommandRunner
 from shared.eventstore.logs import LogWatcher, TenantLogs
-from shared.eventstore.stores import EventStorePool, TenantStores, tenant_schema
+from shared.eventstore.stores import EventStorePool, TenantStores
 from shared.messaging.consumer import EventConsumer
 from shared.messaging.feed import FeedClient
 from shared.messaging.streams import Subjects, ensure_stream
@@ -39,26 +41,27 @@ from shared.tenancy import province_codes
 log = logging.getLogger(__name__)
 
 
-async def migrate(definition: ServiceDefinition, database_url: str, stores: TenantStores) -> None:
-    """Bring the service's schemas up to date. Several processes may start at once (worker
-    processes, replicas, the three services): one migrates at a time, so DDL never races."""
+async def migrate(
+    definition: ServiceDefinition, database_url: str, stores: TenantStores, app_url: str
+) -> None:
+    """Bring the service's schemas up to date, as the owner (`database_url`), and grant the
+    services' login (`app_url`, `shared.db.roles`) what it needs. Several processes may start
+    at once (worker processes, replicas, the three services): one migrates at a time, so DDL
+    never races."""
     guard = await asyncpg.connect(database_url)
     try:
         await guard.execute(
             "SELECT pg_advisory_lock(hashtext($1))", f"mpks-migrate/{definition.name}"
         )
-        applied = await migrate_read_side(guard, definition.name, definition.migrations)
+        app_role = await ensure_app_login(guard, app_url)
+        applied = await migrate_read_side(guard, definition.name, definition.migrations, app_role)
 
         def create_event_stores() -> None:
             for tenant in sorted(province_codes()):
                 stores.create_tables(tenant)
 
         await anyio.to_thread.run_sync(create_event_stores)
-        # The read role reads every tenant log (relay, projections, feed), never writes it.
-        for tenant in sorted(province_codes()):
-            schema = tenant_schema(definition.name, tenant)
-            await guard.execute(f"GRANT USAGE ON SCHEMA {schema} TO mpks_app")
-            await guard.execute(f"GRANT SELECT ON ALL TABLES IN SCHEMA {schema} TO mpks_app")
+        await grant_log_access(guard, definition.name, province_codes(), app_role)
     finally:
         # Closing the session releases the lock.
         await guard.close()
@@ -69,7 +72,7 @@ async def migrate(definition: ServiceDefinition, database_url: str, stores: Tena
 async def migrate_service(
     definition: ServiceDefinition, database_url: str, settings: Settings
 ) -> None:
-    """Migrate one service without starting it (`mpks migrate`, `mpks up`)."""
+    """Migrate one service (`mpks migrate`, `mpks up`, a service starting)."""
     pool = EventStorePool(
         database_url,
         types_schema=definition.name,
@@ -79,7 +82,7 @@ async def migrate_service(
     )
     try:
         stores = TenantStores(definition.name, pool, EventCatalogue(definition.aggregates))
-        await migrate(definition, database_url, stores)
+        await migrate(definition, database_url, stores, app_database_url(settings, database_url))
     finally:
         await anyio.to_thread.run_sync(pool.close)
 
@@ -100,9 +103,11 @@ class Readiness(msgspec.Struct, frozen=True, kw_only=True):
 class ServiceRuntime:
     definition: ServiceDefinition
     settings: Settings
+    # The owner's login: migrations only. Everything else runs on `app_database_url`.
     database_url: str
     nats_url: str
     run_background: bool = True
+    app_database_url: str = field(init=False)
     metrics: Metrics = field(init=False)
     catalogue: EventCatalogue = field(init=False)
     event_pool: EventStorePool = field(init=False)
@@ -122,6 +127,9 @@ class ServiceRuntime:
     def __post_init__(self) -> None:
         self.metrics = Metrics(self.name)
         self.database_url = labelled(self.database_url, f"mpks-{self.name}")
+        self.app_database_url = labelled(
+            app_database_url(self.settings, self.database_url), f"mpks-{self.name}"
+        )
 
     @property
     def name(self) -> str:
@@ -129,18 +137,20 @@ class ServiceRuntime:
 
     async def start(self) -> None:
         self.catalogue = EventCatalogue(self.definition.aggregates)
+        await migrate_service(self.definition, self.database_url, self.settings)
         self.event_pool = EventStorePool(
-            self.database_url,
+            self.app_database_url,
             types_schema=self.name,
             pool_size=self.settings.eventstore_pool_size,
             max_overflow=self.settings.eventstore_pool_overflow,
             lock_timeout=self.settings.lock_timeout_seconds,
         )
         self.stores = TenantStores(self.name, self.event_pool, self.catalogue)
-        await migrate(self.definition, self.database_url, self.stores)
         self.commands = CommandRunner(self.stores)
         self.logs = TenantLogs(self.name)
-        self.db = await create_pool(self.database_url, max_size=self.settings.readmodel_pool_size)
+        self.db = await create_pool(
+            self.app_database_url, max_size=self.settings.readmodel_pool_size
+        )
         self.nc = await nats.connect(
             self.nats_url, name=f"mpks-{self.name}", max_reconnect_attempts=-1
         )
@@ -175,7 +185,7 @@ class ServiceRuntime:
         self.supervisor = Supervisor(
             self._stop, on_restart=lambda task: self.metrics.restarts.labels(task).inc()
         )
-        self._watcher = LogWatcher(self.database_url, self.logs.channel)
+        self._watcher = LogWatcher(self.app_database_url, self.logs.channel)
         if self.run_background:
             await self._watcher.start()
             relay_changes = self._watcher.subscribe()
@@ -202,7 +212,7 @@ class ServiceRuntime:
         others would only find the events applied); the rest wait to take over. A leader
         whose lock session ends stops at once and queues up again."""
         while not self._stop.is_set():
-            lock = LeaderLock(self.database_url, f"mpks-{job}/{self.name}")
+            lock = LeaderLock(self.app_database_url, f"mpks-{job}/{self.name}")
             try:
                 if not await lock.acquire(self._stop):
                     return

@@ -16,6 +16,7 @@ DEV_JWT_KEY = "mpks-development-key-not-for-production-use"
 
 class Settings(msgspec.Struct, frozen=True, kw_only=True):
     database_url: str | None = None
+    app_database_url: str | None = None
     nats_url: str | None = None
     nats_prefix: str = "mpks"
     data_dir: Path = Path(".mpks")

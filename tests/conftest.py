@@ -107,7 +107,9 @@ async def services(settings: Settings) -> AsyncIterator[dict[str, str]]:
 
 @pytest.fixture
 async def owner(settings: Settings) -> AsyncIterator[asyncpg.Connection[Any]]:
-    """The migrating login (table owner, superuser in development): sees every tenant."""
+    """The migrating login (table owner, superuser in development): sees every tenant.
+    The services under test run on their own login (`mpks_app`, `shared.db.roles`), which
+    their migration creates, as in production."""
     assert settings.database_url is not None
     conn = await asyncpg.connect(settings.database_url)
     try:

@@ -18,6 +18,7 @@ import asyncpg
 import httpx
 
 from shared.db.pool import create_pool
+from shared.db.roles import app_database_url
 from shared.devstack.postgres import EmbeddedPostgres
 from shared.devstack.processes import port_accepts
 from shared.devstack.stack import DevStack
@@ -104,7 +105,7 @@ def run_rebuild(settings: Settings, service: str, projection: str) -> int:
 
     async def rebuild(database_url: str) -> tuple[int, list[Stall]]:
         await migrate_service(definition, database_url, settings)
-        pool = await create_pool(database_url, max_size=2)
+        pool = await create_pool(app_database_url(settings, database_url), max_size=2)
         owner = await asyncpg.connect(database_url)
         try:
             runner = ProjectionRunner(

@@ -10,6 +10,8 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 import asyncpg
 from asyncpg.pool import PoolConnectionProxy
 
+from shared.db.roles import check_app_login
+
 # asyncpg's classes are generic only in its stubs; Litestar resolves handler signatures at
 # run time, so the aliases must be real types there too.
 if TYPE_CHECKING:
@@ -18,10 +20,6 @@ if TYPE_CHECKING:
 else:
     DbConnection = asyncpg.Connection | PoolConnectionProxy
     DbPool = asyncpg.Pool
-
-# The role every read-model query runs as: not the tables' owner and NOBYPASSRLS, so the
-# tenant policies apply even when the login user is a superuser (as in development).
-APP_ROLE = "mpks_app"
 
 
 def labelled(database_url: str, application_name: str) -> str:
@@ -33,27 +31,30 @@ def labelled(database_url: str, application_name: str) -> str:
     return urlunsplit(parts._replace(query=urlencode(query)))
 
 
-async def _enter_app_role(conn: DbConnection) -> None:
-    await conn.execute(f"SET ROLE {APP_ROLE}")
-
-
-async def _nothing_to_reset(conn: DbConnection) -> None:
-    """Requests leave no session state behind (the tenant setting is transaction-local and
-    LISTEN / advisory locks live on dedicated connections), so the default reset query — a
-    round trip per checkout — buys nothing. Open transactions are still rolled back."""
-
-
 async def create_pool(database_url: str, *, max_size: int) -> asyncpg.Pool[Any]:
+    """A pool on the services' own login (`shared.db.roles`), refused if that login is one
+    row-level security would not bind.
+
+    asyncpg's default reset runs on every release (`RESET ALL`, `UNLISTEN *`, advisory
+    unlocks, `CLOSE ALL`), so nothing a request sets at session level — a stray
+    `SET app.tenant_id`, a `search_path` — reaches the next holder of the connection. That
+    is one round trip per release (~50 µs here, see the README); the login refuses to
+    become any other role, so no `SET ROLE` has to be undone.
+    """
     pool = await asyncpg.create_pool(
         database_url,
         min_size=1,
         max_size=max_size,
-        init=_enter_app_role,
-        reset=_nothing_to_reset,
         # Tenant logs are per schema, so statements differ per tenant: keep them all.
         statement_cache_size=4096,
     )
     assert pool is not None
+    try:
+        async with pool.acquire() as conn:
+            await check_app_login(conn)
+    except BaseException:
+        await pool.close()
+        raise
     return pool
 
 

@@ -39,6 +39,18 @@ _MAX_SOCKET_PATH = 100
 
 Backend = Literal["system", "pgserver"]
 
+# Written at every start. The owner login (SUPERUSER, what migrations use) needs no
+# password, as a developer's own cluster; every other login — the services' `mpks_app`
+# (`shared.db.roles`) — must give its password, as in production, so a service that lost
+# its credentials fails here too and not first in production.
+_HBA = f"""# Written by mpks at every start (shared/devstack/postgres.py); edits are lost.
+# type  database  user         address        method
+local   all       {SUPERUSER:<12} {"":<14} trust
+local   all       all          {"":<14} scram-sha-256
+host    all       {SUPERUSER:<12} 127.0.0.1/32   trust
+host    all       all          127.0.0.1/32   scram-sha-256
+"""
+
 
 def _major_version_matches(version_output: str, pg_version: str) -> bool:
     """Compare `pg_ctl --version` output with a cluster's PG_VERSION ("15", "9.6")."""
@@ -197,6 +209,8 @@ class EmbeddedPostgres:
 
         if pg_version is None:
             self._initdb()
+        # Also on clusters made by earlier versions, which trusted every login.
+        (self.data_dir / "pg_hba.conf").write_text(_HBA)
         if self._server_running():
             port = self._postmaster_port() or self.port
             _log.info(
@@ -204,6 +218,7 @@ class EmbeddedPostgres:
                 self.data_dir,
                 port,
             )
+            self._pg_ctl("reload", timeout=30)
         else:
             port = self.port
             if port_accepts(port):

@@ -1,5 +1,9 @@
 """Reads a service's tenant logs with asyncpg: for the relay, projections and the events feed.
 
+Row-level security lets a reader see one tenant's log at a time (`shared.eventstore.access`):
+each read names its tenant in its own transaction, and the heads of all logs come from
+`<service>.log_heads()`.
+
 Commit order equals notification order (the library locks the table per append), so reading
 `notification_id > position` never skips a late commit; ids may have gaps, so nothing here
 assumes they are consecutive.
@@ -9,7 +13,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from contextlib import asynccontextmanager
 from typing import Any
 
 import asyncpg
@@ -27,12 +32,6 @@ class TenantLogs:
         self.service = service
         self.tenants = sorted(tenants if tenants is not None else province_codes())
         self.channel = events_table(service)
-        table = events_table(service)
-        self._heads_sql = " UNION ALL ".join(
-            f"SELECT '{t}' AS tenant, (SELECT coalesce(max(notification_id), 0) "
-            f"FROM {tenant_schema(service, t)}.{table}) AS head"
-            for t in self.tenants
-        )
 
     def _table(self, tenant: str) -> str:
         if tenant not in province_codes():
@@ -40,12 +39,14 @@ class TenantLogs:
         return f"{tenant_schema(self.service, tenant)}.{events_table(self.service)}"
 
     async def heads(self, conn: DbConnection) -> dict[str, int]:
-        return {r["tenant"]: r["head"] for r in await conn.fetch(self._heads_sql)}
+        rows = await conn.fetch(f"SELECT tenant, head FROM {self.service}.log_heads()")
+        wanted = set(self.tenants)
+        return {r["tenant"]: r["head"] for r in rows if r["tenant"] in wanted}
 
     async def head(self, conn: DbConnection, tenant: str) -> int:
-        value = await conn.fetchval(
-            f"SELECT coalesce(max(notification_id), 0) FROM {self._table(tenant)}"
-        )
+        table = self._table(tenant)
+        async with _in_tenant(conn, tenant):
+            value = await conn.fetchval(f"SELECT coalesce(max(notification_id), 0) FROM {table}")
         return int(value)
 
     async def read(
@@ -60,18 +61,19 @@ class TenantLogs:
         """Events with position > after (and <= until), each naming the position of the
         event before it in the log, so a reader can prove it missed nothing."""
         table = self._table(tenant)
-        rows = await conn.fetch(
-            f"""SELECT notification_id, originator_id, originator_version, topic, state
-                FROM {table}
-                WHERE notification_id >= (
-                    SELECT coalesce(max(notification_id), 0) FROM {table}
-                    WHERE notification_id <= $1)
-                  AND ($3::bigint IS NULL OR notification_id <= $3)
-                ORDER BY notification_id LIMIT $2""",
-            after,
-            limit + 1,
-            until,
-        )
+        async with _in_tenant(conn, tenant):
+            rows = await conn.fetch(
+                f"""SELECT notification_id, originator_id, originator_version, topic, state
+                    FROM {table}
+                    WHERE notification_id >= (
+                        SELECT coalesce(max(notification_id), 0) FROM {table}
+                        WHERE notification_id <= $1)
+                      AND ($3::bigint IS NULL OR notification_id <= $3)
+                    ORDER BY notification_id LIMIT $2""",
+                after,
+                limit + 1,
+                until,
+            )
         envelopes: list[EventEnvelope] = []
         previous: int | None = None
         for row in rows:
@@ -91,6 +93,15 @@ class TenantLogs:
                 )
             previous = position
         return envelopes[:limit]
+
+
+@asynccontextmanager
+async def _in_tenant(conn: DbConnection, tenant: str) -> AsyncIterator[None]:
+    """A transaction in which the log's row-level security lets `tenant`'s events through
+    (`shared.eventstore.access`)."""
+    async with conn.transaction():
+        await conn.execute("SELECT set_config('app.tenant_id', $1, true)", tenant)
+        yield
 
 
 class TenantChanges:

@@ -8,7 +8,8 @@ active (the library would otherwise open one pool per application).
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlparse
 from uuid import UUID
@@ -18,6 +19,7 @@ from eventsourcing.application import Application
 from eventsourcing.persistence import InfrastructureFactory
 from eventsourcing.postgres import PostgresDatastore, PostgresFactory
 from psycopg import Connection
+from psycopg.rows import DictRow
 from psycopg.sql import SQL, Identifier
 from psycopg.types.composite import CompositeInfo, register_composite
 
@@ -60,8 +62,16 @@ class PostgresTarget(msgspec.Struct, frozen=True):
         )
 
 
+_SET_TENANT = SQL("SELECT set_config('app.tenant_id', %s, false)")
+
+
 class TenantDatastore(PostgresDatastore):
     """A view of the service's pool on one tenant schema.
+
+    Every connection it hands out first names its tenant (a session-level `app.tenant_id`,
+    set again at each checkout, since the pool serves every tenant): the log's row-level
+    security (`shared.eventstore.access`) lets the library's reads and appends through for
+    this tenant only.
 
     The composite type the library inserts through lives once, in the service's schema:
     psycopg keeps one adapter per type name on a connection, so per-schema copies of the
@@ -69,15 +79,28 @@ class TenantDatastore(PostgresDatastore):
     """
 
     types_schema: str
+    tenant: str
 
     @classmethod
-    def view(cls, base: PostgresDatastore, schema: str, types_schema: str) -> TenantDatastore:
+    def view(
+        cls, base: PostgresDatastore, schema: str, types_schema: str, tenant: str
+    ) -> TenantDatastore:
         view = cls.__new__(cls)
         # Same pool and the same (shared) type-adapter caches as the base.
         view.__dict__.update(base.__dict__)
         view.schema = schema
         view.types_schema = types_schema
+        view.tenant = tenant
         return view
+
+    @contextmanager
+    def get_connection(self) -> Iterator[Connection[DictRow]]:
+        # Inside the library's context, so its error translation and retries cover this too.
+        with super().get_connection() as conn:
+            # Autocommit (the library's setting): the session-level value takes effect now
+            # and no rollback can undo it.
+            conn.execute(_SET_TENANT, (self.tenant,))
+            yield conn
 
     def register_type_adapters(self) -> None:
         missing = [n for n in self.db_type_names if n not in self.psycopg_type_adapters]
@@ -148,8 +171,10 @@ class EventStorePool:
             self.datastore.pool.kwargs["application_name"] = target.application_name
         self.max_connections = pool_size + max_overflow
 
-    def for_schema(self, schema: str) -> TenantDatastore:
-        return TenantDatastore.view(self.datastore, schema, self.types_schema)
+    def for_tenant(self, service: str, tenant: str) -> TenantDatastore:
+        return TenantDatastore.view(
+            self.datastore, tenant_schema(service, tenant), self.types_schema, tenant
+        )
 
     def close(self) -> None:
         self.datastore.close()
@@ -221,7 +246,7 @@ class TenantStores:
                 app = TenantApplication(
                     service=self.service,
                     tenant=tenant,
-                    datastore=self.pool.for_schema(tenant_schema(self.service, tenant)),
+                    datastore=self.pool.for_tenant(self.service, tenant),
                     catalogue=self.catalogue,
                 )
                 self._apps[tenant] = app

@@ -23,6 +23,7 @@ from services.registry.application.register_institution import register_institut
 from services.registry.domain.institution import InstitutionType, Owner
 from shared.cli.up import ensure_database
 from shared.db.pool import tenant_transaction
+from shared.db.roles import APP_ROLE
 from shared.devstack.postgres import EmbeddedPostgres
 from shared.devstack.stack import DevStack
 from shared.eventstore.context import CommandContext
@@ -224,5 +225,50 @@ async def test_the_platform_runs_on_the_pgserver_fallback(
                     r["name"] for r in await conn.fetch("SELECT name FROM registry.institutions")
                 ]
             assert names == ["LKSA Muhammadiyah Wiyung"]
+    finally:
+        stack.stop()
+
+
+async def test_the_embedded_cluster_holds_the_services_to_their_password(
+    tmp_path: Path, settings: Settings
+) -> None:
+    """The embedded cluster is set up as production is: the owner migrates, the services
+    log in as their own role and must give its password."""
+    stack = DevStack(tmp_path, None, settings.nats_url, pg_port=_free_port())
+    stack.start()
+    try:
+        if stack.embedded != ["postgres"] or "host=" in stack.database_url:
+            pytest.skip("no PostgreSQL binaries on this machine (the pgserver fallback ran)")
+        database_url = await ensure_database(stack.database_url, "mpks")
+        async with (
+            own_streams(str(settings.nats_url), "roles") as prefix,
+            running(
+                "registry", settings.replace(database_url=database_url, nats_prefix=prefix)
+            ) as runtime,
+        ):
+            outcome = await runtime.commands.run(
+                "35",
+                CommandContext(tenant="35", actor="roles-test", correlation_id="c"),
+                partial(
+                    register_institution,
+                    name="LKSA Muhammadiyah Wiyung",
+                    kind=InstitutionType.LKSA,
+                    owner=Owner.MUHAMMADIYAH,
+                    pdm="3578",
+                    address=None,
+                ),
+            )
+            assert outcome.status == 201
+            assert await runtime.projections.catch_up() == 1
+            async with runtime.db.acquire() as conn:
+                assert await conn.fetchval("SELECT session_user") == APP_ROLE
+        without_password = database_url.replace(
+            "postgresql://postgres@", f"postgresql://{APP_ROLE}@"
+        )
+        with pytest.raises(asyncpg.InvalidPasswordError):
+            await asyncpg.connect(without_password)
+        wrong = database_url.replace("postgresql://postgres@", f"postgresql://{APP_ROLE}:guess@")
+        with pytest.raises(asyncpg.InvalidPasswordError):
+            await asyncpg.connect(wrong)
     finally:
         stack.stop()

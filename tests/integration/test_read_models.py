@@ -28,7 +28,8 @@ from services.registry.application.register_institution import register_institut
 from services.registry.application.rename_institution import rename_institution
 from services.registry.application.suspend_institution import suspend_institution
 from services.registry.domain.institution import InstitutionType, Owner
-from shared.db.pool import APP_ROLE, DbConnection, tenant_transaction
+from shared.db.pool import DbConnection, tenant_transaction
+from shared.db.roles import APP_ROLE
 from shared.domain.organisation import PROVINCE
 from shared.eventstore.commands import Decision
 from shared.eventstore.context import CommandContext

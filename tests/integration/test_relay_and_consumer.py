@@ -31,7 +31,8 @@ from nats.js.errors import NotFoundError
 from services.bootstrap import build_runtime
 from services.registry.application.register_institution import register_institution
 from services.registry.domain.institution import InstitutionType, Owner
-from shared.db.pool import APP_ROLE, DbConnection
+from shared.db.pool import DbConnection
+from shared.db.roles import APP_ROLE
 from shared.devstack.stack import DevStack
 from shared.eventstore.context import CommandContext
 from shared.eventstore.envelope import EventEnvelope

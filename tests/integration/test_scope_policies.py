@@ -124,7 +124,7 @@ async def test_a_scoped_read_sees_only_its_rows_and_leaves_nothing_behind(
     await registry.projections.catch_up()
     assert settings.database_url is not None
     # One connection, so each transaction below reuses the one before it.
-    pool = await create_pool(settings.database_url, max_size=1)
+    pool = await create_pool(registry.app_database_url, max_size=1)
 
     async def visible(scope: Scope) -> set[UUID]:
         async with scoped_transaction(pool, TENANT, scope) as conn:
