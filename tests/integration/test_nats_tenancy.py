@@ -39,7 +39,7 @@ from shared.messaging.permissions import (
     tenant_nats_password,
     tenant_user,
 )
-from shared.messaging.streams import Subjects
+from shared.messaging.streams import Subjects, ensure_stream
 from shared.settings import Settings
 from tests.helpers import eventually
 
@@ -226,6 +226,34 @@ async def test_province_pulls_exactly_its_own_events_with_acks(
     info = await js.consumer_info(creds.stream, "erp-sync")
     assert (info.num_pending, info.num_ack_pending) == (0, 0)
     assert await js.delete_consumer(creds.stream, "erp-sync")
+    assert tenant_35.errors == []
+
+
+async def test_province_push_consumer_with_acks_and_flow_control(
+    tenant_35: Session, services_nc: Client
+) -> None:
+    expected = await _province_messages(services_nc, "35")
+    js = tenant_35.nc.jetstream(timeout=5)
+    received: list[Msg] = []
+    sub = await js.subscribe(
+        f"{PREFIX}.*.35.>",
+        stream=EVENTS,
+        durable="erp-push",
+        manual_ack=True,
+        flow_control=True,
+        idle_heartbeat=1.0,
+    )
+    while len(received) < expected:
+        msg = await sub.next_msg(timeout=5)
+        await msg.ack_sync(timeout=5)
+        received.append(msg)
+    subjects = [m.subject for m in received]
+    assert set(EVENTS_35) <= set(subjects)
+    assert {s.split(".")[2] for s in subjects} == {"35"}
+    info = await js.consumer_info(EVENTS, "erp-push")
+    assert (info.num_pending, info.num_ack_pending) == (0, 0)
+    await sub.unsubscribe()
+    await js.delete_consumer(EVENTS, "erp-push")
     assert tenant_35.errors == []
 
 
@@ -426,3 +454,57 @@ async def test_devstack_nats_url_logs_in_as_services(tmp_path: Path, settings: S
             await _connect(f"nats://127.0.0.1:{stack.nats_port}")
         # The config holds passwords: readable by its owner only.
         assert (tmp_path / "nats" / "nats.conf").stat().st_mode & 0o777 == 0o600
+
+
+async def test_province_stream_and_consumer_survive_a_restart(
+    tmp_path: Path, settings: Settings
+) -> None:
+    nats_server = EmbeddedNats(
+        tmp_path, _free_port(), config_text=render_accounts(settings, tenants=["35"])
+    )
+    with nats_server:
+        services = await _connect(_url(nats_server, SERVICES_USER, service_nats_password(settings)))
+        for service in SERVICES:
+            await ensure_stream(services.nc.jetstream(), SUBJECTS, service)
+        for subject in EVENTS_35[:2]:
+            await services.nc.jetstream().publish(subject, b"{}")
+        await ensure_province_streams(services.nc, PREFIX, SERVICES, tenants=["35"])
+        await _province_holds(services.nc, "35", 2)
+        tenant = await _tenant(nats_server, settings, "35")
+        sub = await tenant.nc.jetstream(timeout=5).pull_subscribe(
+            f"{PREFIX}.*.35.>", durable="erp-sync", stream=EVENTS
+        )
+        (first,) = await _fetch(sub, 1)
+        await first.ack_sync(timeout=5)
+        await tenant.nc.close()
+        await services.nc.close()
+
+        nats_server.stop()
+        nats_server.start()
+        services = await _connect(_url(nats_server, SERVICES_USER, service_nats_password(settings)))
+        await services.nc.jetstream().publish(EVENTS_35[2], b"{}")
+        tenant = await _tenant(nats_server, settings, "35")
+        sub = await tenant.nc.jetstream(timeout=5).pull_subscribe_bind("erp-sync", EVENTS)
+        rest = await _fetch(sub, 2)
+        assert [first.subject, *(m.subject for m in rest)] == [*EVENTS_35[:2], EVENTS_35[2]]
+        await tenant.nc.close()
+        await services.nc.close()
+
+
+async def test_production_config_takes_passwords_from_the_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    production = Settings(nats_prefix=PREFIX, jwt_secret="a-production-secret-" * 3)
+    text = render_accounts(production, tenants=["35"])
+    assert service_nats_password(production) not in text
+    assert tenant_nats_password(production, "35") not in text
+    with pytest.raises(PermissionError):
+        tenant_credentials(production, "35")
+    # nats-server reads `$MPKS_NATS_PASSWORD_<USER>` from its environment.
+    monkeypatch.setenv("MPKS_NATS_PASSWORD_SERVICES", "services-secret")
+    monkeypatch.setenv("MPKS_NATS_PASSWORD_TENANT_35", "tenant-secret")
+    with EmbeddedNats(tmp_path, _free_port(), config_text=text) as nats_server:
+        for user, password in ((SERVICES_USER, "services-secret"), ("tenant-35", "tenant-secret")):
+            session = await _connect(_url(nats_server, user, password))
+            assert await session.nc.jetstream().account_info()
+            await session.nc.close()
