@@ -24,8 +24,11 @@ from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, ExternalStream
 
+from services.registry.application.register_institution import register_institution
+from services.registry.domain.institution import InstitutionType, Owner
 from shared.devstack.nats import EmbeddedNats
 from shared.devstack.stack import DevStack
+from shared.eventstore.context import CommandContext
 from shared.messaging.permissions import (
     SERVICES_API_PREFIX,
     SERVICES_USER,
@@ -41,7 +44,7 @@ from shared.messaging.permissions import (
 )
 from shared.messaging.streams import Subjects, ensure_stream
 from shared.settings import Settings
-from tests.helpers import eventually
+from tests.helpers import eventually, fresh_database, running
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -508,3 +511,50 @@ async def test_production_config_takes_passwords_from_the_environment(
             session = await _connect(_url(nats_server, user, password))
             assert await session.nc.jetstream().account_info()
             await session.nc.close()
+
+
+async def test_services_publish_through_the_relay_and_the_province_consumes(
+    server: EmbeddedNats,
+    settings: Settings,
+    services_nc: Client,
+    tenant_35: Session,
+    backing: DevStack,
+) -> None:
+    """The services run unchanged as `services`: the registry's relay publishes a
+    registration of province 35, which reaches 35's stream and only 35's."""
+    province_31 = await _province_messages(services_nc, "31")
+    async with fresh_database(backing.database_url, "natsacct") as database_url:
+        service_settings = settings.replace(
+            database_url=database_url,
+            nats_url=_url(server, SERVICES_USER, service_nats_password(settings)),
+        )
+        async with running("registry", service_settings) as runtime:
+            await runtime.commands.run(
+                "35",
+                CommandContext(tenant="35", actor="natsacct-test", correlation_id="c1"),
+                partial(
+                    register_institution,
+                    name="LKSA Aisyiyah Surabaya",
+                    kind=InstitutionType.LKSA,
+                    owner=Owner.AISYIYAH,
+                    pdm="3578",
+                    address=None,
+                ),
+            )
+            assert await runtime.relay.publish_pending() == 1
+
+    js = tenant_35.nc.jetstream(timeout=5)
+    sub = await js.pull_subscribe(
+        f"{PREFIX}.registry.35.institution.*",
+        durable="erp-registry",
+        stream=EVENTS,
+        config=ConsumerConfig(deliver_policy=DeliverPolicy.LAST),
+    )
+    (msg,) = await _fetch(sub, 1)
+    await msg.ack_sync(timeout=5)
+    envelope = json.loads(msg.data)
+    assert (msg.subject, envelope["tenant"]) == (
+        f"{PREFIX}.registry.35.institution.registered",
+        "35",
+    )
+    assert await _province_messages(services_nc, "31") == province_31
