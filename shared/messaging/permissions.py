@@ -22,21 +22,33 @@ What crosses accounts, and why each is safe:
 - ``SERVICES`` exports to ``T<code>`` only, as a service, the filtered consumer-create
   subject ``$JS.API.CONSUMER.CREATE.*.*.<prefix>.*.<code>.>`` (the server refuses a body
   whose filter differs from the subject's) and ``$JS.FC.>`` (flow-control replies of the
-  source consumers), and as a stream the source consumers' deliver subjects
-  ``_SOURCE.<prefix>.<code>.>``. ``T<code>`` imports the create subject under
-  ``$JS.SERVICES.API``, the API prefix of its stream's sources.
+  source consumers; a reply only counts on the exact subject a consumer is waiting on),
+  and as a stream the source consumers' deliver subjects ``_SOURCE.<prefix>.<code>.>``.
+  ``T<code>`` imports the create subject under ``$JS.SERVICES.API``, the API prefix of its
+  stream's sources.
 - ``T<code>`` exports its stream's management subjects
   ``$JS.API.STREAM.*.<PREFIX>_EVENTS`` to ``SERVICES`` only, imported there as
   ``$JS.T<code>.API``: the services' connection provisions every province's stream
   (:func:`ensure_province_streams`, run by ``mpks up`` and ``mpks nats-provision``).
 - ``tenant-<code>`` may not publish to ``$JS.SERVICES.API`` (else it could create a push
   consumer in ``SERVICES`` again) nor manage streams (a source's deliver prefix is part of
-  the stream's configuration): it reads streams, manages consumers, acks.
+  the stream's configuration): it reads its stream, manages consumers, acks. A consumer of
+  its own that delivers into ``$JS.SERVICES.API`` sends stored events, which are no
+  create requests.
+
+The province's account may use 64 consumers and its stream 1 GiB; beyond that the stream
+drops its oldest events (they stay in the services' streams and the events feed) rather
+than stall.
+
+Rejected alternatives: exporting the consumer API of the services' streams to the
+provinces (as a service, or through permissions as before) leaves the deliver subject in a
+body no permission or export can see; importing the province's raw subjects into a stream
+of its account carries only what is published after that stream exists.
 
 Production's NATS operator configures the same accounts: ``mpks nats-config`` prints this
-section (with a production key, passwords are ``$MPKS_NATS_PASSWORD_<ACCOUNT>`` variables,
-which nats-server reads from its environment), then ``mpks nats-provision`` creates the
-provinces' streams through ``MPKS_NATS_URL``.
+section (with a production key, passwords are ``$MPKS_NATS_PASSWORD_<USER>`` variables,
+``..._SERVICES``, ``..._TENANT_35``, which nats-server reads from its environment), then
+``mpks nats-provision`` creates the provinces' streams through ``MPKS_NATS_URL``.
 
 Development passwords are derived, not stored: ``HMAC-SHA256(secret, "nats:" + user)`` in
 hex, with the JWT secret as the key. With the public development key they separate
@@ -56,6 +68,7 @@ import msgspec
 import nats
 from nats.aio.client import Client
 from nats.js.api import (
+    DiscardPolicy,
     ExternalStream,
     RetentionPolicy,
     StorageType,
@@ -93,10 +106,14 @@ SERVICES_ACCOUNT = "SERVICES"
 SERVICES_USER = "services"
 # Where a province account reaches the services' consumer-create API (its sources' `api`).
 SERVICES_API_PREFIX = "$JS.SERVICES.API"
-# A province's account may hold its stream and consumers, not fill the server's disk.
+# A province's account holds its stream and consumers, and may not fill the server's disk.
+# Its stream keeps the newest events within that room rather than stall its sources; older
+# ones stay in the services' streams and the events feed.
+PROVINCE_STREAM_BYTES = 2**30
 PROVINCE_JETSTREAM_LIMITS: dict[str, object] = {
     "max_mem": 64 * 2**20,
-    "max_file": 2**30,
+    # The account's limit trips on the store's overhead before the stream discards.
+    "max_file": PROVINCE_STREAM_BYTES + PROVINCE_STREAM_BYTES // 4,
     "max_streams": 1,
     "max_consumers": 64,
 }
@@ -315,6 +332,8 @@ def province_stream_config(prefix: str, code: str, services: Iterable[str]) -> S
         name=province_stream(prefix),
         retention=RetentionPolicy.LIMITS,
         storage=StorageType.FILE,
+        max_bytes=PROVINCE_STREAM_BYTES,
+        discard=DiscardPolicy.OLD,
         allow_direct=True,
         sources=[
             StreamSource(
