@@ -9,6 +9,7 @@ province would, and try every way out of its account.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import socket
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
@@ -24,8 +25,10 @@ from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, ExternalStream
 
+from services.bootstrap import SERVICES as SERVICE_NAMES
 from services.registry.application.register_institution import register_institution
 from services.registry.domain.institution import InstitutionType, Owner
+from shared.cli.main import main as cli_main
 from shared.devstack.nats import EmbeddedNats
 from shared.devstack.stack import DevStack
 from shared.eventstore.context import CommandContext
@@ -570,3 +573,44 @@ async def test_services_publish_through_the_relay_and_the_province_consumes(
         "35",
     )
     assert await _province_messages(services_nc, "31") == province_31
+
+
+async def test_cli_prints_the_config_and_credentials_a_province_logs_in_with(
+    server: EmbeddedNats,
+    services_nc: Client,
+    settings: Settings,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    for name in ("JWT_SECRET", "JWT_ALGORITHM", "JWKS_URL"):
+        monkeypatch.delenv(f"MPKS_{name}", raising=False)
+    monkeypatch.setenv("MPKS_NATS_PREFIX", PREFIX)
+    assert cli_main(["nats-config"]) == 0
+    # What this module's server runs with.
+    assert capsys.readouterr().out == render_accounts(settings)
+
+    assert cli_main(["nats-credentials", "--tenant", "35"]) == 0
+    printed = dict(
+        line.split(": ", 1) for line in capsys.readouterr().out.splitlines() if ": " in line
+    )
+    assert (printed["account"], printed["stream"]) == ("T35", EVENTS)
+    session = await _connect(_url(server, printed["user"], printed["password"]))
+    js = session.nc.jetstream(timeout=5)
+    sub = await js.pull_subscribe(
+        printed["filter_subject"], durable="cli", stream=printed["stream"]
+    )
+    subjects = [m.subject for m in await _fetch(sub, len(EVENTS_35))]
+    assert {s.split(".")[2] for s in subjects} == {"35"}
+    await js.delete_consumer(EVENTS, "cli")
+    await session.nc.close()
+
+    # `nats-provision` gives every province its stream, over every service.
+    monkeypatch.setenv(
+        "MPKS_NATS_URL", _url(server, SERVICES_USER, service_nats_password(settings))
+    )
+    assert await asyncio.to_thread(cli_main, ["nats-provision"]) == 0
+    info = await services_nc.jetstream(prefix=province_api_prefix("11")).stream_info(EVENTS)
+    assert info.config.sources is not None
+    assert sorted(source.name for source in info.config.sources) == [
+        SUBJECTS.stream(service) for service in sorted(SERVICE_NAMES)
+    ]
