@@ -220,8 +220,9 @@ def tenant_permissions(prefix: str) -> dict[str, dict[str, list[str]]]:
                 f"$JS.FC.{stream}.>",
             ]
         },
-        # The account holds nothing but the province's own events.
-        "subscribe": {"allow": [">"]},
+        # The account holds nothing but the province's own events; the API requests sent
+        # in it (the services' provisioning too) are the server's to answer.
+        "subscribe": {"allow": [">"], "deny": ["$JS.API.>"]},
     }
 
 

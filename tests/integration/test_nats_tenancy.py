@@ -422,6 +422,9 @@ async def test_province_cannot_publish_or_manage_streams(
     ):
         await tenant_35.nc.publish(subject, b"{}")
     await _violations_reach(tenant_35, violations + 4)
+    # Nor may it listen in on (and so answer) requests to its account's API.
+    await tenant_35.nc.subscribe(f"$JS.API.STREAM.INFO.{EVENTS}")
+    await _violations_reach(tenant_35, violations + 5)
 
     js = tenant_35.nc.jetstream(timeout=TIMEOUT)
     await _refused(tenant_35, lambda: js.publish(f"{PREFIX}.registry.35.institution.x", b"{}"))
