@@ -38,9 +38,28 @@ def _cmd_nats_credentials(args: argparse.Namespace, settings: Settings) -> int:
         return 2
     print(f"user: {creds.user}")
     print(f"password: {creds.password}")
+    print(f"account: {creds.account}")
+    print(f"stream: {creds.stream}")
     print(f"filter_subject: {creds.filter_subject}")
-    print(f"inbox_prefix: {creds.inbox_prefix}")
-    print(f"consumer_names: {' '.join(creds.consumer_names)}")
+    return 0
+
+
+def _cmd_nats_config(args: argparse.Namespace, settings: Settings) -> int:
+    from shared.messaging.permissions import render_accounts
+
+    print(render_accounts(settings), end="")
+    return 0
+
+
+def _cmd_nats_provision(args: argparse.Namespace, settings: Settings) -> int:
+    from services.bootstrap import SERVICES
+    from shared.messaging.permissions import provision
+
+    if settings.nats_url is None:
+        print("mpks nats-provision: MPKS_NATS_URL is not set", file=sys.stderr)
+        return 2
+    asyncio.run(provision(settings, SERVICES))
+    print(f"provisioned the provinces' streams for: {', '.join(sorted(SERVICES))}")
     return 0
 
 
@@ -117,6 +136,19 @@ def parser() -> argparse.ArgumentParser:
     )
     nats_creds.add_argument("--tenant", required=True, help="2-digit province code")
     nats_creds.set_defaults(func=_cmd_nats_credentials)
+
+    nats_config = sub.add_parser(
+        "nats-config",
+        help="the nats-server accounts section (with a production key, passwords are "
+        "$MPKS_NATS_PASSWORD_<USER> environment variables)",
+    )
+    nats_config.set_defaults(func=_cmd_nats_config)
+
+    nats_provision = sub.add_parser(
+        "nats-provision",
+        help="create or update each province's stream (connects as `services` to MPKS_NATS_URL)",
+    )
+    nats_provision.set_defaults(func=_cmd_nats_provision)
 
     status = sub.add_parser("status", help="health of the running services")
     status.set_defaults(func=_cmd_status)

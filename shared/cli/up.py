@@ -53,20 +53,28 @@ async def _migrate_all(settings: Settings, services: list[str]) -> None:
 
 
 def _with_stack(settings: Settings) -> tuple[DevStack, Settings]:
+    from services.bootstrap import SERVICES
     from shared.messaging import permissions
 
-    # An embedded NATS gets one user per province, confined to its own events.
+    # An embedded NATS gets one account per province, holding only its own events.
     stack = DevStack(
         settings.data_dir,
         settings.database_url,
         settings.nats_url,
-        nats_config_text=permissions.render_authorization(settings),
+        nats_config_text=permissions.render_accounts(settings),
         nats_credentials=(permissions.SERVICES_USER, permissions.service_nats_password(settings)),
     ).start()
-    database_url = stack.database_url
-    if "postgres" in stack.embedded:
-        database_url = asyncio.run(ensure_database(database_url, DATABASE_NAME))
-    return stack, settings.replace(database_url=database_url, nats_url=stack.nats_url)
+    try:
+        database_url = stack.database_url
+        if "postgres" in stack.embedded:
+            database_url = asyncio.run(ensure_database(database_url, DATABASE_NAME))
+        settings = settings.replace(database_url=database_url, nats_url=stack.nats_url)
+        if "nats" in stack.embedded:
+            asyncio.run(permissions.provision(settings, SERVICES))
+    except BaseException:
+        stack.stop()
+        raise
+    return stack, settings
 
 
 @contextmanager

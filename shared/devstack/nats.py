@@ -44,9 +44,11 @@ class EmbeddedNats:
     ``data_dir/nats-server.log``. ``stop()`` sends SIGTERM, which lets the
     server flush its stores, so streams survive the next start.
 
-    ``config_text`` (e.g. an ``authorization`` section) is written owner-only to
+    ``config_text`` (e.g. an ``accounts`` section) is written owner-only to
     ``data_dir/nats.conf`` and loaded with ``-c``; the command-line flags still set
-    JetStream, address, port and store directory, overriding the file.
+    JetStream, address, port and store directory, overriding the file. With accounts,
+    ``-js`` turns JetStream on for the server and each account's ``jetstream`` entry
+    decides whether (and within which limits) that account may use it.
     """
 
     def __init__(

@@ -31,7 +31,7 @@ class DevStack:
     passed through untouched and nothing is started for them. On exit only the
     servers started here are stopped, in reverse start order.
 
-    ``nats_config_text`` is handed to an embedded NATS (e.g. users and permissions); with
+    ``nats_config_text`` is handed to an embedded NATS (e.g. accounts and users); with
     ``nats_credentials`` (user, password) ``nats_url`` then carries that user's login.
     Neither touches a given ``nats_url``.
     """

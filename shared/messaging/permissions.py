@@ -1,32 +1,63 @@
-"""NATS users and permissions that keep each province's systems to its own events.
+"""NATS accounts that keep each province's systems to its own events.
 
-The services (and their relays) connect as ``services`` with full access. Every province
-``<code>`` gets a user ``tenant-<code>`` that can do exactly what a JetStream *pull*
-consumer of its own events needs, and nothing else:
+Permissions only see subjects, never the body of a JetStream request: a user allowed to
+create consumers on the services' streams can pick a push consumer's deliver subject, and
+with it write into another province's inbox or into other streams' subjects. So each
+province gets its own NATS *account*, NATS's unit of isolation: subjects, streams and
+consumers of one account are invisible to the others, and only what an account exports
+and another imports crosses between them.
 
-- create a consumer only through the filtered create API
-  ``$JS.API.CONSUMER.CREATE.<stream>.<name>.<filter>``, with the filter pinned by the
-  permission to ``<prefix>.*.<code>.>`` (the server rejects a request whose body names
-  another filter than the subject, or several filters);
-- read, pull from, ack and delete only its own consumers. NATS wildcards match whole
-  tokens only (``t35-*`` is a literal, not a pattern), so each province gets a fixed set of
-  consumer names ``t<code>-1`` .. ``t<code>-<slots>``;
-- receive only on its own inbox prefix ``_INBOX_t<code>`` (clients connect with
-  ``inbox_prefix=b"_INBOX_t<code>"``), so it can never subscribe to event subjects,
-  another province's replies or the services' inboxes.
+- ``SERVICES`` holds the user ``services`` (full access, JetStream): the services, their
+  relays and the services' streams ``<PREFIX>_<SERVICE>`` live there, unchanged.
+- ``T<code>`` (one per province) holds the user ``tenant-<code>`` and one stream,
+  ``<PREFIX>_EVENTS``, that *sources* the services' streams filtered to
+  ``<prefix>.<service>.<code>.>``. Sourcing copies the whole history, also what was
+  published before the stream or the province's system existed, and keeps following.
+  The province's system consumes this stream like any JetStream stream: push or pull,
+  durable, acks, any deliver subject, any consumer name. Whatever it configures stays
+  inside its account, which holds nothing but its own events.
 
-Everything not allowed is denied: publishing events, the legacy ``CONSUMER.DURABLE.CREATE``
-and unfiltered ``CONSUMER.CREATE`` subjects (their filter is in the body only), stream
-management, ``STREAM.MSG.GET`` and ``DIRECT.GET``, and other provinces' consumers.
+What crosses accounts, and why each is safe:
 
-Passwords are derived, not stored: ``HMAC-SHA256(secret, "nats:" + user)`` in hex, with the
-JWT secret as the key. In development that key is the public development key, so these
-passwords separate provinces' systems from honest mistakes, not from someone who reads
-this file; production NATS is configured by its operator.
+- ``SERVICES`` exports to ``T<code>`` only, as a service, the filtered consumer-create
+  subject ``$JS.API.CONSUMER.CREATE.*.*.<prefix>.*.<code>.>`` (the server refuses a body
+  whose filter differs from the subject's) and ``$JS.FC.>`` (flow-control replies of the
+  source consumers; a reply only counts on the exact subject a consumer is waiting on),
+  and as a stream the source consumers' deliver subjects ``_SOURCE.<prefix>.<code>.>``.
+  ``T<code>`` imports the create subject under ``$JS.SERVICES.API``, the API prefix of its
+  stream's sources.
+- ``T<code>`` exports its stream's management subjects
+  ``$JS.API.STREAM.*.<PREFIX>_EVENTS`` to ``SERVICES`` only, imported there as
+  ``$JS.T<code>.API``: the services' connection provisions every province's stream
+  (:func:`ensure_province_streams`, run by ``mpks up`` and ``mpks nats-provision``).
+- ``tenant-<code>`` may not publish to ``$JS.SERVICES.API`` (else it could create a push
+  consumer in ``SERVICES`` again) nor manage streams (a source's deliver prefix is part of
+  the stream's configuration): it reads its stream, manages consumers, acks. A consumer of
+  its own that delivers into ``$JS.SERVICES.API`` sends stored events, which are no
+  create requests.
+
+The province's account may use 64 consumers and its stream 1 GiB; beyond that the stream
+drops its oldest events (they stay in the services' streams and the events feed) rather
+than stall.
+
+Rejected alternatives: exporting the consumer API of the services' streams to the
+provinces (as a service, or through permissions as before) leaves the deliver subject in a
+body no permission or export can see; importing the province's raw subjects into a stream
+of its account carries only what is published after that stream exists.
+
+Production's NATS operator configures the same accounts: ``mpks nats-config`` prints this
+section (with a production key, passwords are ``$MPKS_NATS_PASSWORD_<USER>`` variables,
+``..._SERVICES``, ``..._TENANT_35``, which nats-server reads from its environment), then
+``mpks nats-provision`` creates the provinces' streams through ``MPKS_NATS_URL``.
+
+Development passwords are derived, not stored: ``HMAC-SHA256(secret, "nats:" + user)`` in
+hex, with the JWT secret as the key. With the public development key they separate
+provinces' systems from honest mistakes, not from someone who reads this file.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import json
@@ -34,29 +65,60 @@ import re
 from collections.abc import Iterable
 
 import msgspec
+import nats
+from nats.aio.client import Client
+from nats.js.api import (
+    DiscardPolicy,
+    ExternalStream,
+    RetentionPolicy,
+    StorageType,
+    StreamConfig,
+    StreamSource,
+)
+from nats.js.errors import NotFoundError
 
+from shared.messaging.streams import Subjects, ensure_stream
 from shared.settings import Settings
 from shared.tenancy import province_codes
 
 __all__ = [
-    "DEFAULT_CONSUMER_SLOTS",
+    "SERVICES_ACCOUNT",
+    "SERVICES_API_PREFIX",
     "SERVICES_USER",
     "TenantCredentials",
-    "render_authorization",
+    "ensure_province_streams",
+    "province_api_prefix",
+    "province_stream",
+    "province_stream_config",
+    "provision",
+    "render_accounts",
     "service_nats_password",
-    "tenant_consumer_names",
+    "source_deliver_prefix",
+    "tenant_account",
     "tenant_credentials",
     "tenant_filter",
-    "tenant_inbox_prefix",
     "tenant_nats_password",
     "tenant_permissions",
     "tenant_user",
 ]
 
+SERVICES_ACCOUNT = "SERVICES"
 SERVICES_USER = "services"
-DEFAULT_CONSUMER_SLOTS = 4
+# Where a province account reaches the services' consumer-create API (its sources' `api`).
+SERVICES_API_PREFIX = "$JS.SERVICES.API"
+# A province's account holds its stream and consumers, and may not fill the server's disk.
+# Its stream keeps the newest events within that room rather than stall its sources; older
+# ones stay in the services' streams and the events feed.
+PROVINCE_STREAM_BYTES = 2**30
+PROVINCE_JETSTREAM_LIMITS: dict[str, object] = {
+    "max_mem": 64 * 2**20,
+    # The account's limit trips on the store's overhead before the stream discards.
+    "max_file": PROVINCE_STREAM_BYTES + PROVINCE_STREAM_BYTES // 4,
+    "max_streams": 1,
+    "max_consumers": 64,
+}
 
-# The prefix becomes one subject token; anything else would widen or break the patterns.
+# The prefix and codes become subject tokens; anything else would widen or break patterns.
 _TOKEN = re.compile(r"[A-Za-z0-9_-]+")
 
 
@@ -65,26 +127,45 @@ class TenantCredentials(msgspec.Struct, frozen=True, kw_only=True):
 
     user: str
     password: str
+    account: str
+    stream: str
     filter_subject: str
-    inbox_prefix: str
-    consumer_names: tuple[str, ...]
+
+
+def tenant_account(code: str) -> str:
+    return f"T{code}"
 
 
 def tenant_user(code: str) -> str:
     return f"tenant-{code}"
 
 
-def tenant_inbox_prefix(code: str) -> str:
-    return f"_INBOX_t{code}"
-
-
-def tenant_consumer_names(code: str, slots: int = DEFAULT_CONSUMER_SLOTS) -> tuple[str, ...]:
-    return tuple(f"t{code}-{n}" for n in range(1, slots + 1))
+def province_stream(prefix: str) -> str:
+    """The stream in each province's account holding all its events."""
+    return f"{prefix.upper()}_EVENTS"
 
 
 def tenant_filter(prefix: str, code: str, service: str = "*") -> str:
-    """The consumer filter a province may use: all its events, or one service's."""
+    """A province's events: all of them, or one service's."""
     return f"{prefix}.{service}.{code}.>"
+
+
+def source_deliver_prefix(prefix: str, code: str) -> str:
+    """Deliver prefix (in ``SERVICES``) of the consumers feeding a province's stream."""
+    return f"_SOURCE.{prefix}.{code}"
+
+
+def province_api_prefix(code: str) -> str:
+    """Where the services' connection reaches a province account's stream API."""
+    return f"$JS.{tenant_account(code)}.API"
+
+
+def _check_tokens(prefix: str, codes: Iterable[str]) -> None:
+    if not _TOKEN.fullmatch(prefix):
+        raise ValueError(f"NATS prefix {prefix!r} must be a single subject token")
+    for code in codes:
+        if not _TOKEN.fullmatch(code):
+            raise ValueError(f"tenant code {code!r} must be a single subject token")
 
 
 def _password(settings: Settings, user: str) -> str:
@@ -112,65 +193,200 @@ def tenant_credentials(settings: Settings, code: str) -> TenantCredentials:
     return TenantCredentials(
         user=tenant_user(code),
         password=tenant_nats_password(settings, code),
+        account=tenant_account(code),
+        stream=province_stream(settings.nats_prefix),
         filter_subject=tenant_filter(settings.nats_prefix, code),
-        inbox_prefix=tenant_inbox_prefix(code),
-        consumer_names=tenant_consumer_names(code),
     )
 
 
-def tenant_permissions(
-    prefix: str, code: str, slots: int = DEFAULT_CONSUMER_SLOTS
-) -> dict[str, dict[str, list[str]]]:
-    """nats-server ``permissions`` of one province's user."""
-    if not _TOKEN.fullmatch(prefix):
-        raise ValueError(f"NATS prefix {prefix!r} must be a single subject token")
-    if not _TOKEN.fullmatch(code):
-        raise ValueError(f"tenant code {code!r} must be a single subject token")
-    # The stream token is `*`: a consumer is bound to its name, which only this province
-    # may use, and to the filter, which only matches this province's events whatever the
-    # stream; new services need no new permissions.
-    publish = ["$JS.API.INFO"]
-    for name in tenant_consumer_names(code, slots):
-        publish += [
-            f"$JS.API.CONSUMER.CREATE.*.{name}.{tenant_filter(prefix, code)}",
-            f"$JS.API.CONSUMER.INFO.*.{name}",
-            f"$JS.API.CONSUMER.MSG.NEXT.*.{name}",
-            f"$JS.API.CONSUMER.DELETE.*.{name}",
-            # Ack, nak, term and in-progress all publish to the message's reply subject,
-            # `$JS.ACK.<stream>.<consumer>.<delivered>.<sseq>.<cseq>.<ts>.<pending>`.
-            f"$JS.ACK.*.{name}.>",
-        ]
+def tenant_permissions(prefix: str) -> dict[str, dict[str, list[str]]]:
+    """nats-server ``permissions`` of a province's user, inside its own account."""
+    _check_tokens(prefix, ())
+    stream = province_stream(prefix)
     return {
-        "publish": {"allow": publish},
-        "subscribe": {"allow": [f"{tenant_inbox_prefix(code)}.>"]},
+        "publish": {
+            "allow": [
+                "$JS.API.INFO",
+                "$JS.API.STREAM.NAMES",
+                "$JS.API.STREAM.LIST",
+                f"$JS.API.STREAM.INFO.{stream}",
+                f"$JS.API.STREAM.MSG.GET.{stream}",
+                f"$JS.API.DIRECT.GET.{stream}",
+                f"$JS.API.DIRECT.GET.{stream}.>",
+                # Every consumer operation on any stream: the account holds only this one.
+                "$JS.API.CONSUMER.>",
+                # Ack, nak, term, in-progress, and push consumers' flow-control replies.
+                f"$JS.ACK.{stream}.>",
+                f"$JS.FC.{stream}.>",
+            ]
+        },
+        # The account holds nothing but the province's own events; the API requests sent
+        # in it (the services' provisioning too) are the server's to answer.
+        "subscribe": {"allow": [">"], "deny": ["$JS.API.>"]},
     }
 
 
-def render_authorization(
-    settings: Settings,
-    *,
-    prefix: str | None = None,
-    tenants: Iterable[str] | None = None,
-    slots: int = DEFAULT_CONSUMER_SLOTS,
-) -> str:
-    """The ``authorization`` section of a nats-server config (plain-text passwords:
-    ``bcrypt`` is not a dependency; the file is written owner-only)."""
-    prefix = settings.nats_prefix if prefix is None else prefix
-    codes = sorted(province_codes()) if tenants is None else list(tenants)
-    users: list[dict[str, object]] = [
-        {"user": SERVICES_USER, "password": service_nats_password(settings)}
-    ]
+def _services_account(settings: Settings, prefix: str, codes: list[str]) -> dict[str, object]:
+    exports: list[dict[str, object]] = []
+    imports: list[dict[str, object]] = []
     for code in codes:
-        users.append(
+        account = tenant_account(code)
+        exports += [
             {
-                "user": tenant_user(code),
-                "password": tenant_nats_password(settings, code),
-                "permissions": tenant_permissions(prefix, code, slots),
+                "service": f"$JS.API.CONSUMER.CREATE.*.*.{tenant_filter(prefix, code)}",
+                "accounts": [account],
+            },
+            {"stream": f"{source_deliver_prefix(prefix, code)}.>", "accounts": [account]},
+        ]
+        imports.append(
+            {
+                "service": {
+                    "account": account,
+                    "subject": f"$JS.API.STREAM.*.{province_stream(prefix)}",
+                },
+                "to": f"{province_api_prefix(code)}.STREAM.*.{province_stream(prefix)}",
             }
         )
+    exports.append({"service": "$JS.FC.>", "accounts": [tenant_account(c) for c in codes]})
+    return {
+        "jetstream": "enabled",
+        "users": [{"user": SERVICES_USER, "password": _login(settings, SERVICES_USER)}],
+        "exports": exports,
+        "imports": imports,
+    }
+
+
+def _tenant_account(settings: Settings, prefix: str, code: str) -> dict[str, object]:
+    create = f"$JS.API.CONSUMER.CREATE.*.*.{tenant_filter(prefix, code)}"
+    return {
+        "jetstream": PROVINCE_JETSTREAM_LIMITS,
+        "users": [
+            {
+                "user": tenant_user(code),
+                "password": _login(settings, tenant_user(code)),
+                "permissions": tenant_permissions(prefix),
+            }
+        ],
+        "exports": [
+            {
+                "service": f"$JS.API.STREAM.*.{province_stream(prefix)}",
+                "accounts": [SERVICES_ACCOUNT],
+            }
+        ],
+        "imports": [
+            {
+                "service": {"account": SERVICES_ACCOUNT, "subject": create},
+                "to": create.replace("$JS.API", SERVICES_API_PREFIX, 1),
+            },
+            {"service": {"account": SERVICES_ACCOUNT, "subject": "$JS.FC.>"}},
+            {
+                "stream": {
+                    "account": SERVICES_ACCOUNT,
+                    "subject": f"{source_deliver_prefix(prefix, code)}.>",
+                }
+            },
+        ],
+    }
+
+
+# A JSON string cannot hold a config variable; this marker, replaced after rendering,
+# stands for one (`$NAME` unquoted: nats-server reads it from its environment).
+_VARIABLE = "\0variable:"
+
+
+def _login(settings: Settings, user: str) -> str:
+    if settings.is_production_key:
+        name = re.sub(r"[^A-Z0-9]", "_", user.upper())
+        return f"{_VARIABLE}MPKS_NATS_PASSWORD_{name}"
+    return _password(settings, user)
+
+
+def render_accounts(
+    settings: Settings, *, prefix: str | None = None, tenants: Iterable[str] | None = None
+) -> str:
+    """The ``accounts`` section of a nats-server config.
+
+    Development passwords are in plain text (``bcrypt`` is not a dependency; the embedded
+    server's file is written owner-only). With a production key each password is the
+    variable ``$MPKS_NATS_PASSWORD_<USER>`` (``SERVICES``, ``TENANT_35``, ...), which
+    nats-server takes from its environment, so the output holds no secret.
+    """
+    prefix = settings.nats_prefix if prefix is None else prefix
+    codes = sorted(province_codes()) if tenants is None else sorted(tenants)
+    _check_tokens(prefix, codes)
+    accounts: dict[str, object] = {SERVICES_ACCOUNT: _services_account(settings, prefix, codes)}
+    for code in codes:
+        accounts[tenant_account(code)] = _tenant_account(settings, prefix, code)
     # JSON is valid nats-server config syntax, and quoting keeps `$JS...` from being read
     # as a variable reference.
-    lines = ["authorization {", "  users: ["]
-    lines += [f"    {json.dumps(user)}" for user in users]
-    lines += ["  ]", "}", ""]
-    return "\n".join(lines)
+    lines = ["accounts {"]
+    lines += [f"  {name}: {json.dumps(account)}" for name, account in accounts.items()]
+    lines += ["}", ""]
+    text = "\n".join(lines)
+    return re.sub(r'"\\u0000variable:([A-Z0-9_]+)"', r"$\1", text)
+
+
+def province_stream_config(prefix: str, code: str, services: Iterable[str]) -> StreamConfig:
+    """A province's stream: one source per service stream, filtered to the province."""
+    subjects = Subjects(prefix)
+    return StreamConfig(
+        name=province_stream(prefix),
+        retention=RetentionPolicy.LIMITS,
+        storage=StorageType.FILE,
+        max_bytes=PROVINCE_STREAM_BYTES,
+        discard=DiscardPolicy.OLD,
+        allow_direct=True,
+        sources=[
+            StreamSource(
+                name=subjects.stream(service),
+                filter_subject=tenant_filter(prefix, code, service),
+                external=ExternalStream(
+                    api=SERVICES_API_PREFIX, deliver=source_deliver_prefix(prefix, code)
+                ),
+            )
+            for service in sorted(services)
+        ],
+    )
+
+
+async def ensure_province_streams(
+    nc: Client,
+    prefix: str,
+    services: Iterable[str],
+    tenants: Iterable[str] | None = None,
+) -> None:
+    """Create or update every province's stream, connected as ``services``.
+
+    The services' streams are ensured first (the same configuration the services
+    ensure): a source whose stream is missing is only retried every few seconds.
+    Run it again when a service is added.
+    """
+    names = sorted(services)
+    codes = sorted(province_codes()) if tenants is None else sorted(tenants)
+    _check_tokens(prefix, [*codes, *names])
+    subjects = Subjects(prefix)
+    for service in names:
+        await ensure_stream(nc.jetstream(), subjects, service)
+
+    async def ensure(code: str) -> None:
+        js = nc.jetstream(prefix=province_api_prefix(code))
+        config = province_stream_config(prefix, code, names)
+        try:
+            await js.stream_info(province_stream(prefix))
+        except NotFoundError:
+            await js.add_stream(config)
+        else:
+            await js.update_stream(config)
+
+    await asyncio.gather(*(ensure(code) for code in codes))
+
+
+async def provision(settings: Settings, services: Iterable[str]) -> None:
+    """:func:`ensure_province_streams` through ``settings.nats_url`` (as ``services``)."""
+    if settings.nats_url is None:
+        raise ValueError("MPKS_NATS_URL is not set")
+    nc = await nats.connect(settings.nats_url, allow_reconnect=False, connect_timeout=5)
+    try:
+        await ensure_province_streams(nc, settings.nats_prefix, services)
+    finally:
+        await nc.close()

@@ -1,13 +1,15 @@
 """A province's NATS user reads its own events from JetStream and nothing else.
 
-A private nats-server (free port, temporary directory) runs with the authorization section
-that `mpks up` gives the embedded server. The services user fills a stream with events of
-provinces 35 and 31; the tests then act as `tenant-35` the way another system of that
-province would, and try every way out of its lane.
+A private nats-server (free port, temporary directory) runs with the accounts section that
+`mpks up` gives the embedded server. The services user fills the registry and cases
+streams with events of provinces 35 and 31 and only then provisions the provinces'
+streams; the tests act as `tenant-35` and `tenant-31` the way another system of that
+province would, and try every way out of its account.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import socket
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
@@ -21,38 +23,54 @@ import nats.js.errors
 import pytest
 from nats.aio.client import Client
 from nats.aio.msg import Msg
-from nats.js.api import AckPolicy, ConsumerConfig
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, ExternalStream
 
+from services.bootstrap import SERVICES as SERVICE_NAMES
+from services.registry.application.register_institution import register_institution
+from services.registry.domain.institution import InstitutionType, Owner
+from shared.cli.main import main as cli_main
 from shared.devstack.nats import EmbeddedNats
 from shared.devstack.stack import DevStack
+from shared.eventstore.context import CommandContext
 from shared.messaging.permissions import (
+    SERVICES_API_PREFIX,
     SERVICES_USER,
-    render_authorization,
+    ensure_province_streams,
+    province_api_prefix,
+    province_stream,
+    render_accounts,
     service_nats_password,
+    source_deliver_prefix,
     tenant_credentials,
-    tenant_inbox_prefix,
     tenant_nats_password,
     tenant_user,
 )
-from shared.messaging.streams import Subjects
+from shared.messaging.streams import Subjects, ensure_stream
 from shared.settings import Settings
-from tests.helpers import eventually
+from tests.helpers import eventually, fresh_database, running
 
-pytestmark = pytest.mark.timeout(60)
+pytestmark = pytest.mark.timeout(90)
 
 PREFIX = "tenancytest"
 SUBJECTS = Subjects(PREFIX)
-STREAM = SUBJECTS.stream("registry")
+REGISTRY = SUBJECTS.stream("registry")
+CASES = SUBJECTS.stream("cases")
+EVENTS = province_stream(PREFIX)
+SERVICES = ("registry", "cases")
 # Requests that permissions swallow get no answer; keep the wait for it short.
 TIMEOUT = 0.2
 
 EVENTS_35 = [
     f"{PREFIX}.registry.35.institution.registered",
+    f"{PREFIX}.cases.35.case.opened",
     f"{PREFIX}.registry.35.institution.renamed",
     f"{PREFIX}.registry.35.institution.closed",
 ]
+# One service's events keep their order in the province's stream (two sources interleave).
+REGISTRY_35 = [s for s in EVENTS_35 if ".registry." in s]
 EVENTS_31 = [
     f"{PREFIX}.registry.31.institution.registered",
+    f"{PREFIX}.cases.31.case.opened",
     f"{PREFIX}.registry.31.institution.renamed",
 ]
 
@@ -66,7 +84,7 @@ def _free_port() -> int:
 
 @dataclass
 class Session:
-    """A tenant connection and the asynchronous errors the server sent it."""
+    """A connection and the asynchronous errors the server sent it."""
 
     nc: Client
     errors: list[str] = field(default_factory=list)
@@ -85,7 +103,7 @@ def server(tmp_path_factory: pytest.TempPathFactory, settings: Settings) -> Iter
     nats_server = EmbeddedNats(
         tmp_path_factory.mktemp("nats-tenancy"),
         _free_port(),
-        config_text=render_authorization(settings),
+        config_text=render_accounts(settings),
     )
     with nats_server:
         yield nats_server
@@ -95,51 +113,70 @@ def _url(server: EmbeddedNats, user: str, password: str) -> str:
     return f"nats://{user}:{password}@127.0.0.1:{server.port}"
 
 
-async def _connect(url: str, inbox_prefix: str | None = None) -> Session:
+async def _connect(url: str) -> Session:
     errors: list[str] = []
 
     async def on_error(exc: Exception) -> None:
         errors.append(str(exc))
 
-    options: dict[str, object] = {}
-    if inbox_prefix is not None:
-        options["inbox_prefix"] = inbox_prefix.encode()
-    nc = await nats.connect(
-        url,
-        error_cb=on_error,
-        allow_reconnect=False,
-        connect_timeout=2,
-        **options,
-    )
+    nc = await nats.connect(url, error_cb=on_error, allow_reconnect=False, connect_timeout=2)
     return Session(nc, errors)
+
+
+async def _province_messages(services_nc: Client, code: str) -> int:
+    js = services_nc.jetstream(prefix=province_api_prefix(code))
+    return int((await js.stream_info(EVENTS)).state.messages)
+
+
+async def _province_holds(services_nc: Client, code: str, count: int) -> None:
+    async def holds() -> bool:
+        return await _province_messages(services_nc, code) >= count
+
+    await eventually(holds, within=30, interval=0.1)
 
 
 @pytest.fixture(scope="module")
 async def services_nc(server: EmbeddedNats, settings: Settings) -> AsyncIterator[Client]:
-    """The services user, with a registry stream holding three events of 35 and two of 31."""
+    """The services user; events are published before any province's stream exists."""
     session = await _connect(_url(server, SERVICES_USER, service_nats_password(settings)))
     js = session.nc.jetstream()
-    await js.add_stream(name=STREAM, subjects=[SUBJECTS.of_service("registry")])
+    await js.add_stream(name=REGISTRY, subjects=[SUBJECTS.of_service("registry")])
+    await js.add_stream(name=CASES, subjects=[SUBJECTS.of_service("cases")])
     for subject in EVENTS_35 + EVENTS_31:
         await js.publish(subject, json.dumps({"subject": subject}).encode())
+    # Twice: the second run updates what the first created.
+    for _ in range(2):
+        await ensure_province_streams(session.nc, PREFIX, SERVICES)
+    await _province_holds(session.nc, "35", len(EVENTS_35))
+    await _province_holds(session.nc, "31", len(EVENTS_31))
     yield session.nc
     await session.nc.close()
+
+
+async def _tenant(server: EmbeddedNats, settings: Settings, code: str) -> Session:
+    return await _connect(_url(server, tenant_user(code), tenant_nats_password(settings, code)))
 
 
 @pytest.fixture
 async def tenant_35(
     server: EmbeddedNats, settings: Settings, services_nc: Client
 ) -> AsyncIterator[Session]:
-    session = await _connect(
-        _url(server, tenant_user("35"), tenant_nats_password(settings, "35")),
-        inbox_prefix=tenant_inbox_prefix("35"),
-    )
+    session = await _tenant(server, settings, "35")
     yield session
     await session.nc.close()
 
 
-async def _stream_messages(services_nc: Client) -> int:
-    info = await services_nc.jetstream().stream_info(STREAM)
+@pytest.fixture
+async def tenant_31(
+    server: EmbeddedNats, settings: Settings, services_nc: Client
+) -> AsyncIterator[Session]:
+    session = await _tenant(server, settings, "31")
+    yield session
+    await session.nc.close()
+
+
+async def _stream_messages(services_nc: Client, stream: str) -> int:
+    info = await services_nc.jetstream().stream_info(stream)
     return int(info.state.messages)
 
 
@@ -158,178 +195,253 @@ async def _refused(session: Session, attempt: Callable[[], Awaitable[object]]) -
     await _violations_reach(session, before + 1)
 
 
-async def test_tenant_pulls_exactly_its_own_events(tenant_35: Session) -> None:
-    js = tenant_35.nc.jetstream(timeout=2)
-    sub = await js.pull_subscribe(
-        f"{PREFIX}.registry.35.>",
-        durable="t35-1",
-        stream=STREAM,
-        config=ConsumerConfig(ack_policy=AckPolicy.EXPLICIT),
-        inbox_prefix=f"{tenant_inbox_prefix('35')}.".encode(),
-    )
+async def _fetch(sub: nats.js.JetStreamContext.PullSubscription, count: int) -> list[Msg]:
     messages: list[Msg] = []
-    while len(messages) < len(EVENTS_35):
-        messages += await sub.fetch(len(EVENTS_35), timeout=2)
-    for msg in messages:
-        await msg.ack_sync(timeout=2)
+    while len(messages) < count:
+        messages += await sub.fetch(count - len(messages), timeout=5)
+    return messages
 
-    assert [m.subject for m in messages] == EVENTS_35
-    info = await js.consumer_info(STREAM, "t35-1")
-    assert info.num_pending == 0
-    assert info.num_ack_pending == 0
+
+async def test_province_pulls_exactly_its_own_events_with_acks(
+    tenant_35: Session, services_nc: Client, settings: Settings
+) -> None:
+    # What `mpks nats-credentials` prints is what a province's system needs.
+    creds = tenant_credentials(settings, "35")
+    js = tenant_35.nc.jetstream(timeout=5)
+    # Any durable name, any filter: the account holds only the province's events, also
+    # those published before its stream existed.
+    sub = await js.pull_subscribe(
+        creds.filter_subject,
+        durable="erp-sync",
+        stream=creds.stream,
+        config=ConsumerConfig(ack_policy=AckPolicy.EXPLICIT),
+    )
+    messages = await _fetch(sub, len(EVENTS_35))
+    for msg in messages:
+        await msg.ack_sync(timeout=5)
+    assert sorted(m.subject for m in messages) == sorted(EVENTS_35)
+    assert [m.subject for m in messages if ".registry." in m.subject] == REGISTRY_35
+
+    # Later events follow, durably: the consumer resumes where its acks left it.
+    late = f"{PREFIX}.registry.35.institution.reopened"
+    await services_nc.jetstream().publish(late, b"{}")
+    (msg,) = await _fetch(sub, 1)
+    await msg.ack_sync(timeout=5)
+    assert msg.subject == late
+    info = await js.consumer_info(creds.stream, "erp-sync")
+    assert (info.num_pending, info.num_ack_pending) == (0, 0)
+    assert await js.delete_consumer(creds.stream, "erp-sync")
     assert tenant_35.errors == []
 
 
-async def test_tenant_may_filter_on_all_its_services(
-    tenant_35: Session, settings: Settings
+async def test_province_push_consumer_with_acks_and_flow_control(
+    tenant_35: Session, services_nc: Client
 ) -> None:
-    # The filter `mpks nats-credentials` prints: every service's events of the province.
-    creds = tenant_credentials(settings, "35")
-    js = tenant_35.nc.jetstream(timeout=2)
-    sub = await js.pull_subscribe(
-        creds.filter_subject,
-        durable=creds.consumer_names[1],
-        stream=STREAM,
-        inbox_prefix=f"{creds.inbox_prefix}.".encode(),
+    expected = await _province_messages(services_nc, "35")
+    js = tenant_35.nc.jetstream(timeout=5)
+    received: list[Msg] = []
+    sub = await js.subscribe(
+        f"{PREFIX}.*.35.>",
+        stream=EVENTS,
+        durable="erp-push",
+        manual_ack=True,
+        flow_control=True,
+        idle_heartbeat=1.0,
     )
-    messages: list[Msg] = []
-    while len(messages) < len(EVENTS_35):
-        messages += await sub.fetch(len(EVENTS_35), timeout=2)
-    assert [m.subject for m in messages] == EVENTS_35
-    # Its own consumers it may also remove.
-    assert await js.delete_consumer(STREAM, creds.consumer_names[1])
+    while len(received) < expected:
+        msg = await sub.next_msg(timeout=5)
+        await msg.ack_sync(timeout=5)
+        received.append(msg)
+    subjects = [m.subject for m in received]
+    assert set(EVENTS_35) <= set(subjects)
+    assert {s.split(".")[2] for s in subjects} == {"35"}
+    info = await js.consumer_info(EVENTS, "erp-push")
+    assert (info.num_pending, info.num_ack_pending) == (0, 0)
+    await sub.unsubscribe()
+    await js.delete_consumer(EVENTS, "erp-push")
+    assert tenant_35.errors == []
 
 
-@pytest.mark.parametrize(
-    "filter_subject",
-    [f"{PREFIX}.registry.31.>", f"{PREFIX}.registry.>", f"{PREFIX}.>", f"{PREFIX}.registry.*.>"],
-)
-async def test_tenant_cannot_create_a_consumer_wider_than_its_events(
-    tenant_35: Session, services_nc: Client, filter_subject: str
+async def test_province_push_consumer_delivers_inside_its_account_only(
+    tenant_31: Session, tenant_35: Session, services_nc: Client
 ) -> None:
-    js = tenant_35.nc.jetstream(timeout=TIMEOUT)
-    await _refused(
-        tenant_35,
-        lambda: js.pull_subscribe(filter_subject, durable="t35-3", stream=STREAM),
-    )
+    """The probe's reproduction: 31 delivered its events into `_INBOX_t35.push` and into
+    other streams' subjects. Now any deliver subject is 31's own account's."""
+    province_35 = await _province_messages(services_nc, "35")
+    streams = {s: await _stream_messages(services_nc, s) for s in (REGISTRY, CASES)}
+
+    seen_by_35: list[str] = []
+    seen_by_services: list[str] = []
+
+    async def collect_35(msg: Msg) -> None:
+        seen_by_35.append(msg.subject)
+
+    async def collect_services(msg: Msg) -> None:
+        seen_by_services.append(msg.subject)
+
+    targets = [
+        "_INBOX_t35.push",
+        "_INBOX.services",
+        f"{PREFIX}.registry.31.institution.registered",
+        f"{PREFIX}.cases.35.case.opened",
+        f"{source_deliver_prefix(PREFIX, '35')}.S.x",
+        f"{SERVICES_API_PREFIX}.CONSUMER.CREATE.{REGISTRY}.stolen.{PREFIX}.registry.31.x",
+    ]
+    services_subs = []
+    for target in targets:
+        await tenant_35.nc.subscribe(target, cb=collect_35)
+        services_subs.append(await services_nc.subscribe(target, cb=collect_services))
+    await tenant_35.nc.flush()
+    await services_nc.flush()
+    events_31 = await _province_messages(services_nc, "31")
+
+    js = tenant_31.nc.jetstream(timeout=5)
+    for n, target in enumerate(targets):
+        # 31 listens on the deliver subject itself, so the consumer really delivers.
+        inbox = await tenant_31.nc.subscribe(target)
+        await js.add_consumer(
+            EVENTS,
+            ConsumerConfig(
+                durable_name=f"push-{n}",
+                deliver_subject=target,
+                deliver_policy=DeliverPolicy.ALL,
+                ack_policy=AckPolicy.NONE,
+            ),
+        )
+        received = [(await inbox.next_msg(timeout=5)).subject for _ in range(events_31)]
+        assert set(EVENTS_31) <= set(received)
+        assert {s.split(".")[2] for s in received} == {"31"}
+        await inbox.unsubscribe()
+        await js.delete_consumer(EVENTS, f"push-{n}")
+
+    # Whatever the server had routed to 35 or the services arrives before the answer to
+    # these pings.
+    await tenant_35.nc.flush()
+    await services_nc.flush()
+    assert (seen_by_35, seen_by_services) == ([], [])
+    for sub in services_subs:
+        await sub.unsubscribe()
+    assert await _province_messages(services_nc, "35") == province_35
+    assert {s: await _stream_messages(services_nc, s) for s in streams} == streams
     with pytest.raises(nats.js.errors.NotFoundError):
-        await services_nc.jetstream().consumer_info(STREAM, "t35-3")
+        await services_nc.jetstream().consumer_info(REGISTRY, "stolen")
+    assert tenant_31.errors == []
 
 
-async def test_create_request_must_carry_the_filter_its_subject_names(
+async def test_province_cannot_create_consumers_on_the_services_streams(
     tenant_35: Session, services_nc: Client
 ) -> None:
-    # The permission checks the filter in the subject; the server refuses a body that asks
-    # for another one, or for several, or comes through the unfiltered create subjects.
-    allowed = f"$JS.API.CONSUMER.CREATE.{STREAM}.t35-3.{PREFIX}.registry.35.>"
-    for config in (
-        {"name": "t35-3", "durable_name": "t35-3", "filter_subject": f"{PREFIX}.registry.>"},
-        {
-            "name": "t35-3",
-            "durable_name": "t35-3",
-            "filter_subjects": [f"{PREFIX}.registry.35.>", f"{PREFIX}.registry.31.>"],
-        },
-    ):
-        body = json.dumps({"stream_name": STREAM, "config": config}).encode()
-        reply = await tenant_35.nc.request(allowed, body, timeout=2)
-        assert "error" in json.loads(reply.data)
-
-    wide = json.dumps(
-        {"stream_name": STREAM, "config": {"durable_name": "t35-3", "ack_policy": "explicit"}}
-    ).encode()
-    for subject in (
-        f"$JS.API.CONSUMER.DURABLE.CREATE.{STREAM}.t35-3",
-        f"$JS.API.CONSUMER.CREATE.{STREAM}.t35-3",
-        f"$JS.API.CONSUMER.CREATE.{STREAM}",
-    ):
-        await _refused(
-            tenant_35,
-            partial(tenant_35.nc.request, subject, wide, timeout=TIMEOUT),
-        )
+    push = {"durable_name": "stolen", "deliver_subject": "_INBOX_t35.push"}
+    # Its own account's API has no such stream.
+    js = tenant_35.nc.jetstream(timeout=5)
     with pytest.raises(nats.js.errors.NotFoundError):
-        await services_nc.jetstream().consumer_info(STREAM, "t35-3")
+        await js.add_consumer(
+            REGISTRY, ConsumerConfig(durable_name="stolen", deliver_subject="_INBOX_t35.push")
+        )
+    # The services' API, which its stream's sources use, is not the user's to call.
+    for filter_subject in (f"{PREFIX}.registry.35.>", f"{PREFIX}.registry.31.>"):
+        subject = f"{SERVICES_API_PREFIX}.CONSUMER.CREATE.{REGISTRY}.stolen.{filter_subject}"
+        body = json.dumps(
+            {"stream_name": REGISTRY, "config": {**push, "filter_subject": filter_subject}}
+        ).encode()
+        await _refused(tenant_35, partial(tenant_35.nc.request, subject, body, timeout=TIMEOUT))
+    with pytest.raises(nats.js.errors.NotFoundError):
+        await services_nc.jetstream().consumer_info(REGISTRY, "stolen")
 
 
-async def test_tenant_cannot_use_consumers_that_are_not_its_own(
+async def test_province_cannot_read_another_provinces_events(
     tenant_35: Session, services_nc: Client
 ) -> None:
-    # A consumer of the whole stream, as a service has, and one province 31 named.
-    services_js = services_nc.jetstream()
-    for name in ("cases-directory", "t31-1"):
-        await services_js.add_consumer(
-            STREAM, ConsumerConfig(durable_name=name, ack_policy=AckPolicy.EXPLICIT)
-        )
-    js = tenant_35.nc.jetstream(timeout=TIMEOUT)
-    # Its own filter under another province's name is refused too.
-    await _refused(
-        tenant_35,
-        lambda: js.pull_subscribe(f"{PREFIX}.registry.35.>", durable="t31-2", stream=STREAM),
-    )
-    for name in ("cases-directory", "t31-1"):
-        await _refused(tenant_35, partial(js.consumer_info, STREAM, name))
-        sub = await js.pull_subscribe_bind(
-            name, STREAM, inbox_prefix=f"{tenant_inbox_prefix('35')}.".encode()
-        )
-        await _refused(tenant_35, partial(sub.fetch, 1, timeout=TIMEOUT))
-        await _refused(tenant_35, partial(js.delete_consumer, STREAM, name))
-        info = await services_js.consumer_info(STREAM, name)
-        assert info.delivered.stream_seq == 0
+    js = tenant_35.nc.jetstream(timeout=5)
+    # Consumers with another province's filter, or none, find only its own events.
+    mine = await _province_messages(services_nc, "35")
+    for filter_subject, expected in ((f"{PREFIX}.registry.31.>", 0), (f"{PREFIX}.>", mine)):
+        sub = await js.pull_subscribe(filter_subject, durable="wide", stream=EVENTS)
+        assert (await js.consumer_info(EVENTS, "wide")).num_pending == expected
+        assert {m.subject.split(".")[2] for m in await _fetch(sub, expected)} <= {"35"}
+        await js.delete_consumer(EVENTS, "wide")
+    # Stream reads by sequence or subject: its stream holds nothing of 31's.
+    total = (await js.stream_info(EVENTS)).state.last_seq
+    for seq in range(1, total + 1):
+        for direct in (False, True):
+            subject = (await js.get_msg(EVENTS, seq, direct=direct)).subject
+            assert subject is not None
+            assert subject.split(".")[2] == "35"
+    with pytest.raises(nats.js.errors.NotFoundError):
+        await js.get_last_msg(EVENTS, f"{PREFIX}.registry.31.institution.renamed")
+    # Reads of the services' streams are not even sent (its account has no such streams).
+    quick = tenant_35.nc.jetstream(timeout=TIMEOUT)
+    for attempt in (
+        partial(quick.stream_info, REGISTRY),
+        partial(quick.get_msg, REGISTRY, 1),
+        partial(quick.get_msg, REGISTRY, 1, direct=True),
+        partial(quick.get_last_msg, REGISTRY, f"{PREFIX}.registry.31.institution.renamed"),
+    ):
+        await _refused(tenant_35, attempt)
 
 
-async def test_tenant_cannot_subscribe_to_event_subjects_or_other_inboxes(
-    tenant_35: Session, services_nc: Client
+async def test_province_cannot_receive_raw_subjects_of_others(
+    tenant_35: Session, tenant_31: Session, services_nc: Client
 ) -> None:
     received: list[str] = []
 
     async def collect(msg: Msg) -> None:
         received.append(msg.subject)
 
-    forbidden = [
-        f"{PREFIX}.hr.31.>",
-        f"{PREFIX}.>",
-        f"{PREFIX}.hr.35.>",
+    for subject in (
         ">",
+        f"{PREFIX}.>",
+        f"{PREFIX}.registry.31.>",
+        f"{source_deliver_prefix(PREFIX, '31')}.>",
         "_INBOX.>",
-        f"{tenant_inbox_prefix('31')}.>",
-    ]
-    for subject in forbidden:
+    ):
         await tenant_35.nc.subscribe(subject, cb=collect)
-    await _violations_reach(tenant_35, len(forbidden))
-
-    # No stream holds `hr` subjects, so this reaches only core subscribers.
-    for subject in (f"{PREFIX}.hr.31.worker.hired", f"{PREFIX}.hr.35.worker.hired", "_INBOX.x"):
-        await services_nc.publish(subject, b"{}")
-    await services_nc.flush()
-    # Anything the server had delivered arrives before the answer to this ping.
     await tenant_35.nc.flush()
-    assert received == []
+    before = await _province_messages(services_nc, "31")
+    await services_nc.jetstream().publish(f"{PREFIX}.registry.31.institution.moved", b"{}")
+    await services_nc.publish(f"{PREFIX}.hr.31.worker.hired", b"{}")
+    # The services' own inbox traffic.
+    await services_nc.request("$JS.API.INFO", b"", timeout=5)
+    # 31's stream got its event; anything routed to 35 arrives before the answer to a ping.
+    await _province_holds(services_nc, "31", before + 1)
+    await tenant_35.nc.flush()
+    assert [s for s in received if ".31." in s or s.startswith("_INBOX.")] == []
 
 
-async def test_tenant_cannot_publish_events(tenant_35: Session, services_nc: Client) -> None:
-    before = await _stream_messages(services_nc)
+async def test_province_cannot_publish_or_manage_streams(
+    tenant_35: Session, services_nc: Client, settings: Settings
+) -> None:
+    streams = {s: await _stream_messages(services_nc, s) for s in (REGISTRY, CASES)}
+    mine = await _province_messages(services_nc, "35")
     violations = len(tenant_35.violations())
-    await tenant_35.nc.publish(f"{PREFIX}.registry.35.institution.registered", b"{}")
-    await tenant_35.nc.publish(f"{PREFIX}.registry.31.institution.closed", b"{}")
-    await _violations_reach(tenant_35, violations + 2)
+    for subject in (
+        f"{PREFIX}.registry.35.institution.registered",
+        f"{PREFIX}.registry.31.institution.closed",
+        f"{source_deliver_prefix(PREFIX, '35')}.S.x",
+        f"$JS.FC.{REGISTRY}.x.y",
+    ):
+        await tenant_35.nc.publish(subject, b"{}")
+    await _violations_reach(tenant_35, violations + 4)
+    # Nor may it listen in on (and so answer) requests to its account's API.
+    await tenant_35.nc.subscribe(f"$JS.API.STREAM.INFO.{EVENTS}")
+    await _violations_reach(tenant_35, violations + 5)
+
     js = tenant_35.nc.jetstream(timeout=TIMEOUT)
     await _refused(tenant_35, lambda: js.publish(f"{PREFIX}.registry.35.institution.x", b"{}"))
-    assert await _stream_messages(services_nc) == before
+    await _refused(tenant_35, lambda: js.purge_stream(EVENTS))
+    await _refused(tenant_35, lambda: js.delete_stream(EVENTS))
+    await _refused(tenant_35, lambda: js.delete_msg(EVENTS, 1))
+    await _refused(tenant_35, lambda: js.add_stream(name="MINE", subjects=["mine.>"]))
+    # Its stream's sources are the platform's: another deliver prefix would point the
+    # services' consumer at a subject of the services' account.
+    config = (await js.stream_info(EVENTS)).config
+    assert config.sources is not None
+    for source in config.sources:
+        source.external = ExternalStream(api=SERVICES_API_PREFIX, deliver=f"{PREFIX}.cases.35")
+    await _refused(tenant_35, lambda: js.update_stream(config))
 
-
-async def test_tenant_cannot_read_or_manage_the_stream(
-    tenant_35: Session, services_nc: Client
-) -> None:
-    js = tenant_35.nc.jetstream(timeout=TIMEOUT)
-    await _refused(tenant_35, lambda: js.get_msg(STREAM, 4))
-    await _refused(tenant_35, lambda: js.get_msg(STREAM, 4, direct=True))
-    await _refused(
-        tenant_35,
-        lambda: js.get_last_msg(STREAM, f"{PREFIX}.registry.31.institution.renamed"),
-    )
-    await _refused(tenant_35, lambda: js.stream_info(STREAM))
-    await _refused(tenant_35, lambda: js.purge_stream(STREAM))
-    await _refused(tenant_35, lambda: js.delete_stream(STREAM))
-    assert await _stream_messages(services_nc) >= len(EVENTS_35 + EVENTS_31)
+    assert {s: await _stream_messages(services_nc, s) for s in streams} == streams
+    assert await _province_messages(services_nc, "35") == mine
 
 
 async def test_wrong_or_borrowed_password_is_refused(
@@ -350,7 +462,7 @@ async def test_devstack_nats_url_logs_in_as_services(tmp_path: Path, settings: S
         "postgresql://not-started-here",
         None,
         nats_port=_free_port(),
-        nats_config_text=render_authorization(settings),
+        nats_config_text=render_accounts(settings),
         nats_credentials=(SERVICES_USER, service_nats_password(settings)),
     )
     with stack:
@@ -363,3 +475,145 @@ async def test_devstack_nats_url_logs_in_as_services(tmp_path: Path, settings: S
             await _connect(f"nats://127.0.0.1:{stack.nats_port}")
         # The config holds passwords: readable by its owner only.
         assert (tmp_path / "nats" / "nats.conf").stat().st_mode & 0o777 == 0o600
+
+
+async def test_province_stream_and_consumer_survive_a_restart(
+    tmp_path: Path, settings: Settings
+) -> None:
+    nats_server = EmbeddedNats(
+        tmp_path, _free_port(), config_text=render_accounts(settings, tenants=["35"])
+    )
+    with nats_server:
+        services = await _connect(_url(nats_server, SERVICES_USER, service_nats_password(settings)))
+        for service in SERVICES:
+            await ensure_stream(services.nc.jetstream(), SUBJECTS, service)
+        for subject in REGISTRY_35[:2]:
+            await services.nc.jetstream().publish(subject, b"{}")
+        await ensure_province_streams(services.nc, PREFIX, SERVICES, tenants=["35"])
+        await _province_holds(services.nc, "35", 2)
+        tenant = await _tenant(nats_server, settings, "35")
+        sub = await tenant.nc.jetstream(timeout=5).pull_subscribe(
+            f"{PREFIX}.*.35.>", durable="erp-sync", stream=EVENTS
+        )
+        (first,) = await _fetch(sub, 1)
+        await first.ack_sync(timeout=5)
+        await tenant.nc.close()
+        await services.nc.close()
+
+        nats_server.stop()
+        nats_server.start()
+        services = await _connect(_url(nats_server, SERVICES_USER, service_nats_password(settings)))
+        await services.nc.jetstream().publish(REGISTRY_35[2], b"{}")
+        tenant = await _tenant(nats_server, settings, "35")
+        sub = await tenant.nc.jetstream(timeout=5).pull_subscribe_bind("erp-sync", EVENTS)
+        rest = await _fetch(sub, 2)
+        assert [first.subject, *(m.subject for m in rest)] == REGISTRY_35
+        await tenant.nc.close()
+        await services.nc.close()
+
+
+async def test_production_config_takes_passwords_from_the_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    production = Settings(nats_prefix=PREFIX, jwt_secret="a-production-secret-" * 3)
+    text = render_accounts(production, tenants=["35"])
+    assert service_nats_password(production) not in text
+    assert tenant_nats_password(production, "35") not in text
+    with pytest.raises(PermissionError):
+        tenant_credentials(production, "35")
+    # nats-server reads `$MPKS_NATS_PASSWORD_<USER>` from its environment.
+    monkeypatch.setenv("MPKS_NATS_PASSWORD_SERVICES", "services-secret")
+    monkeypatch.setenv("MPKS_NATS_PASSWORD_TENANT_35", "tenant-secret")
+    with EmbeddedNats(tmp_path, _free_port(), config_text=text) as nats_server:
+        for user, password in ((SERVICES_USER, "services-secret"), ("tenant-35", "tenant-secret")):
+            session = await _connect(_url(nats_server, user, password))
+            assert await session.nc.jetstream().account_info()
+            await session.nc.close()
+
+
+async def test_services_publish_through_the_relay_and_the_province_consumes(
+    server: EmbeddedNats,
+    settings: Settings,
+    services_nc: Client,
+    tenant_35: Session,
+    backing: DevStack,
+) -> None:
+    """The services run unchanged as `services`: the registry's relay publishes a
+    registration of province 35, which reaches 35's stream and only 35's."""
+    province_31 = await _province_messages(services_nc, "31")
+    async with fresh_database(backing.database_url, "natsacct") as database_url:
+        service_settings = settings.replace(
+            database_url=database_url,
+            nats_url=_url(server, SERVICES_USER, service_nats_password(settings)),
+        )
+        async with running("registry", service_settings) as runtime:
+            await runtime.commands.run(
+                "35",
+                CommandContext(tenant="35", actor="natsacct-test", correlation_id="c1"),
+                partial(
+                    register_institution,
+                    name="LKSA Aisyiyah Surabaya",
+                    kind=InstitutionType.LKSA,
+                    owner=Owner.AISYIYAH,
+                    pdm="3578",
+                    address=None,
+                ),
+            )
+            assert await runtime.relay.publish_pending() == 1
+
+    js = tenant_35.nc.jetstream(timeout=5)
+    sub = await js.pull_subscribe(
+        f"{PREFIX}.registry.35.institution.*",
+        durable="erp-registry",
+        stream=EVENTS,
+        config=ConsumerConfig(deliver_policy=DeliverPolicy.LAST),
+    )
+    (msg,) = await _fetch(sub, 1)
+    await msg.ack_sync(timeout=5)
+    envelope = json.loads(msg.data)
+    assert (msg.subject, envelope["tenant"]) == (
+        f"{PREFIX}.registry.35.institution.registered",
+        "35",
+    )
+    assert await _province_messages(services_nc, "31") == province_31
+
+
+async def test_cli_prints_the_config_and_credentials_a_province_logs_in_with(
+    server: EmbeddedNats,
+    services_nc: Client,
+    settings: Settings,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    for name in ("JWT_SECRET", "JWT_ALGORITHM", "JWKS_URL"):
+        monkeypatch.delenv(f"MPKS_{name}", raising=False)
+    monkeypatch.setenv("MPKS_NATS_PREFIX", PREFIX)
+    assert cli_main(["nats-config"]) == 0
+    # What this module's server runs with.
+    assert capsys.readouterr().out == render_accounts(settings)
+
+    assert cli_main(["nats-credentials", "--tenant", "35"]) == 0
+    printed = dict(
+        line.split(": ", 1) for line in capsys.readouterr().out.splitlines() if ": " in line
+    )
+    assert (printed["account"], printed["stream"]) == ("T35", EVENTS)
+    session = await _connect(_url(server, printed["user"], printed["password"]))
+    js = session.nc.jetstream(timeout=5)
+    sub = await js.pull_subscribe(
+        printed["filter_subject"], durable="cli", stream=printed["stream"]
+    )
+    subjects = [m.subject for m in await _fetch(sub, len(EVENTS_35))]
+    assert {s.split(".")[2] for s in subjects} == {"35"}
+    await js.delete_consumer(EVENTS, "cli")
+    await session.nc.close()
+
+    # `nats-provision` gives every province its stream, over every service.
+    monkeypatch.setenv(
+        "MPKS_NATS_URL", _url(server, SERVICES_USER, service_nats_password(settings))
+    )
+    assert await asyncio.to_thread(cli_main, ["nats-provision"]) == 0
+    info = await services_nc.jetstream(prefix=province_api_prefix("11")).stream_info(EVENTS)
+    assert info.config.sources is not None
+    assert sorted(source.name for source in info.config.sources) == [
+        SUBJECTS.stream(service) for service in sorted(SERVICE_NAMES)
+    ]
