@@ -6,13 +6,19 @@ import asyncio
 import secrets
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from functools import partial
 from typing import Any
 from urllib.parse import urlparse, urlunparse
+from uuid import UUID
 
 import asyncpg
+import msgspec
 import nats
 
 from services.bootstrap import build_runtime
+from services.registry.application.register_institution import register_institution
+from services.registry.domain.institution import InstitutionType, Owner
+from shared.eventstore.context import CommandContext
 from shared.runtime import ServiceRuntime
 from shared.settings import Settings
 
@@ -72,3 +78,29 @@ async def running(name: str, settings: Settings) -> AsyncIterator[ServiceRuntime
         yield runtime
     finally:
         await runtime.stop()
+
+
+async def register_institution_in(
+    runtime: ServiceRuntime,
+    tenant: str,
+    name: str,
+    *,
+    owner: Owner = Owner.MUHAMMADIYAH,
+    pdm: str | None = None,
+    actor: str = "tester",
+) -> UUID:
+    """Register an institution through the registry's command path (no HTTP); its id."""
+    outcome = await runtime.commands.run(
+        tenant,
+        CommandContext(tenant=tenant, actor=actor, correlation_id=f"c-{secrets.token_hex(4)}"),
+        partial(
+            register_institution,
+            name=name,
+            kind=InstitutionType.LKSA,
+            owner=owner,
+            pdm=pdm or f"{tenant}71",
+            address=None,
+        ),
+    )
+    assert outcome.status == 201, outcome
+    return UUID(msgspec.json.decode(outcome.body)["id"])

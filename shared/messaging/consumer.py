@@ -149,10 +149,7 @@ class EventConsumer:
                             log.warning("consumer %s: NATS lost it; creating it again", self.name)
                         sub = await self.subscribe()
                 except Exception as exc:
-                    if not is_outage(exc):
-                        raise
-                    self._wait_on(f"NATS: {describe(exc)}")
-                    await pause(stop, 1.0)
+                    await self._nats_unavailable(exc, stop)
                     continue
                 await self._reconcile_quietly()
             try:
@@ -160,13 +157,16 @@ class EventConsumer:
             except NatsTimeoutError:
                 continue
             except Exception as exc:
-                if not is_outage(exc):
-                    raise
-                self._wait_on(f"NATS: {describe(exc)}")
-                await pause(stop, 1.0)
+                await self._nats_unavailable(exc, stop)
                 continue
             for msg in messages:
                 await self.handle_message(msg)
+
+    async def _nats_unavailable(self, exc: Exception, stop: asyncio.Event) -> None:
+        if not is_outage(exc):
+            raise exc
+        self._wait_on(f"NATS: {describe(exc)}")
+        await pause(stop, 1.0)
 
     def _wait_on(self, what: str) -> None:
         # One line when the wait starts and then every half minute, not one per retry.

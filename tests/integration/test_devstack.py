@@ -11,7 +11,6 @@ import shutil
 import socket
 import tempfile
 from collections.abc import Iterator
-from functools import partial
 from pathlib import Path
 
 import asyncpg
@@ -19,16 +18,13 @@ import nats
 import psycopg
 import pytest
 
-from services.registry.application.register_institution import register_institution
-from services.registry.domain.institution import InstitutionType, Owner
 from shared.cli.up import ensure_database
 from shared.db.pool import tenant_transaction
 from shared.db.roles import APP_ROLE
 from shared.devstack.postgres import EmbeddedPostgres
 from shared.devstack.stack import DevStack
-from shared.eventstore.context import CommandContext
 from shared.settings import Settings
-from tests.helpers import own_streams, running
+from tests.helpers import own_streams, register_institution_in, running
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -205,19 +201,9 @@ async def test_the_platform_runs_on_the_pgserver_fallback(
                 "registry", settings.replace(database_url=database_url, nats_prefix=prefix)
             ) as runtime,
         ):
-            outcome = await runtime.commands.run(
-                "35",
-                CommandContext(tenant="35", actor="fallback-test", correlation_id="c"),
-                partial(
-                    register_institution,
-                    name="LKSA Muhammadiyah Wiyung",
-                    kind=InstitutionType.LKSA,
-                    owner=Owner.MUHAMMADIYAH,
-                    pdm="3578",
-                    address=None,
-                ),
+            await register_institution_in(
+                runtime, "35", "LKSA Muhammadiyah Wiyung", pdm="3578", actor="fallback-test"
             )
-            assert outcome.status == 201
             assert await runtime.projections.catch_up() == 1
             assert await runtime.relay.publish_pending() == 1
             async with tenant_transaction(runtime.db, "35") as conn:
@@ -246,19 +232,9 @@ async def test_the_embedded_cluster_holds_the_services_to_their_password(
                 "registry", settings.replace(database_url=database_url, nats_prefix=prefix)
             ) as runtime,
         ):
-            outcome = await runtime.commands.run(
-                "35",
-                CommandContext(tenant="35", actor="roles-test", correlation_id="c"),
-                partial(
-                    register_institution,
-                    name="LKSA Muhammadiyah Wiyung",
-                    kind=InstitutionType.LKSA,
-                    owner=Owner.MUHAMMADIYAH,
-                    pdm="3578",
-                    address=None,
-                ),
+            await register_institution_in(
+                runtime, "35", "LKSA Muhammadiyah Wiyung", pdm="3578", actor="roles-test"
             )
-            assert outcome.status == 201
             assert await runtime.projections.catch_up() == 1
             async with runtime.db.acquire() as conn:
                 assert await conn.fetchval("SELECT session_user") == APP_ROLE

@@ -26,12 +26,10 @@ from nats.aio.msg import Msg
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, ExternalStream
 
 from services.bootstrap import SERVICES as SERVICE_NAMES
-from services.registry.application.register_institution import register_institution
-from services.registry.domain.institution import InstitutionType, Owner
+from services.registry.domain.institution import Owner
 from shared.cli.main import main as cli_main
 from shared.devstack.nats import EmbeddedNats
 from shared.devstack.stack import DevStack
-from shared.eventstore.context import CommandContext
 from shared.messaging.permissions import (
     SERVICES_API_PREFIX,
     SERVICES_USER,
@@ -47,7 +45,7 @@ from shared.messaging.permissions import (
 )
 from shared.messaging.streams import Subjects, ensure_stream
 from shared.settings import Settings
-from tests.helpers import eventually, fresh_database, running
+from tests.helpers import eventually, fresh_database, register_institution_in, running
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -547,17 +545,13 @@ async def test_services_publish_through_the_relay_and_the_province_consumes(
             nats_url=_url(server, SERVICES_USER, service_nats_password(settings)),
         )
         async with running("registry", service_settings) as runtime:
-            await runtime.commands.run(
+            await register_institution_in(
+                runtime,
                 "35",
-                CommandContext(tenant="35", actor="natsacct-test", correlation_id="c1"),
-                partial(
-                    register_institution,
-                    name="LKSA Aisyiyah Surabaya",
-                    kind=InstitutionType.LKSA,
-                    owner=Owner.AISYIYAH,
-                    pdm="3578",
-                    address=None,
-                ),
+                "LKSA Aisyiyah Surabaya",
+                owner=Owner.AISYIYAH,
+                pdm="3578",
+                actor="natsacct-test",
             )
             assert await runtime.relay.publish_pending() == 1
 

@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
-from functools import partial
 from importlib import resources
 from typing import Any
 from uuid import UUID
@@ -29,12 +28,9 @@ from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, RawStreamMsg
 from nats.js.errors import NotFoundError
 
 from services.bootstrap import build_runtime
-from services.registry.application.register_institution import register_institution
-from services.registry.domain.institution import InstitutionType, Owner
 from shared.db.pool import DbConnection
 from shared.db.roles import APP_ROLE
 from shared.devstack.stack import DevStack
-from shared.eventstore.context import CommandContext
 from shared.eventstore.envelope import EventEnvelope
 from shared.eventstore.logs import TenantLogs
 from shared.messaging.consumer import EventConsumer
@@ -43,7 +39,7 @@ from shared.outbox.relay import POSITION_HEADER, PREVIOUS_HEADER, Relay
 from shared.resilience.stalls import request_retry
 from shared.runtime import ServiceRuntime
 from shared.settings import Settings
-from tests.helpers import eventually, fresh_database, own_streams
+from tests.helpers import eventually, fresh_database, own_streams, register_institution_in
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -203,22 +199,12 @@ class Lane:
 
 async def register(runtime: ServiceRuntime, tenant: str, count: int) -> list[UUID]:
     """Commit `count` registrations in `tenant`; returns the institutions' ids."""
-    ids: list[UUID] = []
-    for i in range(count):
-        outcome = await runtime.commands.run(
-            tenant,
-            CommandContext(tenant=tenant, actor="relay-test", correlation_id=f"c{i}"),
-            partial(
-                register_institution,
-                name=f"LKSA Muhammadiyah {tenant}-{i}",
-                kind=InstitutionType.LKSA,
-                owner=Owner.MUHAMMADIYAH,
-                pdm=f"{tenant}71",
-                address=None,
-            ),
+    return [
+        await register_institution_in(
+            runtime, tenant, f"LKSA Muhammadiyah {tenant}-{i}", actor="relay-test"
         )
-        ids.append(UUID(msgspec.json.decode(outcome.body)["id"]))
-    return ids
+        for i in range(count)
+    ]
 
 
 @pytest.fixture
