@@ -16,6 +16,7 @@ from litestar.openapi.spec import Components, SecurityScheme
 from shared.auth import TokenVerifier
 from shared.db.pool import DbPool
 from shared.eventstore.commands import CommandRunner
+from shared.http.edge import EdgeInputMiddleware, EdgeRequest
 from shared.http.kernel_controllers import KERNEL_CONTROLLERS
 from shared.http.middleware import RequestContextMiddleware
 from shared.http.problems import EXCEPTION_HANDLERS
@@ -55,7 +56,10 @@ def create_app(runtime: ServiceRuntime) -> Litestar:
             # Outermost, so even a 401 gets a correlation id, a log line and a metric.
             DefineMiddleware(RequestContextMiddleware, metrics=runtime.metrics),
             DefineMiddleware(JWTAuthMiddleware, verifier=TokenVerifier(runtime.settings)),
+            # After authentication: a caller without a token learns nothing about input rules.
+            DefineMiddleware(EdgeInputMiddleware),
         ],
+        request_class=EdgeRequest,
         exception_handlers=EXCEPTION_HANDLERS,
         # Logging is configured once by the process (JSON lines), not by Litestar.
         logging_config=None,

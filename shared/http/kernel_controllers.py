@@ -10,6 +10,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from shared.auth import Role
 from shared.eventstore.catalogue import EventSpec
+from shared.http.params import Position
 from shared.http.security import READERS, requires_roles, tenant_guard
 from shared.messaging.feed import FeedPage
 from shared.runtime import ServiceRuntime
@@ -59,7 +60,7 @@ class EventsController(Controller):
         self,
         tenant: FromPath[str],
         runtime: Runtime,
-        after: Annotated[int, Parameter(ge=0, description="return events after this position")] = 0,
+        after: Position = 0,
         limit: Annotated[int, Parameter(ge=1, le=1000)] = 100,
     ) -> FeedPage:
         async with runtime.db.acquire() as conn:

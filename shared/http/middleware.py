@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any
 
 from litestar import Request
@@ -17,6 +18,10 @@ from shared.observability import Metrics, Stopwatch, correlation_id, new_correla
 log = logging.getLogger("mpks.http")
 
 HEADER = "x-correlation-id"
+# The shape of a caller-given trace id (correlation or causation): printable ASCII, at most 128
+# characters. It is logged and stored in every event's metadata forever, so it stays short and
+# plain.
+TRACE_ID = re.compile(r"[!-~]{1,128}")
 
 
 class RequestContextMiddleware:
@@ -30,7 +35,10 @@ class RequestContextMiddleware:
             return
         method = scope["method"]
         headers = dict(scope["headers"])
-        cid = headers.get(HEADER.encode(), b"").decode("latin-1")[:128] or new_correlation_id()
+        # A caller's correlation id that is not a trace id is replaced, not refused: this
+        # header must never be the reason a request fails (even a 401 carries one).
+        given = headers.get(HEADER.encode(), b"").decode("latin-1")
+        cid = given if TRACE_ID.fullmatch(given) else new_correlation_id()
         token = correlation_id.set(cid)
         scope.setdefault("state", {})["correlation_id"] = cid
         watch = Stopwatch()

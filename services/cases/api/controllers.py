@@ -16,6 +16,7 @@ from shared.auth import Role
 from shared.db.pool import DbPool, tenant_transaction
 from shared.eventstore.commands import CommandRunner
 from shared.http.commands import CommandAccepted, execute
+from shared.http.params import Offset
 from shared.http.reads import read_many, read_one
 from shared.http.security import READERS, requires_roles, tenant_guard
 
@@ -73,7 +74,7 @@ class ComplaintController(Controller):
         tenant: FromPath[str],
         db: NamedDependency[DbPool],
         limit: Annotated[int, Parameter(ge=1, le=500)] = 100,
-        offset: Annotated[int, Parameter(ge=0)] = 0,
+        offset: Offset = 0,
     ) -> list[ComplaintView]:
         return await read_many(
             db,

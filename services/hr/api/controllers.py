@@ -16,6 +16,7 @@ from shared.auth import Role
 from shared.db.pool import DbPool
 from shared.eventstore.commands import CommandRunner
 from shared.http.commands import CommandAccepted, execute
+from shared.http.params import Offset
 from shared.http.reads import read_many, read_one
 from shared.http.security import READERS, requires_roles, tenant_guard
 
@@ -61,7 +62,7 @@ class WorkerController(Controller):
         tenant: FromPath[str],
         db: NamedDependency[DbPool],
         limit: Annotated[int, Parameter(ge=1, le=500)] = 100,
-        offset: Annotated[int, Parameter(ge=0)] = 0,
+        offset: Offset = 0,
     ) -> list[WorkerView]:
         return await read_many(
             db,
