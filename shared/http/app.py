@@ -19,6 +19,7 @@ from shared.eventstore.commands import CommandRunner
 from shared.http.edge import EdgeInputMiddleware, EdgeRequest
 from shared.http.kernel_controllers import KERNEL_CONTROLLERS
 from shared.http.middleware import RequestContextMiddleware
+from shared.http.openapi import complete_contract
 from shared.http.problems import EXCEPTION_HANDLERS
 from shared.http.security import JWTAuthMiddleware
 from shared.runtime import ServiceRuntime
@@ -44,7 +45,7 @@ def create_app(runtime: ServiceRuntime) -> Litestar:
     def provide_db() -> DbPool:
         return runtime.db
 
-    return Litestar(
+    app = Litestar(
         route_handlers=[*KERNEL_CONTROLLERS, *definition.controllers],
         lifespan=[lifespan],
         dependencies={
@@ -76,3 +77,5 @@ def create_app(runtime: ServiceRuntime) -> Litestar:
             security=[{"bearer": []}],
         ),
     )
+    complete_contract(app)
+    return app

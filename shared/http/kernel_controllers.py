@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from litestar import Controller, Response, get
+from litestar.openapi import ResponseSpec
 from litestar.params import FromPath, Parameter, SkipValidation
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
@@ -28,7 +29,17 @@ class HealthController(Controller):
     async def live(self) -> dict[str, str]:
         return {"status": "live"}
 
-    @get("/ready", summary="PostgreSQL and NATS are reachable")
+    @get(
+        "/ready",
+        summary="PostgreSQL and NATS are reachable",
+        responses={
+            503: ResponseSpec(
+                data_container=dict[str, object],
+                description="Not ready: a check failed",
+                generate_examples=False,
+            )
+        },
+    )
     async def ready(self, runtime: Runtime) -> Response[dict[str, object]]:
         checks = await runtime.ready()
         ok = all(checks.values())

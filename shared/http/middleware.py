@@ -50,7 +50,10 @@ class RequestContextMiddleware:
             if message["type"] == "http.response.start":
                 status = message["status"]
                 started = True
-                MutableScopeHeaders.from_message(message)[HEADER] = cid
+                sent = MutableScopeHeaders.from_message(message)
+                sent[HEADER] = cid
+                if method == "OPTIONS" and "allow" in sent:
+                    sent["allow"] = _allowed_methods(scope) or sent["allow"]
             await send(message)
 
         try:
@@ -99,3 +102,14 @@ def _route_of(scope: Any) -> str:
     handler = scope.get("route_handler")
     paths = getattr(handler, "paths", None)
     return next(iter(paths)) if paths else "unmatched"
+
+
+def _allowed_methods(scope: Any) -> str | None:
+    """Every method of the path. Litestar answers OPTIONS from the handler group that created
+    the route first, so a path served by a GET and a POST handler would announce only GET."""
+    app = scope.get("litestar_app")
+    paths = getattr(scope.get("route_handler"), "paths", None)
+    if app is None or not paths:
+        return None
+    methods = app.route_handler_method_map.get(next(iter(paths)))
+    return ", ".join(sorted(methods)) if methods else None

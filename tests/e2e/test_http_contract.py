@@ -675,7 +675,8 @@ async def test_cors_preflight_needs_no_token(services: dict[str, str]) -> None:
     async with httpx.AsyncClient(timeout=10) as http:
         r = await http.options(f"{services['registry']}/v1/tenants/31/institutions")
     assert r.status_code in (200, 204), r.text
-    assert "GET" in r.headers.get("allow", "")
+    # Every method of the path, though Litestar registers GET and POST as separate handlers.
+    assert r.headers.get("allow") == "GET, OPTIONS, POST"
 
 
 # --- 7. the edge: what no handler may ever see ---------------------------------------------
@@ -944,3 +945,40 @@ async def test_a_malformed_correlation_id_is_replaced_not_refused(
             )
             assert r.status_code == 200
             assert r.headers["x-correlation-id"] not in ("", bad)
+
+
+async def test_openapi_documents_each_operations_problems_security_and_closed_bodies(
+    services: dict[str, str],
+) -> None:
+    for base in services.values():
+        spec = await openapi_of(base)
+        for method, path, operation in operations(spec):
+            public = path.startswith("/health")
+            statuses = set(operation["responses"])
+            where = (base, method, path)
+            problems = {s for s in statuses if not s.startswith("2")}
+            expected = {"422", "500"}
+            if not public:
+                expected |= {"401", "403", "503"}
+            if "{" in path:
+                expected.add("404")
+            if "requestBody" in operation:
+                expected |= {"400", "409", "413", "415"}
+            assert expected <= problems, (where, sorted(problems))
+            for status in problems - ({"503"} if public else set()):
+                content = operation["responses"][status]["content"]
+                assert list(content) == [PROBLEM_JSON], (where, status)
+                assert content[PROBLEM_JSON]["schema"] == {"$ref": "#/components/schemas/Problem"}
+            # Public routes need no token; the others inherit the document's bearer scheme.
+            assert operation.get("security") == ([] if public else None), where
+            if "requestBody" in operation:
+                body = resolve(
+                    spec, operation["requestBody"]["content"]["application/json"]["schema"]
+                )
+                assert body["additionalProperties"] is False, where
+        assert spec["security"] == [{"bearer": []}]
+        assert set(spec["components"]["schemas"]["Problem"]["required"]) == {
+            "type",
+            "title",
+            "status",
+        }
