@@ -121,7 +121,7 @@ class EdgeInputMiddleware:
                 errors.append(_query_error(name, "is not valid UTF-8"))
                 continue
             if reason := _unstorable(name) or _unstorable(value):
-                errors.append(_query_error(name.replace("\x00", ""), reason))
+                errors.append(_query_error(name, reason))
         for raw_header, raw_value in scope.get("headers", ()):
             if b"\x00" in raw_value:
                 errors.append(

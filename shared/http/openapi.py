@@ -5,7 +5,8 @@ what the kernel knows about it, so no controller has to list its error answers:
   `application/problem+json`, the `Problem` schema) instead of Litestar's generic 400;
 - public routes (health, docs) say `security: []` instead of inheriting the bearer scheme;
 - a request body whose Struct forbids unknown fields says `additionalProperties: false`;
-- the `tenant` path parameter lists the tenants that exist.
+- the `tenant` path parameter lists the tenants that exist;
+- commands (routes with a body) document the headers `shared.http.commands` reads.
 
 Litestar builds the document once and caches it; this completes that cached document when
 the app is built, before anything serves it.
@@ -21,6 +22,8 @@ from litestar import Litestar
 from litestar.handlers import HTTPRouteHandler
 from litestar.routes import HTTPRoute
 
+from shared.http.commands import CAUSATION_HEADER, IDEMPOTENCY_HEADER
+from shared.http.middleware import TRACE_ID
 from shared.http.problems import PROBLEM_JSON, Problem
 from shared.http.security import PUBLIC_PATHS
 from shared.tenancy import province_codes
@@ -60,6 +63,38 @@ def _problems_of(path: str, method: str, handler: HTTPRouteHandler) -> list[int]
     if method in _WRITES:
         statuses.append(409)
     return sorted(statuses)
+
+
+def _command_headers(path: str) -> list[dict[str, Any]]:
+    headers: list[dict[str, Any]] = [
+        {
+            "name": IDEMPOTENCY_HEADER,
+            "in": "header",
+            "required": False,
+            "description": "Retry-safe key: the same key and body replay the first answer",
+            "schema": {"type": "string", "minLength": 1, "maxLength": 200},
+        },
+        {
+            "name": CAUSATION_HEADER,
+            "in": "header",
+            "required": False,
+            "description": "Id of the message that caused this command (kept in the events)",
+            "schema": {"type": "string", "pattern": f"^{TRACE_ID.pattern}$"},
+        },
+    ]
+    # A command on an existing record (a path parameter besides the tenant) takes If-Match.
+    if re.search(r"\{(?!tenant\})\w+\}", path):
+        headers.append(
+            {
+                "name": "If-Match",
+                "in": "header",
+                "required": False,
+                "description": 'The version (ETag) last read, e.g. "3": refused with 409 if '
+                "the record changed since",
+                "schema": {"type": "string", "pattern": r'^(W/)?"?[0-9]{1,18}"?$'},
+            }
+        )
+    return headers
 
 
 def _problem_response(status: int) -> dict[str, Any]:
@@ -123,6 +158,8 @@ def complete_contract(app: Litestar) -> None:
                 data = handler.parsed_fn_signature.parameters.get("data")
                 if body is not None and data is not None:
                     _close_struct(schemas, body["schema"], data.annotation)
+                    parameters = operation.setdefault("parameters", [])
+                    parameters += _command_headers(route.path_format)
 
 
 __all__ = ["complete_contract"]
