@@ -861,6 +861,18 @@ async def test_every_body_route_refuses_bodies_that_are_not_utf8_or_too_deep(
                 is_problem(r, 400)
 
 
+async def test_every_body_route_refuses_a_body_beyond_the_size_limit(
+    services: dict[str, str], token: Any
+) -> None:
+    caller = auth(token("31", *ALL_ROLES), **{"Content-Type": "application/json"})
+    # Litestar's default limit (10 MB), far above any command.
+    oversized = b'{"name": "' + b"a" * 10_000_000 + b'"}'
+    async with httpx.AsyncClient(timeout=30) as http:
+        for base, method, path, _, _ in await _body_operations(services):
+            r = await http.request(method, base + fill(path), content=oversized, headers=caller)
+            is_problem(r, 413)
+
+
 async def test_every_route_refuses_query_integers_beyond_64_bits(
     services: dict[str, str], token: Any
 ) -> None:
