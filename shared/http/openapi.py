@@ -8,8 +8,9 @@ what the kernel knows about it, so no controller has to list its error answers:
 - the `tenant` path parameter lists the tenants that exist;
 - commands (routes with a body) document the headers `shared.http.commands` reads.
 
-Litestar builds the document once and caches it; this completes that cached document when
-the app is built, before anything serves it.
+Litestar builds the document once and caches it as the dict it serves (`/docs/openapi.json`
+and the docs page); this completes that dict when the app is built, before anything serves
+it. `app.openapi_schema` (Litestar's object model) stays as Litestar generated it.
 """
 
 from __future__ import annotations
