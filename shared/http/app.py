@@ -18,8 +18,10 @@ from shared.auth import TokenVerifier
 from shared.db.pool import DbPool
 from shared.domain.organisation import Scope
 from shared.eventstore.commands import CommandRunner
+from shared.http.edge import EdgeInputMiddleware, EdgeRequest
 from shared.http.kernel_controllers import KERNEL_CONTROLLERS
 from shared.http.middleware import RequestContextMiddleware
+from shared.http.openapi import complete_contract
 from shared.http.problems import EXCEPTION_HANDLERS
 from shared.http.security import JWTAuthMiddleware, actor_scope
 from shared.runtime import ServiceRuntime
@@ -48,7 +50,7 @@ def create_app(runtime: ServiceRuntime) -> Litestar:
     def provide_actor_scope(request: Request[Any, Any, Any]) -> Scope:
         return actor_scope(request)
 
-    return Litestar(
+    app = Litestar(
         route_handlers=[*KERNEL_CONTROLLERS, *definition.controllers],
         lifespan=[lifespan],
         dependencies={
@@ -61,7 +63,10 @@ def create_app(runtime: ServiceRuntime) -> Litestar:
             # Outermost, so even a 401 gets a correlation id, a log line and a metric.
             DefineMiddleware(RequestContextMiddleware, metrics=runtime.metrics),
             DefineMiddleware(JWTAuthMiddleware, verifier=TokenVerifier(runtime.settings)),
+            # After authentication: a caller without a token learns nothing about input rules.
+            DefineMiddleware(EdgeInputMiddleware),
         ],
+        request_class=EdgeRequest,
         exception_handlers=EXCEPTION_HANDLERS,
         # Logging is configured once by the process (JSON lines), not by Litestar.
         logging_config=None,
@@ -78,3 +83,5 @@ def create_app(runtime: ServiceRuntime) -> Litestar:
             security=[{"bearer": []}],
         ),
     )
+    complete_contract(app)
+    return app

@@ -12,9 +12,11 @@ from litestar import Request, Response
 from shared.domain.errors import RuleBroken
 from shared.eventstore.commands import CommandRunner, Handler, fingerprint
 from shared.eventstore.context import CommandContext
+from shared.http.middleware import TRACE_ID
 from shared.http.security import actor_scope, principal_of
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
+CAUSATION_HEADER = "X-Causation-ID"
 T = TypeVar("T")
 
 
@@ -39,6 +41,22 @@ def expected_version(request: Request[Any, Any, Any]) -> int | None:
         ) from None
 
 
+def causation_id(request: Request[Any, Any, Any]) -> str | None:
+    """The message that caused this command. Unlike the correlation id it is refused, not
+    replaced, when malformed: it names another message, and a made-up one would be a false
+    link in the audit trail."""
+    raw = request.headers.get(CAUSATION_HEADER.lower())
+    if raw is None:
+        return None
+    if not TRACE_ID.fullmatch(raw):
+        raise RuleBroken(
+            f"{CAUSATION_HEADER} must be 1 to 128 printable ASCII characters",
+            field=CAUSATION_HEADER,
+            source="header",
+        )
+    return raw
+
+
 async def execute(
     request: Request[Any, Any, Any],
     runner: CommandRunner,
@@ -54,7 +72,7 @@ async def execute(
         tenant=tenant,
         actor=principal.sub,
         correlation_id=request.state.get("correlation_id") or "",
-        causation_id=request.headers.get("x-causation-id"),
+        causation_id=causation_id(request),
         reason=reason,
         scope=actor_scope(request),
     )

@@ -5,11 +5,13 @@ from __future__ import annotations
 from typing import Annotated
 
 from litestar import Controller, Response, get
+from litestar.openapi import ResponseSpec
 from litestar.params import FromPath, Parameter, SkipValidation
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from shared.auth import Role
 from shared.eventstore.catalogue import EventSpec
+from shared.http.params import Position
 from shared.http.security import READERS, national_guard, requires_roles, tenant_guard
 from shared.messaging.feed import FeedPage, LogHeads
 from shared.runtime import Readiness, ServiceRuntime
@@ -30,6 +32,13 @@ class HealthController(Controller):
     @get(
         "/ready",
         summary="Can serve (200: ready or degraded, with what is degraded; 503: not ready)",
+        responses={
+            503: ResponseSpec(
+                data_container=Readiness,
+                description="Not ready: PostgreSQL is unreachable",
+                generate_examples=False,
+            )
+        },
     )
     async def ready(self, runtime: Runtime) -> Response[Readiness]:
         readiness = await runtime.ready()
@@ -58,7 +67,7 @@ class EventsController(Controller):
         self,
         tenant: FromPath[str],
         runtime: Runtime,
-        after: Annotated[int, Parameter(ge=0, description="return events after this position")] = 0,
+        after: Position = 0,
         limit: Annotated[int, Parameter(ge=1, le=1000)] = 100,
     ) -> FeedPage:
         async with runtime.db.acquire() as conn:

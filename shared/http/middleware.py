@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any
 
 from litestar import Request
@@ -17,6 +18,10 @@ from shared.observability import Metrics, Stopwatch, correlation_id, new_correla
 log = logging.getLogger("mpks.http")
 
 HEADER = "x-correlation-id"
+# The shape of a caller-given trace id (correlation or causation): printable ASCII, at most 128
+# characters. It is logged and stored in every event's metadata forever, so it stays short and
+# plain.
+TRACE_ID = re.compile(r"[!-~]{1,128}")
 
 
 class RequestContextMiddleware:
@@ -30,7 +35,10 @@ class RequestContextMiddleware:
             return
         method = scope["method"]
         headers = dict(scope["headers"])
-        cid = headers.get(HEADER.encode(), b"").decode("latin-1")[:128] or new_correlation_id()
+        # A caller's correlation id that is not a trace id is replaced, not refused: this
+        # header must never be the reason a request fails (even a 401 carries one).
+        given = headers.get(HEADER.encode(), b"").decode("latin-1")
+        cid = given if TRACE_ID.fullmatch(given) else new_correlation_id()
         token = correlation_id.set(cid)
         scope.setdefault("state", {})["correlation_id"] = cid
         watch = Stopwatch()
@@ -42,7 +50,10 @@ class RequestContextMiddleware:
             if message["type"] == "http.response.start":
                 status = message["status"]
                 started = True
-                MutableScopeHeaders.from_message(message)[HEADER] = cid
+                sent = MutableScopeHeaders.from_message(message)
+                sent[HEADER] = cid
+                if method == "OPTIONS" and "allow" in sent:
+                    sent["allow"] = _allowed_methods(scope) or sent["allow"]
             await send(message)
 
         try:
@@ -91,3 +102,14 @@ def _route_of(scope: Any) -> str:
     handler = scope.get("route_handler")
     paths = getattr(handler, "paths", None)
     return next(iter(paths)) if paths else "unmatched"
+
+
+def _allowed_methods(scope: Any) -> str | None:
+    """Every method of the path. Litestar answers OPTIONS from the handler group that created
+    the route first, so a path served by a GET and a POST handler would announce only GET."""
+    app = scope.get("litestar_app")
+    paths = getattr(scope.get("route_handler"), "paths", None)
+    if app is None or not paths:
+        return None
+    methods = app.route_handler_method_map.get(next(iter(paths)))
+    return ", ".join(sorted(methods)) if methods else None

@@ -705,4 +705,326 @@ async def test_cors_preflight_needs_no_token(services: dict[str, str]) -> None:
     async with httpx.AsyncClient(timeout=10) as http:
         r = await http.options(f"{services['registry']}/v1/tenants/31/institutions")
     assert r.status_code in (200, 204), r.text
-    assert "GET" in r.headers.get("allow", "")
+    # Every method of the path, though Litestar registers GET and POST as separate handlers.
+    assert r.headers.get("allow") == "GET, OPTIONS, POST"
+
+
+# --- 7. the edge: what no handler may ever see ---------------------------------------------
+#
+# Operations are enumerated from each app's own OpenAPI document (itself built from the
+# routes; the first test pins that the two agree), so a route added later is covered.
+
+
+async def openapi_of(base: str) -> dict[str, Any]:
+    async with httpx.AsyncClient(timeout=10) as http:
+        r = await http.get(f"{base}/docs/openapi.json")
+    assert r.status_code == 200, r.text
+    spec: dict[str, Any] = r.json()
+    return spec
+
+
+def operations(spec: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
+    return [
+        (method.upper(), path, operation)
+        for path, item in spec["paths"].items()
+        for method, operation in item.items()
+        if method in {"get", "post", "put", "patch", "delete"}
+    ]
+
+
+def fill(path: str) -> str:
+    """An OpenAPI path template with tenant 31 and fresh ids."""
+    return re.sub(r"\{(\w+)\}", lambda m: "31" if m.group(1) == "tenant" else str(uuid4()), path)
+
+
+def resolve(spec: dict[str, Any], schema: dict[str, Any]) -> dict[str, Any]:
+    while "$ref" in schema:
+        schema = spec["components"]["schemas"][schema["$ref"].rsplit("/", 1)[-1]]
+    return schema
+
+
+def string_fields(spec: dict[str, Any], operation: dict[str, Any]) -> list[str]:
+    """The request body's properties that may hold a string."""
+    schema = resolve(spec, operation["requestBody"]["content"]["application/json"]["schema"])
+    found = []
+    for name, prop in schema.get("properties", {}).items():
+        variants = [resolve(spec, v) for v in prop.get("oneOf", [prop])]
+        if any(v.get("type") == "string" for v in variants):
+            found.append(name)
+    return found
+
+
+async def test_openapi_documents_every_route(services: dict[str, str]) -> None:
+    documented = set()
+    for service, base in services.items():
+        for method, path, _ in operations(await openapi_of(base)):
+            documented.add((service, method, path))
+    routes = {(s, m, re.sub(r":\w+\}", "}", p)) for s, m, p in V1_ROUTES}
+    assert routes <= documented
+
+
+async def _body_operations(
+    services: dict[str, str],
+) -> list[tuple[str, str, str, dict[str, Any], dict[str, Any]]]:
+    found = []
+    for base in services.values():
+        spec = await openapi_of(base)
+        for method, path, operation in operations(spec):
+            if "requestBody" in operation:
+                found.append((base, method, path, operation, spec))
+    assert len(found) >= 6, "the enumeration must see every command"
+    return found
+
+
+async def test_every_body_route_answers_415_to_anything_but_json(
+    services: dict[str, str], token: Any
+) -> None:
+    caller = auth(token("31", *ALL_ROLES, **every_role("31")))
+    refused = [
+        "text/plain",
+        "application/xml",
+        "text/xml",
+        "application/x-www-form-urlencoded",
+        "multipart/form-data; boundary=x",
+        "application/json; charset=latin-1",
+        "application/octet-stream",
+    ]
+    accepted = ["application/json", "application/json; charset=UTF-8", "application/merge+json"]
+    async with httpx.AsyncClient(timeout=10) as http:
+        for base, method, path, _, _ in await _body_operations(services):
+            url = base + fill(path)
+            for media_type in refused:
+                r = await http.request(
+                    method, url, content=b"{}", headers={**caller, "Content-Type": media_type}
+                )
+                body = is_problem(r, 415)
+                assert "application/json" in body["detail"], (path, media_type, body)
+            # No label at all is no promise of JSON either.
+            r = await http.request(method, url, content=b"{}", headers=caller)
+            is_problem(r, 415)
+            for media_type in accepted:
+                # Parsed as JSON: `{}` lacks the required fields, so the answer is about them.
+                r = await http.request(
+                    method, url, content=b"{}", headers={**caller, "Content-Type": media_type}
+                )
+                assert r.status_code == 422, (path, media_type, r.text)
+
+
+async def test_every_body_route_refuses_text_postgres_cannot_store_naming_the_field(
+    services: dict[str, str], token: Any
+) -> None:
+    caller = auth(token("31", *ALL_ROLES, **every_role("31")))
+    async with httpx.AsyncClient(timeout=10) as http:
+        for base, method, path, operation, spec in await _body_operations(services):
+            fields = string_fields(spec, operation)
+            assert fields, path
+            r = await http.request(
+                method,
+                base + fill(path),
+                json={name: "Nama \u0000 Panti" for name in fields},
+                headers=caller,
+            )
+            problem = is_problem(r, 422)
+            assert sorted(fields_of(problem)) == sorted(fields), (path, problem)
+            assert {e["source"] for e in problem["errors"]} == {"body"}
+            assert "U+0000" in problem["errors"][0]["message"]
+
+            # A NUL in a field's name is refused by its path too, nested or not.
+            r = await http.request(
+                method,
+                base + fill(path),
+                json={"extra": [{"k\u0000": 1}]},
+                headers=caller,
+            )
+            assert fields_of(is_problem(r, 422)) == ["extra[0].k\u0000"], path
+
+
+NUL_COMMANDS: list[tuple[str, str, Role, dict[str, Any], str]] = [
+    ("registry", "/v1/tenants/11/institutions", Role.WILAYAH_ADMIN,
+     {"name": "Poison \u0000 NUL", "kind": "lksa", "pdm": "1101"}, "name"),
+    ("cases", "/v1/tenants/11/complaints", Role.CASE_WORKER,
+     {"channel": "phone", "summary": "Pengaduan \u0000 racun"}, "summary"),
+    ("hr", "/v1/tenants/11/workers", Role.HR_OFFICER,
+     {"full_name": "Siti \u0000 Aminah", "birth_date": "1990-03-04"}, "full_name"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("service", "path", "role", "body", "field"), NUL_COMMANDS, ids=[c[0] for c in NUL_COMMANDS]
+)
+async def test_a_valid_command_with_a_nul_writes_nothing(
+    services: dict[str, str],
+    token: Any,
+    service: str,
+    path: str,
+    role: Role,
+    body: dict[str, Any],
+    field: str,
+) -> None:
+    """The probe's case: accepted with 201 before, then a projection failing forever."""
+    base = services[service]
+    auditor = token("11", Role.AUDITOR)
+    async with httpx.AsyncClient(timeout=10) as http:
+        before = await feed_head(http, base, "11", auditor)
+        r = await http.post(base + path, json=body, headers=auth(token("11", role)))
+        assert fields_of(is_problem(r, 422)) == [field]
+        assert await feed_head(http, base, "11", auditor) == before
+
+
+async def test_every_body_route_refuses_bodies_that_are_not_utf8_or_too_deep(
+    services: dict[str, str], token: Any
+) -> None:
+    caller = auth(
+        token("31", *ALL_ROLES, **every_role("31")), **{"Content-Type": "application/json"}
+    )
+    malformed = {
+        "invalid UTF-8": b'{"name": "\xff\xfe"}',
+        "UTF-8 encoded surrogate": b'{"name": "\xed\xa0\x80"}',
+        "escaped lone surrogate": b'{"name": "\\ud800"}',
+        "nested 1,000 deep": b"[" * 1000 + b"]" * 1000,
+        "nested 100,000 deep": b'{"a":' * 100_000 + b"1" + b"}" * 100_000,
+        "nested beyond the limit": b"[" * 40 + b"]" * 40,
+    }
+    async with httpx.AsyncClient(timeout=10) as http:
+        for base, method, path, _, _ in await _body_operations(services):
+            for label, content in malformed.items():
+                r = await http.request(method, base + fill(path), content=content, headers=caller)
+                assert r.status_code == 400, (path, label, r.status_code, r.text)
+                is_problem(r, 400)
+
+
+async def test_every_body_route_refuses_a_body_beyond_the_size_limit(
+    services: dict[str, str], token: Any
+) -> None:
+    caller = auth(
+        token("31", *ALL_ROLES, **every_role("31")), **{"Content-Type": "application/json"}
+    )
+    # Litestar's default limit (10 MB), far above any command.
+    oversized = b'{"name": "' + b"a" * 10_000_000 + b'"}'
+    async with httpx.AsyncClient(timeout=30) as http:
+        for base, method, path, _, _ in await _body_operations(services):
+            r = await http.request(method, base + fill(path), content=oversized, headers=caller)
+            is_problem(r, 413)
+
+
+async def test_every_route_refuses_query_integers_beyond_64_bits(
+    services: dict[str, str], token: Any
+) -> None:
+    caller = auth(token("31", *ALL_ROLES, **every_role("31")))
+    checked = 0
+    async with httpx.AsyncClient(timeout=10) as http:
+        for base in services.values():
+            spec = await openapi_of(base)
+            for method, path, operation in operations(spec):
+                for param in operation.get("parameters", []):
+                    schema = resolve(spec, param["schema"])
+                    if param["in"] != "query" or schema.get("type") != "integer":
+                        continue
+                    for huge in (2**63, 2**64, 10**30, -(2**63) - 1):
+                        r = await http.request(
+                            method,
+                            base + fill(path),
+                            params={param["name"]: str(huge)},
+                            headers=caller,
+                        )
+                        problem = is_problem(r, 422)
+                        assert fields_of(problem) == [param["name"]], (path, huge, problem)
+                    checked += 1
+    # offset on three lists, after on three feeds, limit on all six.
+    assert checked >= 12
+
+
+async def test_every_route_refuses_query_text_postgres_cannot_store(
+    services: dict[str, str], token: Any
+) -> None:
+    caller = auth(token("31", *ALL_ROLES, **every_role("31")))
+    async with httpx.AsyncClient(timeout=10) as http:
+        for base in services.values():
+            for method, path, _ in operations(await openapi_of(base)):
+                for query, field in (
+                    ("pdm=31%0071", "pdm"),
+                    ("note=%ff", "note"),
+                    ("note=%ed%a0%80", "note"),
+                ):
+                    r = await http.request(
+                        method, f"{base}{fill(path)}?{query}", headers=caller, json={}
+                    )
+                    problem = is_problem(r, 422)
+                    assert fields_of(problem) == [field], (path, query, problem)
+                    assert problem["errors"][0]["source"] == "query"
+
+
+async def test_causation_id_is_a_bounded_trace_id_or_refused(
+    services: dict[str, str], token: Any
+) -> None:
+    registry = services["registry"]
+    auditor = token("31", Role.AUDITOR)
+    admin = token("31", Role.WILAYAH_ADMIN)
+    url = f"{registry}/v1/tenants/31/institutions"
+    body = {"name": "LKSA Sebab Akibat", "kind": "lksa", "pdm": "3171"}
+    async with httpx.AsyncClient(timeout=10) as http:
+        before = await feed_head(http, registry, "31", auditor)
+        for bad in ("x" * 129, "x" * 60_000, "sebab akibat", "sebab\takibat"):
+            r = await http.post(url, json=body, headers=auth(admin, **{"X-Causation-ID": bad}))
+            problem = is_problem(r, 422)
+            assert problem["errors"] == [
+                {"field": "X-Causation-ID", "source": "header", "message": problem["detail"]}
+            ]
+        assert await feed_head(http, registry, "31", auditor) == before
+
+        cause = "evt-" + "9" * 124
+        r = await http.post(url, json=body, headers=auth(admin, **{"X-Causation-ID": cause}))
+        assert r.status_code == 201, r.text
+        created = r.json()["id"]
+        events = await whole_feed(http, registry, "31", auditor)
+    (registered,) = [e for e in events if e["aggregate_id"] == created]
+    assert registered["meta"]["causation_id"] == cause
+
+
+async def test_a_malformed_correlation_id_is_replaced_not_refused(
+    services: dict[str, str],
+) -> None:
+    async with httpx.AsyncClient(timeout=10) as http:
+        for bad in ("x" * 129, "two words"):
+            r = await http.get(
+                f"{services['registry']}/health/live", headers={"X-Correlation-ID": bad}
+            )
+            assert r.status_code == 200
+            assert r.headers["x-correlation-id"] not in ("", bad)
+
+
+async def test_openapi_documents_each_operations_problems_security_and_closed_bodies(
+    services: dict[str, str],
+) -> None:
+    for base in services.values():
+        spec = await openapi_of(base)
+        for method, path, operation in operations(spec):
+            public = path.startswith("/health")
+            statuses = set(operation["responses"])
+            where = (base, method, path)
+            problems = {s for s in statuses if not s.startswith("2")}
+            expected = {"422", "500"}
+            if not public:
+                expected |= {"401", "403", "503"}
+            if "{" in path:
+                expected.add("404")
+            if "requestBody" in operation:
+                expected |= {"400", "409", "413", "415"}
+            assert expected <= problems, (where, sorted(problems))
+            for status in problems - ({"503"} if public else set()):
+                content = operation["responses"][status]["content"]
+                assert list(content) == [PROBLEM_JSON], (where, status)
+                assert content[PROBLEM_JSON]["schema"] == {"$ref": "#/components/schemas/Problem"}
+            # Public routes need no token; the others inherit the document's bearer scheme.
+            assert operation.get("security") == ([] if public else None), where
+            if "requestBody" in operation:
+                body = resolve(
+                    spec, operation["requestBody"]["content"]["application/json"]["schema"]
+                )
+                assert body["additionalProperties"] is False, where
+        assert spec["security"] == [{"bearer": []}]
+        assert set(spec["components"]["schemas"]["Problem"]["required"]) == {
+            "type",
+            "title",
+            "status",
+        }

@@ -17,6 +17,7 @@ from shared.db.pool import DbPool, tenant_transaction
 from shared.domain.organisation import Scope
 from shared.eventstore.commands import CommandRunner
 from shared.http.commands import CommandAccepted, execute
+from shared.http.params import Offset
 from shared.http.reads import read_many, read_one
 from shared.http.security import READERS, requires_roles, tenant_guard
 
@@ -83,7 +84,7 @@ class ComplaintController(Controller):
         db: NamedDependency[DbPool],
         actor_scope: NamedDependency[Scope],
         limit: Annotated[int, Parameter(ge=1, le=500)] = 100,
-        offset: Annotated[int, Parameter(ge=0)] = 0,
+        offset: Offset = 0,
     ) -> list[ComplaintView]:
         return await read_many(
             db,

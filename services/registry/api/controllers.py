@@ -25,6 +25,7 @@ from shared.db.pool import DbPool
 from shared.domain.organisation import Scope
 from shared.eventstore.commands import CommandRunner
 from shared.http.commands import CommandAccepted, execute, expected_version
+from shared.http.params import Offset
 from shared.http.reads import read_many, read_one
 from shared.http.security import READERS, requires_roles, tenant_guard
 
@@ -73,7 +74,7 @@ class InstitutionController(Controller):
         kind: FromQuery[InstitutionType | None] = None,
         pdm: Annotated[str | None, Parameter(pattern=r"^\d{4}$")] = None,
         limit: Annotated[int, Parameter(ge=1, le=500)] = 100,
-        offset: Annotated[int, Parameter(ge=0)] = 0,
+        offset: Offset = 0,
     ) -> list[InstitutionView]:
         return await read_many(
             db,

@@ -1,0 +1,166 @@
+"""Makes the OpenAPI document the contract the running service keeps, for every route from
+what the kernel knows about it, so no controller has to list its error answers:
+
+- every operation documents the problem responses the kernel can give it (RFC 9457,
+  `application/problem+json`, the `Problem` schema) instead of Litestar's generic 400;
+- public routes (health, docs) say `security: []` instead of inheriting the bearer scheme;
+- a request body whose Struct forbids unknown fields says `additionalProperties: false`;
+- the `tenant` path parameter lists the tenants that exist;
+- commands (routes with a body) document the headers `shared.http.commands` reads.
+
+Litestar builds the document once and caches it as the dict it serves (`/docs/openapi.json`
+and the docs page); this completes that dict when the app is built, before anything serves
+it. `app.openapi_schema` (Litestar's object model) stays as Litestar generated it.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import msgspec
+from litestar import Litestar
+from litestar.handlers import HTTPRouteHandler
+from litestar.routes import HTTPRoute
+
+from shared.http.commands import CAUSATION_HEADER, IDEMPOTENCY_HEADER
+from shared.http.middleware import TRACE_ID
+from shared.http.problems import PROBLEM_JSON, Problem
+from shared.http.security import PUBLIC_PATHS
+from shared.tenancy import province_codes
+
+_REF = "#/components/schemas/{name}"
+_WRITES = {"POST", "PUT", "PATCH", "DELETE"}
+
+# Why each problem happens, as the document tells clients.
+_PROBLEMS: dict[int, str] = {
+    400: "Malformed body: not JSON, not UTF-8 or nested too deep",
+    401: "Missing, invalid or expired bearer token",
+    403: "The token's tenant, roles or PDM do not allow this",
+    404: "Unknown tenant, or no such record in it",
+    409: "The record changed since it was read (If-Match), or the Idempotency-Key was used "
+    "for a different request",
+    413: "Body too large",
+    415: "The body is not application/json (UTF-8)",
+    422: "Invalid input; `errors[]` names each field at fault and where it is "
+    "(body, query, header)",
+    500: "Unexpected error (logged with the correlation id)",
+    503: "PostgreSQL or NATS is unavailable; retry later",
+}
+
+
+def _problems_of(path: str, method: str, handler: HTTPRouteHandler) -> list[int]:
+    public = any(re.match(pattern, path) for pattern in PUBLIC_PATHS)
+    # The edge checks every query string of every route (shared.http.edge).
+    statuses = [422, 500]
+    if not public:
+        statuses += [401, 503]
+    if handler.resolve_guards():
+        statuses.append(403)
+    if "{" in path:
+        statuses.append(404)
+    if "data" in handler.parsed_fn_signature.parameters:
+        statuses += [400, 413, 415]
+    if method in _WRITES:
+        statuses.append(409)
+    return sorted(statuses)
+
+
+def _command_headers(path: str) -> list[dict[str, Any]]:
+    headers: list[dict[str, Any]] = [
+        {
+            "name": IDEMPOTENCY_HEADER,
+            "in": "header",
+            "required": False,
+            "description": "Retry-safe key: the same key and body replay the first answer",
+            "schema": {"type": "string", "minLength": 1, "maxLength": 200},
+        },
+        {
+            "name": CAUSATION_HEADER,
+            "in": "header",
+            "required": False,
+            "description": "Id of the message that caused this command (kept in the events)",
+            "schema": {"type": "string", "pattern": f"^{TRACE_ID.pattern}$"},
+        },
+    ]
+    # A command on an existing record (a path parameter besides the tenant) takes If-Match.
+    if re.search(r"\{(?!tenant\})\w+\}", path):
+        headers.append(
+            {
+                "name": "If-Match",
+                "in": "header",
+                "required": False,
+                "description": 'The version (ETag) last read, e.g. "3": refused with 409 if '
+                "the record changed since",
+                "schema": {"type": "string", "pattern": r'^(W/)?"?[0-9]{1,18}"?$'},
+            }
+        )
+    return headers
+
+
+def _problem_response(status: int) -> dict[str, Any]:
+    return {
+        "description": _PROBLEMS[status],
+        "content": {PROBLEM_JSON: {"schema": {"$ref": _REF.format(name="Problem")}}},
+    }
+
+
+def _close_struct(schemas: dict[str, Any], schema: dict[str, Any], struct: Any) -> None:
+    """`additionalProperties: false` where msgspec refuses unknown fields, nested Structs too."""
+    while "$ref" in schema:
+        schema = schemas[schema["$ref"].rsplit("/", 1)[-1]]
+    info = msgspec.inspect.type_info(struct)
+    if not isinstance(info, msgspec.inspect.StructType):
+        return
+    if info.forbid_unknown_fields:
+        schema["additionalProperties"] = False
+    properties = schema.get("properties", {})
+    for field in info.fields:
+        prop = properties.get(field.encode_name)
+        if prop is None:
+            continue
+        for variant in prop.get("oneOf", [prop]):
+            if "$ref" in variant and isinstance(field.type, msgspec.inspect.StructType):
+                _close_struct(schemas, variant, field.type.cls)
+
+
+def complete_contract(app: Litestar) -> None:
+    document: dict[str, Any] = app.plugins.get("OpenAPIPlugin").provide_openapi_schema()
+    schemas: dict[str, Any] = document.setdefault("components", {}).setdefault("schemas", {})
+    _, problem_schemas = msgspec.json.schema_components([Problem], ref_template=_REF)
+    schemas.update(problem_schemas)
+    tenants = sorted(province_codes())
+
+    for route in app.routes:
+        if not isinstance(route, HTTPRoute):
+            continue
+        item = document["paths"].get(route.path_format)
+        if item is None:  # not in the schema (metrics, the docs themselves)
+            continue
+        for handler in route.route_handlers:
+            for method in handler.http_methods:
+                operation = item.get(method.lower())
+                if operation is None:
+                    continue
+                responses = operation.setdefault("responses", {})
+                declared = {str(status) for status in handler.responses or {}}
+                for status in [s for s in responses if not s.startswith("2")]:
+                    # Litestar's generic error shapes: the kernel answers problems instead.
+                    if status not in declared:
+                        del responses[status]
+                for status in _problems_of(route.path_format, method, handler):
+                    responses.setdefault(str(status), _problem_response(status))
+                if any(re.match(p, route.path_format) for p in PUBLIC_PATHS):
+                    operation["security"] = []
+                for parameter in operation.get("parameters", []):
+                    if parameter["in"] == "path" and parameter["name"] == "tenant":
+                        parameter["schema"] = {"type": "string", "enum": tenants}
+                body = operation.get("requestBody", {}).get("content", {}).get("application/json")
+                data = handler.parsed_fn_signature.parameters.get("data")
+                if body is not None and data is not None:
+                    _close_struct(schemas, body["schema"], data.annotation)
+                    parameters = operation.setdefault("parameters", [])
+                    parameters += _command_headers(route.path_format)
+
+
+__all__ = ["complete_contract"]
