@@ -10,6 +10,8 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 import asyncpg
 from asyncpg.pool import PoolConnectionProxy
 
+from shared.availability import CONNECTION_WAIT_SECONDS
+
 # asyncpg's classes are generic only in its stubs; Litestar resolves handler signatures at
 # run time, so the aliases must be real types there too.
 if TYPE_CHECKING:
@@ -52,6 +54,8 @@ async def create_pool(database_url: str, *, max_size: int) -> asyncpg.Pool[Any]:
         reset=_nothing_to_reset,
         # Tenant logs are per schema, so statements differ per tenant: keep them all.
         statement_cache_size=4096,
+        # A connect nobody answers (a host gone from the network) fails like a refused one.
+        timeout=CONNECTION_WAIT_SECONDS,
     )
     assert pool is not None
     return pool
@@ -61,6 +65,8 @@ async def create_pool(database_url: str, *, max_size: int) -> asyncpg.Pool[Any]:
 async def tenant_transaction(pool: asyncpg.Pool[Any], tenant: str) -> AsyncIterator[DbConnection]:
     """A transaction that sees and writes only `tenant`'s rows (transaction-local setting,
     so a pooled connection never carries one tenant's setting into another's request)."""
-    async with pool.acquire() as conn, conn.transaction():
+    # Bounded: with PostgreSQL down or every connection busy, a request answers 503 soon
+    # (the TimeoutError is a connection failure) instead of queueing for ever.
+    async with pool.acquire(timeout=CONNECTION_WAIT_SECONDS) as conn, conn.transaction():
         await conn.execute("SELECT set_config('app.tenant_id', $1, true)", tenant)
         yield conn

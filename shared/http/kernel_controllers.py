@@ -9,6 +9,7 @@ from litestar.params import FromPath, Parameter, SkipValidation
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from shared.auth import Role
+from shared.availability import RETRY_AFTER_SECONDS
 from shared.eventstore.catalogue import EventSpec
 from shared.http.security import READERS, requires_roles, tenant_guard
 from shared.messaging.feed import FeedPage
@@ -27,14 +28,25 @@ class HealthController(Controller):
     async def live(self) -> dict[str, str]:
         return {"status": "live"}
 
-    @get("/ready", summary="PostgreSQL and NATS are reachable")
+    @get(
+        "/ready",
+        summary="Ready when PostgreSQL is reachable (503 otherwise); degraded without NATS",
+        description=(
+            "Commands and reads need only PostgreSQL. Without NATS the service still takes "
+            "traffic (`status: degraded`): events wait in the log and the relay publishes "
+            "them when NATS is back."
+        ),
+    )
     async def ready(self, runtime: Runtime) -> Response[dict[str, object]]:
         checks = await runtime.ready()
-        ok = all(checks.values())
-        return Response(
-            {"status": "ready" if ok else "not ready", "checks": checks},
-            status_code=200 if ok else 503,
-        )
+        if not checks["postgres"]:
+            status, code = "not ready", 503
+        elif not all(checks.values()):
+            status, code = "degraded", 200
+        else:
+            status, code = "ready", 200
+        headers = {"Retry-After": str(RETRY_AFTER_SECONDS)} if code == 503 else None
+        return Response({"status": status, "checks": checks}, status_code=code, headers=headers)
 
 
 class MetricsController(Controller):
