@@ -16,6 +16,7 @@ from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import IntegrityError
 
+from shared.availability import CONNECTION_WAIT_SECONDS, Unavailable
 from shared.domain.errors import Conflict, DomainError, NotFound, RuleBroken
 from shared.eventstore.context import CommandContext, command_context
 from shared.eventstore.recorder import IdempotencyRecord
@@ -55,8 +56,12 @@ def fingerprint(*parts: object) -> str:
 class CommandRunner:
     def __init__(self, stores: TenantStores) -> None:
         self.stores = stores
-        # Never more threads than pooled connections: extra threads would only queue there.
+        # Never more commands in flight than pooled connections: extra threads would only
+        # queue there. A command waits for its turn as long as for a connection, then is
+        # told to come back (PostgreSQL down, or more load than the pool can take).
         self.limiter = anyio.CapacityLimiter(stores.pool.max_connections)
+        # Admission above keeps this one from ever being the one that waits.
+        self._threads = anyio.CapacityLimiter(stores.pool.max_connections)
 
     async def run(
         self,
@@ -67,15 +72,25 @@ class CommandRunner:
         idempotency_key: str | None = None,
         request_fingerprint: str = "",
     ) -> Outcome:
-        return await anyio.to_thread.run_sync(
-            self._run,
-            tenant,
-            ctx,
-            handler,
-            idempotency_key,
-            request_fingerprint,
-            limiter=self.limiter,
-        )
+        admitted = False
+        with anyio.move_on_after(CONNECTION_WAIT_SECONDS):
+            await self.limiter.acquire()
+            admitted = True
+        if not admitted:
+            raise Unavailable("PostgreSQL", "every event-store connection stayed busy")
+        try:
+            # Not cancellable once started: a command that committed must be reported.
+            return await anyio.to_thread.run_sync(
+                self._run,
+                tenant,
+                ctx,
+                handler,
+                idempotency_key,
+                request_fingerprint,
+                limiter=self._threads,
+            )
+        finally:
+            self.limiter.release()
 
     def _run(
         self,

@@ -141,6 +141,13 @@ async def test_postgres_outage_answers_503_quickly_and_recovers_at_once(
             again, again_seconds = await _timed(client.register("LKSA Saat Padam Lagi"))
             _assert_unavailable(again)
 
+            # More commands at once than the pool has connections: none queues for long.
+            burst_started = time.monotonic()
+            burst = await asyncio.gather(*(client.register(f"LKSA Antrian {i}") for i in range(24)))
+            burst_seconds = time.monotonic() - burst_started
+            for response in burst:
+                _assert_unavailable(response)
+
             await asyncio.to_thread(postgres.start)
             back = time.monotonic()
 
@@ -164,7 +171,8 @@ async def test_postgres_outage_answers_503_quickly_and_recovers_at_once(
 
             print(
                 f"\noutage: command 503 after {command_seconds:.2f}s "
-                f"(next {again_seconds:.2f}s), read 503 after {read_seconds:.2f}s; "
+                f"(next {again_seconds:.2f}s, 24 at once {burst_seconds:.2f}s), "
+                f"read 503 after {read_seconds:.2f}s; "
                 f"back: first 201 after {recovered_seconds:.2f}s, "
                 f"first read 200 after {read_recovered_seconds:.2f}s"
             )
@@ -172,6 +180,7 @@ async def test_postgres_outage_answers_503_quickly_and_recovers_at_once(
             # 30-50 s and then answered 500, and commands failed 8-9 s after the return.
             assert command_seconds < 15
             assert again_seconds < 15
+            assert burst_seconds < 12  # 24 commands, 4 connections: 18 s if each queued
             assert read_seconds < 15
             assert recovered_seconds < 5
     finally:
