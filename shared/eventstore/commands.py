@@ -42,6 +42,9 @@ class Outcome:
     status: int
     body: bytes
     replayed: bool = False
+    # Where the command's events sit in the tenant log: a read that waits for its read
+    # models to reach it sees the command's effect (None: the command recorded nothing).
+    position: int | None = None
 
 
 Handler = Callable[[TenantApplication], Decision]
@@ -110,7 +113,7 @@ class CommandRunner:
             except DomainError:
                 earlier = app.recorder.find_idempotency_record(key) if key is not None else None
                 if earlier is not None:
-                    return _replay(earlier, request_fingerprint)
+                    return _replay(app, earlier, request_fingerprint)
                 raise
             body = msgspec.json.encode(decision.body)
             record = (
@@ -118,31 +121,39 @@ class CommandRunner:
                 if key is not None
                 else None
             )
+            position: int | None = None
             try:
                 if any(agg.pending_events for agg in decision.save) or record is None:
-                    app.save(*decision.save, idempotency=record)
+                    recordings = app.save(*decision.save, idempotency=record)
+                    position = max((r.notification.id for r in recordings), default=None)
                 else:
                     app.recorder.record_without_events(record)
             except IntegrityError:
                 if key is not None:
                     earlier = app.recorder.find_idempotency_record(key)
                     if earlier is not None:
-                        return _replay(earlier, request_fingerprint)
+                        return _replay(app, earlier, request_fingerprint)
                 raise Conflict(
                     "the record was changed by someone else at the same time: "
                     "reload it and try again"
                 ) from None
-            return Outcome(decision.status, body)
+            return Outcome(decision.status, body, position=position)
 
 
-def _replay(earlier: IdempotencyRecord, request_fingerprint: str) -> Outcome:
+def _replay(
+    app: TenantApplication, earlier: IdempotencyRecord, request_fingerprint: str
+) -> Outcome:
     if earlier.fingerprint != request_fingerprint:
         raise RuleBroken(
             "this Idempotency-Key was already used for a different request",
             field="Idempotency-Key",
             source="header",
         )
-    return Outcome(earlier.status, earlier.body, replayed=True)
+    # The first attempt's events are at or before the log's head: waiting for the head is
+    # enough to read them (a retry is rare; storing each key's position would cost a column
+    # on every command).
+    head = app.recorder.max_notification_id()
+    return Outcome(earlier.status, earlier.body, replayed=True, position=head or None)
 
 
 def load(

@@ -19,6 +19,7 @@ from shared.eventstore.commands import CommandRunner
 from shared.http.kernel_controllers import KERNEL_CONTROLLERS
 from shared.http.middleware import RequestContextMiddleware
 from shared.http.problems import EXCEPTION_HANDLERS
+from shared.http.reads import ReadModelPositions, read_your_writes
 from shared.http.security import JWTAuthMiddleware
 from shared.runtime import ServiceRuntime
 
@@ -43,6 +44,16 @@ def create_app(runtime: ServiceRuntime) -> Litestar:
     def provide_db() -> DbPool:
         return runtime.db
 
+    positions: ReadModelPositions | None = None
+
+    def read_model_positions() -> ReadModelPositions:
+        # Built on first use: the pool and the projections exist once the runtime started.
+        nonlocal positions
+        if positions is None:
+            names = [p.name for p in runtime.projections.projections]
+            positions = ReadModelPositions(runtime.db, runtime.name, names)
+        return positions
+
     return Litestar(
         route_handlers=[*KERNEL_CONTROLLERS, *definition.controllers],
         lifespan=[lifespan],
@@ -57,6 +68,7 @@ def create_app(runtime: ServiceRuntime) -> Litestar:
             DefineMiddleware(JWTAuthMiddleware, verifier=TokenVerifier(runtime.settings)),
         ],
         exception_handlers=EXCEPTION_HANDLERS,
+        before_request=read_your_writes(read_model_positions),
         # Logging is configured once by the process (JSON lines), not by Litestar.
         logging_config=None,
         openapi_config=OpenAPIConfig(

@@ -12,6 +12,7 @@ from litestar import Request, Response
 from shared.domain.errors import RuleBroken
 from shared.eventstore.commands import CommandRunner, Handler, fingerprint
 from shared.eventstore.context import CommandContext
+from shared.http.reads import POSITION_HEADER
 from shared.http.security import principal_of
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
@@ -75,6 +76,8 @@ async def execute(
         ),
     )
     headers = {"Idempotent-Replayed": "true"} if outcome.replayed else {}
+    if outcome.position is not None:
+        headers[POSITION_HEADER] = str(outcome.position)
     return Response(
         msgspec.json.decode(outcome.body, type=reply),
         status_code=outcome.status,
