@@ -85,8 +85,10 @@ class Client:
             self.url, json={"name": name, "kind": "lksa", "pdm": "3578"}, headers=self.admin
         )
 
-    async def read(self, institution_id: str) -> httpx.Response:
-        return await self.http.get(f"{self.url}/{institution_id}", headers=self.admin)
+    async def read(self, institution_id: str, **headers: str) -> httpx.Response:
+        return await self.http.get(
+            f"{self.url}/{institution_id}", headers={**self.admin, **headers}
+        )
 
 
 def _assert_unavailable(response: httpx.Response) -> None:
@@ -158,7 +160,7 @@ async def test_postgres_outage_answers_503_quickly_and_recovers_at_once(
                     return None
                 return r
 
-            await eventually(command_succeeds, within=60, interval=0.05)
+            after = await eventually(command_succeeds, within=60, interval=0.05)
             recovered_seconds = time.monotonic() - back
 
             async def read_succeeds() -> httpx.Response | None:
@@ -168,6 +170,16 @@ async def test_postgres_outage_answers_503_quickly_and_recovers_at_once(
             await eventually(read_succeeds, within=60, interval=0.05)
             read_recovered_seconds = time.monotonic() - back
             assert (await http.get("/health/ready")).status_code == 200
+
+            # The read models follow the log again: what was written after the return is read.
+            async def written_after_is_read() -> bool:
+                r = await client.read(
+                    after.json()["id"],
+                    **{"Mpks-Min-Position": after.headers["mpks-position"], "Prefer": "wait=10"},
+                )
+                return r.status_code == 200
+
+            await eventually(written_after_is_read, within=60)
 
             print(
                 f"\noutage: command 503 after {command_seconds:.2f}s "
