@@ -19,7 +19,7 @@ from shared.eventstore.commands import CommandRunner
 from shared.http.kernel_controllers import KERNEL_CONTROLLERS
 from shared.http.middleware import RequestContextMiddleware
 from shared.http.problems import EXCEPTION_HANDLERS
-from shared.http.reads import ReadModelPositions, read_your_writes
+from shared.http.reads import ReadModelPositions, document_read_your_writes, read_your_writes
 from shared.http.security import JWTAuthMiddleware
 from shared.runtime import ServiceRuntime
 
@@ -54,7 +54,7 @@ def create_app(runtime: ServiceRuntime) -> Litestar:
             positions = ReadModelPositions(runtime.db, runtime.name, names)
         return positions
 
-    return Litestar(
+    app = Litestar(
         route_handlers=[*KERNEL_CONTROLLERS, *definition.controllers],
         lifespan=[lifespan],
         dependencies={
@@ -84,3 +84,5 @@ def create_app(runtime: ServiceRuntime) -> Litestar:
             security=[{"bearer": []}],
         ),
     )
+    document_read_your_writes(app.openapi_schema)
+    return app

@@ -18,6 +18,15 @@ from typing import Any, Protocol, TypeVar
 from uuid import UUID
 
 from litestar import Request, Response
+from litestar.openapi.spec import (
+    OpenAPI,
+    OpenAPIHeader,
+    OpenAPIResponse,
+    OpenAPIType,
+    Operation,
+    Parameter,
+    Schema,
+)
 
 from shared.availability import CONNECTION_WAIT_SECONDS
 from shared.db.pool import DbPool, tenant_transaction
@@ -157,3 +166,66 @@ def read_your_writes(
         )
 
     return hook
+
+
+def document_read_your_writes(openapi: OpenAPI) -> None:
+    """The headers above in the API document: the hook sits outside the routes, so Litestar
+    cannot see them by itself."""
+    position = Schema(type=OpenAPIType.INTEGER, minimum=0)
+    for path, item in (openapi.paths or {}).items():
+        if "{tenant}" not in path:
+            continue
+        if item.get is not None:
+            item.get.parameters = [
+                *(item.get.parameters or []),
+                Parameter(
+                    name=MIN_POSITION_HEADER,
+                    param_in="header",
+                    schema=position,
+                    description=(
+                        f"Answer only once the read models have applied this position (the "
+                        f"{POSITION_HEADER} of a command's answer): reads your own writes."
+                    ),
+                ),
+                Parameter(
+                    name="Prefer",
+                    param_in="header",
+                    schema=Schema(type=OpenAPIType.STRING, examples=["wait=5"]),
+                    description=(
+                        f"`wait=S`: how long to wait for {MIN_POSITION_HEADER} (default "
+                        f"{DEFAULT_WAIT_SECONDS:g} s, at most {MAX_WAIT_SECONDS:g} s)."
+                    ),
+                ),
+            ]
+            responses = item.get.responses or {}
+            responses.setdefault(
+                "503",
+                OpenAPIResponse(
+                    description=(
+                        f"The read models have not reached {MIN_POSITION_HEADER} within the "
+                        "wait (Retry-After), or PostgreSQL is unavailable."
+                    )
+                ),
+            )
+            item.get.responses = responses
+        commands: list[Operation | None] = [item.post, item.put, item.patch, item.delete]
+        for operation in commands:
+            if operation is None:
+                continue
+            operation.responses = operation.responses or {}
+            operation.responses.setdefault(
+                "503",
+                OpenAPIResponse(description="PostgreSQL is unavailable: retry after Retry-After."),
+            )
+            for status, response in operation.responses.items():
+                if status.startswith("2") and isinstance(response, OpenAPIResponse):
+                    response.headers = {
+                        **(response.headers or {}),
+                        POSITION_HEADER: OpenAPIHeader(
+                            schema=position,
+                            description=(
+                                "Position of the command's events in the tenant's log: send "
+                                f"it as {MIN_POSITION_HEADER} to read what it wrote."
+                            ),
+                        ),
+                    }

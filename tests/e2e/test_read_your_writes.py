@@ -138,3 +138,15 @@ async def test_a_malformed_position_is_refused_naming_the_header(
             assert read.headers["content-type"].startswith(PROBLEM_JSON)
             assert read.json()["errors"][0]["field"] == "Mpks-Min-Position"
             assert read.json()["errors"][0]["source"] == "header"
+
+
+async def test_the_api_document_describes_the_headers(services: dict[str, str]) -> None:
+    async with httpx.AsyncClient(timeout=10) as http:
+        spec = await http.get(f"{services['registry']}/docs/openapi.json")
+    paths = spec.json()["paths"]
+    read = paths["/v1/tenants/{tenant}/institutions/{institution_id}"]["get"]
+    headers = {p["name"] for p in read["parameters"] if p["in"] == "header"}
+    assert {"Mpks-Min-Position", "Prefer"} <= headers
+    assert "503" in read["responses"]
+    register = paths["/v1/tenants/{tenant}/institutions"]["post"]
+    assert "Mpks-Position" in register["responses"]["201"]["headers"]
