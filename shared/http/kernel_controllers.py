@@ -9,7 +9,7 @@ from litestar.params import FromPath, Parameter, SkipValidation
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from shared.auth import Role
-from shared.availability import RETRY_AFTER_SECONDS
+from shared.availability import CONNECTION_WAIT_SECONDS, RETRY_AFTER_SECONDS
 from shared.eventstore.catalogue import EventSpec
 from shared.http.security import READERS, requires_roles, tenant_guard
 from shared.messaging.feed import FeedPage
@@ -74,7 +74,7 @@ class EventsController(Controller):
         after: Annotated[int, Parameter(ge=0, description="return events after this position")] = 0,
         limit: Annotated[int, Parameter(ge=1, le=1000)] = 100,
     ) -> FeedPage:
-        async with runtime.db.acquire() as conn:
+        async with runtime.db.acquire(timeout=CONNECTION_WAIT_SECONDS) as conn:
             events = await runtime.logs.read(conn, tenant, after=after, limit=limit)
             head = await runtime.logs.head(conn, tenant)
         return FeedPage(tenant=tenant, after=after, head=head, events=events)
