@@ -70,17 +70,9 @@ class PostgresTarget(msgspec.Struct, frozen=True):
         )
 
 
-class _ServiceDatastore(PostgresDatastore):
-    """The library's datastore without server-side prepared statements, and failing fast
-    when PostgreSQL is down.
-
-    When a pipelined append fails (a concurrent write won the version, or an Idempotency-Key
-    retry raced), psycopg 3.3 can keep statements it prepared inside the aborted pipeline in
-    its cache, and the connection's next command fails with "prepared statement does not
-    exist" — a 500 (measured: 81 of 480 contended commands). Parsing these few short
-    statements each time costs less than that; it also spares each connection a cache of
-    every tenant schema's statements.
-    """
+class _FailFast(PostgresDatastore):
+    """Fails a request fast when PostgreSQL is down: shared by the pool's datastore and its
+    tenant views (which only borrow the pool)."""
 
     @contextmanager
     def get_connection(self) -> Iterator[Connection[DictRow]]:
@@ -96,17 +88,8 @@ class _ServiceDatastore(PostgresDatastore):
                 raise Unavailable("PostgreSQL", str(exc.__cause__)) from exc
             raise
 
-    def after_connect_func(self) -> Callable[[Connection[Any]], None]:
-        library_setup = super().after_connect_func()
 
-        def after_connect(conn: Connection[Any]) -> None:
-            library_setup(conn)
-            conn.prepare_threshold = None
-
-        return after_connect
-
-
-class TenantDatastore(_ServiceDatastore):
+class TenantDatastore(_FailFast):
     """A view of the service's pool on one tenant schema.
 
     The composite type the library inserts through lives once, in the service's schema:
@@ -138,6 +121,27 @@ class TenantDatastore(_ServiceDatastore):
                 self.psycopg_type_adapters[name] = info
                 assert info.python_type is not None
                 self.psycopg_python_types[name] = info.python_type
+
+
+class _ServiceDatastore(_FailFast):
+    """The library's datastore without server-side prepared statements.
+
+    When a pipelined append fails (a concurrent write won the version, or an Idempotency-Key
+    retry raced), psycopg 3.3 can keep statements it prepared inside the aborted pipeline in
+    its cache, and the connection's next command fails with "prepared statement does not
+    exist" — a 500 (measured: 81 of 480 contended commands). Parsing these few short
+    statements each time costs less than that; it also spares each connection a cache of
+    every tenant schema's statements.
+    """
+
+    def after_connect_func(self) -> Callable[[Connection[Any]], None]:
+        library_setup = super().after_connect_func()
+
+        def after_connect(conn: Connection[Any]) -> None:
+            library_setup(conn)
+            conn.prepare_threshold = None
+
+        return after_connect
 
 
 class EventStorePool:
@@ -177,9 +181,9 @@ class EventStorePool:
                 pool.kwargs["application_name"] = target.application_name
             # libpq waits for an unanswered connect as long as TCP does (minutes).
             pool.kwargs["connect_timeout"] = max(2, math.ceil(CONNECTION_WAIT_SECONDS))
-        # psycopg_pool retries a failed connect with exponential backoff for 5 minutes: after
-        # an outage of a few seconds the next attempt was up to 8 s away, and commands kept
-        # failing that long with PostgreSQL back. Giving up quickly instead leaves the pool
+        # psycopg_pool retries a failed connect with exponential backoff for 5 minutes, so
+        # commands kept failing long after PostgreSQL was back (measured: 8-9 s after a short
+        # outage, 28 s after a 90 s one). Giving up quickly instead leaves the pool
         # empty, and the next command that asks grows it again at once. (The library's
         # datastore does not pass this setting through.)
         pool.reconnect_timeout = _RECONNECT_GIVE_UP_SECONDS
