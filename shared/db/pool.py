@@ -62,11 +62,14 @@ async def create_pool(database_url: str, *, max_size: int) -> asyncpg.Pool[Any]:
 
 
 @asynccontextmanager
-async def tenant_transaction(pool: asyncpg.Pool[Any], tenant: str) -> AsyncIterator[DbConnection]:
+async def tenant_transaction(
+    pool: asyncpg.Pool[Any], tenant: str, *, wait: float | None = None
+) -> AsyncIterator[DbConnection]:
     """A transaction that sees and writes only `tenant`'s rows (transaction-local setting,
-    so a pooled connection never carries one tenant's setting into another's request)."""
-    # Bounded: with PostgreSQL down or every connection busy, a request answers 503 soon
-    # (the TimeoutError is a connection failure) instead of queueing for ever.
-    async with pool.acquire(timeout=CONNECTION_WAIT_SECONDS) as conn, conn.transaction():
+    so a pooled connection never carries one tenant's setting into another's request).
+
+    `wait` bounds the wait for a connection (TimeoutError, which the HTTP edge answers with
+    a 503): requests pass it, background work that must not fail under load does not."""
+    async with pool.acquire(timeout=wait) as conn, conn.transaction():
         await conn.execute("SELECT set_config('app.tenant_id', $1, true)", tenant)
         yield conn

@@ -57,7 +57,7 @@ T = TypeVar("T")
 async def read_one(
     db: DbPool, tenant: str, view: type[V], query: str, record_id: UUID, *, what: str
 ) -> Response[V]:
-    async with tenant_transaction(db, tenant) as conn:
+    async with tenant_transaction(db, tenant, wait=CONNECTION_WAIT_SECONDS) as conn:
         row = await conn.fetchrow(query, record_id)
     if row is None:
         raise NotFound(f"{what} {record_id} not found")
@@ -66,7 +66,7 @@ async def read_one(
 
 
 async def read_many(db: DbPool, tenant: str, view: type[T], query: str, *args: Any) -> list[T]:
-    async with tenant_transaction(db, tenant) as conn:
+    async with tenant_transaction(db, tenant, wait=CONNECTION_WAIT_SECONDS) as conn:
         rows = await conn.fetch(query, *args)
     return [view(**dict(r)) for r in rows]
 

@@ -24,11 +24,12 @@ import pytest
 import uvicorn
 from litestar import Litestar
 
-from services.bootstrap import build_app
+from services.bootstrap import build_app, build_runtime
 from shared.auth import Role
 from shared.cli.up import ensure_database
 from shared.devstack.nats import EmbeddedNats
 from shared.devstack.postgres import EmbeddedPostgres
+from shared.http.app import create_app
 from shared.settings import Settings
 from tests.helpers import auth, eventually, fresh_database, own_streams
 
@@ -244,3 +245,42 @@ async def test_without_nats_commands_go_on_and_readiness_says_degraded(
             await eventually(readable)
     finally:
         await asyncio.to_thread(nats_server.stop)
+
+
+async def test_reads_wait_a_bounded_time_for_a_busy_read_model_pool(
+    settings: Settings, token: Any
+) -> None:
+    assert settings.database_url is not None
+    async with (
+        fresh_database(settings.database_url, "busy") as database_url,
+        own_streams(str(settings.nats_url), "busy") as prefix,
+    ):
+        runtime = build_runtime(
+            "registry", settings.replace(database_url=database_url, nats_prefix=prefix)
+        )
+        async with (
+            serving(create_app(runtime)) as base,
+            httpx.AsyncClient(base_url=base, timeout=60) as http,
+        ):
+            client = Client(http, token)
+            created = await client.register("LKSA Ramai")
+            assert created.status_code == 201, created.text
+            institution_id = created.json()["id"]
+            await eventually(
+                lambda: _status_is(client.read(institution_id), 200),
+            )
+
+            held = [await runtime.db.acquire() for _ in range(runtime.db.get_max_size())]
+            try:
+                read, seconds = await _timed(client.read(institution_id))
+                _assert_unavailable(read)
+                assert seconds < 15  # before: waited for ever
+            finally:
+                for conn in held:
+                    await runtime.db.release(conn)
+            assert (await client.read(institution_id)).status_code == 200
+
+
+async def _status_is(request: Any, status: int) -> bool:
+    response: httpx.Response = await request
+    return response.status_code == status
