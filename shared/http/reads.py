@@ -145,11 +145,11 @@ def read_your_writes(
     allowed to read the tenant waits on it)."""
 
     async def hook(request: Request[Any, Any, Any]) -> Response[Problem] | None:
-        if request.method not in ("GET", "HEAD"):
-            return None
         tenant = request.path_params.get("tenant")
+        if request.method not in ("GET", "HEAD") or not isinstance(tenant, str):
+            return None
         position = min_position(request)
-        if position is None or not isinstance(tenant, str):
+        if position is None:
             return None
         caught_up, reached = await positions().wait(tenant, position, preferred_wait(request))
         if caught_up:
