@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import nats
 import pytest
 import uvicorn
 from litestar import Litestar
@@ -30,6 +31,7 @@ from shared.cli.up import ensure_database
 from shared.devstack.nats import EmbeddedNats
 from shared.devstack.postgres import EmbeddedPostgres
 from shared.http.app import create_app
+from shared.messaging.streams import Subjects
 from shared.settings import Settings
 from tests.helpers import auth, eventually, fresh_database, own_streams
 
@@ -243,6 +245,20 @@ async def test_without_nats_commands_go_on_and_readiness_says_degraded(
                 return (await client.read(created.json()["id"])).status_code == 200
 
             await eventually(readable)
+
+            # NATS back (same store): the relay publishes what was committed meanwhile.
+            await asyncio.to_thread(nats_server.start)
+            watcher = await nats.connect(nats_url)
+            try:
+                stream = Subjects(settings.nats_prefix).stream("registry")
+
+                async def published() -> bool:
+                    info = await watcher.jetstream().stream_info(stream)
+                    return info.state.messages >= 1
+
+                await eventually(published, within=60)
+            finally:
+                await watcher.close()
     finally:
         await asyncio.to_thread(nats_server.stop)
 
