@@ -11,6 +11,7 @@ import asyncpg
 from asyncpg.pool import PoolConnectionProxy
 
 from shared.db.roles import check_app_login
+from shared.resilience.faults import CONNECTION_WAIT_SECONDS
 
 # asyncpg's classes are generic only in its stubs; Litestar resolves handler signatures at
 # run time, so the aliases must be real types there too.
@@ -47,6 +48,8 @@ async def create_pool(database_url: str, *, max_size: int) -> asyncpg.Pool[Any]:
         max_size=max_size,
         # Tenant logs are per schema, so statements differ per tenant: keep them all.
         statement_cache_size=4096,
+        # A connect nobody answers (a host gone from the network) fails like a refused one.
+        timeout=CONNECTION_WAIT_SECONDS,
     )
     assert pool is not None
     try:
@@ -59,9 +62,14 @@ async def create_pool(database_url: str, *, max_size: int) -> asyncpg.Pool[Any]:
 
 
 @asynccontextmanager
-async def tenant_transaction(pool: asyncpg.Pool[Any], tenant: str) -> AsyncIterator[DbConnection]:
+async def tenant_transaction(
+    pool: asyncpg.Pool[Any], tenant: str, *, wait: float | None = None
+) -> AsyncIterator[DbConnection]:
     """A transaction that sees and writes only `tenant`'s rows (transaction-local setting,
-    so a pooled connection never carries one tenant's setting into another's request)."""
-    async with pool.acquire() as conn, conn.transaction():
+    so a pooled connection never carries one tenant's setting into another's request).
+
+    `wait` bounds the wait for a connection (TimeoutError, which the HTTP edge answers with
+    a 503): requests pass it, background work that must not fail under load does not."""
+    async with pool.acquire(timeout=wait) as conn, conn.transaction():
         await conn.execute("SELECT set_config('app.tenant_id', $1, true)", tenant)
         yield conn

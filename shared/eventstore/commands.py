@@ -22,6 +22,7 @@ from shared.domain.organisation import Scope, check_scope
 from shared.eventstore.context import CommandContext, command_context, current_scope
 from shared.eventstore.recorder import IdempotencyRecord
 from shared.eventstore.stores import TenantApplication, TenantStores
+from shared.resilience.faults import CONNECTION_WAIT_SECONDS, Unavailable
 
 
 @dataclass
@@ -43,6 +44,9 @@ class Outcome:
     status: int
     body: bytes
     replayed: bool = False
+    # Where the command's events sit in the tenant log: a read that waits for its read
+    # models to reach it sees the command's effect (None: the command recorded nothing).
+    position: int | None = None
 
 
 Handler = Callable[[TenantApplication], Decision]
@@ -57,8 +61,12 @@ def fingerprint(*parts: object) -> str:
 class CommandRunner:
     def __init__(self, stores: TenantStores) -> None:
         self.stores = stores
-        # Never more threads than pooled connections: extra threads would only queue there.
+        # Never more commands in flight than pooled connections: extra threads would only
+        # queue there. A command waits for its turn as long as for a connection, then is
+        # told to come back (PostgreSQL down, or more load than the pool can take).
         self.limiter = anyio.CapacityLimiter(stores.pool.max_connections)
+        # Admission above keeps this one from ever being the one that waits.
+        self._threads = anyio.CapacityLimiter(stores.pool.max_connections)
 
     async def run(
         self,
@@ -69,15 +77,25 @@ class CommandRunner:
         idempotency_key: str | None = None,
         request_fingerprint: str = "",
     ) -> Outcome:
-        return await anyio.to_thread.run_sync(
-            self._run,
-            tenant,
-            ctx,
-            handler,
-            idempotency_key,
-            request_fingerprint,
-            limiter=self.limiter,
-        )
+        admitted = False
+        with anyio.move_on_after(CONNECTION_WAIT_SECONDS):
+            await self.limiter.acquire()
+            admitted = True
+        if not admitted:
+            raise Unavailable("PostgreSQL", "every event-store connection stayed busy")
+        try:
+            # Not cancellable once started: a command that committed must be reported.
+            return await anyio.to_thread.run_sync(
+                self._run,
+                tenant,
+                ctx,
+                handler,
+                idempotency_key,
+                request_fingerprint,
+                limiter=self._threads,
+            )
+        finally:
+            self.limiter.release()
 
     def _run(
         self,
@@ -98,7 +116,7 @@ class CommandRunner:
             except DomainError:
                 earlier = app.recorder.find_idempotency_record(key) if key is not None else None
                 if earlier is not None:
-                    return _replay(earlier, request_fingerprint)
+                    return _replay(app, earlier, request_fingerprint)
                 raise
             body = msgspec.json.encode(decision.body)
             record = (
@@ -106,21 +124,23 @@ class CommandRunner:
                 if key is not None
                 else None
             )
+            position: int | None = None
             try:
                 if any(agg.pending_events for agg in decision.save) or record is None:
-                    app.save(*decision.save, idempotency=record)
+                    recordings = app.save(*decision.save, idempotency=record)
+                    position = max((r.notification.id for r in recordings), default=None)
                 else:
                     app.recorder.record_without_events(record)
             except IntegrityError:
                 if key is not None:
                     earlier = app.recorder.find_idempotency_record(key)
                     if earlier is not None:
-                        return _replay(earlier, request_fingerprint)
+                        return _replay(app, earlier, request_fingerprint)
                 raise Conflict(
                     "the record was changed by someone else at the same time: "
                     "reload it and try again"
                 ) from None
-            return Outcome(decision.status, body)
+            return Outcome(decision.status, body, position=position)
 
 
 def _check_reach(actor: Scope, aggregates: list[Aggregate]) -> None:
@@ -133,14 +153,20 @@ def _check_reach(actor: Scope, aggregates: list[Aggregate]) -> None:
             )
 
 
-def _replay(earlier: IdempotencyRecord, request_fingerprint: str) -> Outcome:
+def _replay(
+    app: TenantApplication, earlier: IdempotencyRecord, request_fingerprint: str
+) -> Outcome:
     if earlier.fingerprint != request_fingerprint:
         raise RuleBroken(
             "this Idempotency-Key was already used for a different request",
             field="Idempotency-Key",
             source="header",
         )
-    return Outcome(earlier.status, earlier.body, replayed=True)
+    # The first attempt's events are at or before the log's head: waiting for the head is
+    # enough to read them (a retry is rare; storing each key's position would cost a column
+    # on every command).
+    head = app.recorder.max_notification_id()
+    return Outcome(earlier.status, earlier.body, replayed=True, position=head or None)
 
 
 def load(

@@ -23,6 +23,7 @@ from shared.http.kernel_controllers import KERNEL_CONTROLLERS
 from shared.http.middleware import RequestContextMiddleware
 from shared.http.openapi import complete_contract
 from shared.http.problems import EXCEPTION_HANDLERS
+from shared.http.reads import ReadModelPositions, read_your_writes
 from shared.http.security import JWTAuthMiddleware, actor_scope
 from shared.runtime import ServiceRuntime
 
@@ -50,6 +51,16 @@ def create_app(runtime: ServiceRuntime) -> Litestar:
     def provide_actor_scope(request: Request[Any, Any, Any]) -> Scope:
         return actor_scope(request)
 
+    positions: ReadModelPositions | None = None
+
+    def read_model_positions() -> ReadModelPositions:
+        # Built on first use: the pool and the projections exist once the runtime started.
+        nonlocal positions
+        if positions is None:
+            names = [p.name for p in runtime.projections.projections]
+            positions = ReadModelPositions(runtime.db, runtime.name, names, runtime.logs)
+        return positions
+
     app = Litestar(
         route_handlers=[*KERNEL_CONTROLLERS, *definition.controllers],
         lifespan=[lifespan],
@@ -68,6 +79,7 @@ def create_app(runtime: ServiceRuntime) -> Litestar:
         ],
         request_class=EdgeRequest,
         exception_handlers=EXCEPTION_HANDLERS,
+        before_request=read_your_writes(read_model_positions),
         # Logging is configured once by the process (JSON lines), not by Litestar.
         logging_config=None,
         openapi_config=OpenAPIConfig(

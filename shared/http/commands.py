@@ -13,6 +13,7 @@ from shared.domain.errors import RuleBroken
 from shared.eventstore.commands import CommandRunner, Handler, fingerprint
 from shared.eventstore.context import CommandContext
 from shared.http.middleware import TRACE_ID
+from shared.http.reads import POSITION_HEADER
 from shared.http.security import actor_scope, principal_of
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
@@ -94,6 +95,8 @@ async def execute(
         ),
     )
     headers = {"Idempotent-Replayed": "true"} if outcome.replayed else {}
+    if outcome.position is not None:
+        headers[POSITION_HEADER] = str(outcome.position)
     return Response(
         msgspec.json.decode(outcome.body, type=reply),
         status_code=outcome.status,

@@ -14,6 +14,7 @@ from shared.eventstore.catalogue import EventSpec
 from shared.http.params import Position
 from shared.http.security import READERS, national_guard, requires_roles, tenant_guard
 from shared.messaging.feed import FeedPage, LogHeads
+from shared.resilience.faults import CONNECTION_WAIT_SECONDS, RETRY_AFTER_SECONDS
 from shared.runtime import Readiness, ServiceRuntime
 
 # The runtime is our own object, not input: Litestar must not try to validate (convert) it,
@@ -31,7 +32,13 @@ class HealthController(Controller):
 
     @get(
         "/ready",
-        summary="Can serve (200: ready or degraded, with what is degraded; 503: not ready)",
+        summary="Can serve: 200 ready or degraded (with what is degraded), 503 not ready",
+        description=(
+            "Commands and reads need only PostgreSQL: without it the answer is 503 "
+            "(`not ready`, with Retry-After). Without NATS, with a background task waiting or "
+            "restarting, or with a follower stalled at an event, the service still takes "
+            "traffic (`status: degraded`) and says what and why."
+        ),
         responses={
             503: ResponseSpec(
                 data_container=Readiness,
@@ -42,7 +49,13 @@ class HealthController(Controller):
     )
     async def ready(self, runtime: Runtime) -> Response[Readiness]:
         readiness = await runtime.ready()
-        return Response(readiness, status_code=503 if readiness.status == "not ready" else 200)
+        if readiness.status == "not ready":
+            return Response(
+                readiness,
+                status_code=503,
+                headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+            )
+        return Response(readiness)
 
 
 class MetricsController(Controller):
@@ -70,7 +83,7 @@ class EventsController(Controller):
         after: Position = 0,
         limit: Annotated[int, Parameter(ge=1, le=1000)] = 100,
     ) -> FeedPage:
-        async with runtime.db.acquire() as conn:
+        async with runtime.db.acquire(timeout=CONNECTION_WAIT_SECONDS) as conn:
             events = await runtime.logs.read(conn, tenant, after=after, limit=limit)
             head = await runtime.logs.head(conn, tenant)
         return FeedPage(tenant=tenant, after=after, head=head, events=events)

@@ -6,7 +6,9 @@ what the kernel knows about it, so no controller has to list its error answers:
 - public routes (health, docs) say `security: []` instead of inheriting the bearer scheme;
 - a request body whose Struct forbids unknown fields says `additionalProperties: false`;
 - the `tenant` path parameter lists the tenants that exist;
-- commands (routes with a body) document the headers `shared.http.commands` reads.
+- commands (routes with a body) document the headers `shared.http.commands` reads, and
+  answer their log position (`Mpks-Position`); tenant reads document `Mpks-Min-Position`
+  and `Prefer: wait=N` (`shared.http.reads`: reading one's own writes).
 
 Litestar builds the document once and caches it as the dict it serves (`/docs/openapi.json`
 and the docs page); this completes that dict when the app is built, before anything serves
@@ -25,7 +27,14 @@ from litestar.routes import HTTPRoute
 
 from shared.http.commands import CAUSATION_HEADER, IDEMPOTENCY_HEADER
 from shared.http.middleware import TRACE_ID
+from shared.http.params import MAX_INTEGER
 from shared.http.problems import PROBLEM_JSON, Problem
+from shared.http.reads import (
+    DEFAULT_WAIT_SECONDS,
+    MAX_WAIT_SECONDS,
+    MIN_POSITION_HEADER,
+    POSITION_HEADER,
+)
 from shared.http.security import PUBLIC_PATHS
 from shared.tenancy import province_codes
 
@@ -40,12 +49,14 @@ _PROBLEMS: dict[int, str] = {
     404: "Unknown tenant, or no such record in it",
     409: "The record changed since it was read (If-Match), or the Idempotency-Key was used "
     "for a different request",
+    412: f"{MIN_POSITION_HEADER} is beyond the tenant's log (no command answered it)",
     413: "Body too large",
     415: "The body is not application/json (UTF-8)",
     422: "Invalid input; `errors[]` names each field at fault and where it is "
     "(body, query, header)",
     500: "Unexpected error (logged with the correlation id)",
-    503: "PostgreSQL or NATS is unavailable; retry later",
+    503: "PostgreSQL is unavailable, or the read models did not reach "
+    f"{MIN_POSITION_HEADER} within the wait; retry after Retry-After",
 }
 
 
@@ -63,7 +74,42 @@ def _problems_of(path: str, method: str, handler: HTTPRouteHandler) -> list[int]
         statuses += [400, 413, 415]
     if method in _WRITES:
         statuses.append(409)
+    if _reads_own_writes(path, method):
+        statuses.append(412)
     return sorted(statuses)
+
+
+def _reads_own_writes(path: str, method: str) -> bool:
+    return method == "GET" and "{tenant}" in path
+
+
+def _read_headers() -> list[dict[str, Any]]:
+    return [
+        {
+            "name": MIN_POSITION_HEADER,
+            "in": "header",
+            "required": False,
+            "description": f"Answer once the read models have applied this position (the "
+            f"{POSITION_HEADER} of a command's answer): read your own writes",
+            "schema": {"type": "integer", "minimum": 0, "maximum": MAX_INTEGER},
+        },
+        {
+            "name": "Prefer",
+            "in": "header",
+            "required": False,
+            "description": f"`wait=S`: how long to wait for {MIN_POSITION_HEADER} (default "
+            f"{DEFAULT_WAIT_SECONDS:g} s, at most {MAX_WAIT_SECONDS:g} s)",
+            "schema": {"type": "string"},
+        },
+    ]
+
+
+def _position_header() -> dict[str, Any]:
+    return {
+        "description": "Position of the command's events in the tenant's log: send it as "
+        f"{MIN_POSITION_HEADER} to read what it wrote",
+        "schema": {"type": "integer", "minimum": 0},
+    }
 
 
 def _command_headers(path: str) -> list[dict[str, Any]]:
@@ -161,6 +207,11 @@ def complete_contract(app: Litestar) -> None:
                     _close_struct(schemas, body["schema"], data.annotation)
                     parameters = operation.setdefault("parameters", [])
                     parameters += _command_headers(route.path_format)
+                    for status, response in responses.items():
+                        if status.startswith("2"):
+                            response.setdefault("headers", {})[POSITION_HEADER] = _position_header()
+                if _reads_own_writes(route.path_format, method):
+                    operation.setdefault("parameters", []).extend(_read_headers())
 
 
 __all__ = ["complete_contract"]

@@ -11,6 +11,7 @@ from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 
 from shared.domain.errors import Conflict, DomainError, NotFound, OutOfScope, RuleBroken
+from shared.resilience.faults import Unavailable, unavailable
 
 log = logging.getLogger(__name__)
 
@@ -127,7 +128,22 @@ def on_domain_error(request: Request[Any, Any, Any], exc: DomainError) -> Respon
     return problem_response(request, status, exc.detail, errors)
 
 
+def on_unavailable(request: Request[Any, Any, Any], exc: Unavailable) -> Response[Problem]:
+    log.warning("%s: answering 503", exc)
+    return problem_response(
+        request,
+        503,
+        f"{exc.dependency} is unavailable right now; retry after {exc.retry_after} seconds",
+        headers={"Retry-After": str(exc.retry_after)},
+    )
+
+
 def on_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[Problem]:
+    # The one place connection-level failures of any client become a 503: whatever layer
+    # they surface through, a dependency that is down is not a bug of the request.
+    down = unavailable(exc)
+    if down is not None:
+        return on_unavailable(request, down)
     log.exception("unhandled error", exc_info=exc)
     return problem_response(request, 500, "an unexpected error occurred; it has been logged")
 
