@@ -63,6 +63,8 @@ class ProjectionRunner:
         self.stalls = {p.name: Stalls(pool, schema, follower(p)) for p in projections}
         # Why the last pass failed (PostgreSQL unreachable), for health; None: fine.
         self.waiting_on: str | None = None
+        # Per projection: stalled tenants, each with whether its retry is not due yet.
+        self._stalled: dict[str, dict[str, bool]] = {}
 
     async def _positions(self, projection: Projection) -> dict[str, int]:
         rows = await self.pool.fetch(
@@ -83,7 +85,11 @@ class ProjectionRunner:
         applied = 0
         for projection in self.projections:
             positions = await self._positions(projection)
-            stalled = await self.stalls[projection.name].current()
+            # Read on full passes only (once a second): between them this runner is the one
+            # writing stalls, and an operator's `mpks retry` waits at most for the next one.
+            if heads is not None or projection.name not in self._stalled:
+                self._stalled[projection.name] = await self.stalls[projection.name].current()
+            stalled = self._stalled[projection.name]
             for tenant in tenants:
                 if stalled.get(tenant) or (
                     heads is not None and heads[tenant] <= positions.get(tenant, 0)
@@ -123,10 +129,12 @@ class ProjectionRunner:
                 await stalls.record(
                     tenant, failed.event.position, failed.event.message_id, describe(failed.cause)
                 )
+                self._stalled.setdefault(projection.name, {})[tenant] = True
                 return 0, await self._position(projection, tenant)
         if was_stalled:
             log.info("projection %s resumed for tenant %s", projection.name, tenant)
             await stalls.clear(tenant)
+            self._stalled.get(projection.name, {}).pop(tenant, None)
         return result
 
     async def _position(self, projection: Projection, tenant: str) -> int:
