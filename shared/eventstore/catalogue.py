@@ -23,6 +23,11 @@ class EventSpec(msgspec.Struct, frozen=True):
     fields: dict[str, str]
 
 
+class EventContract(msgspec.Struct, frozen=True):
+    version: int
+    fields: dict[str, Any]
+
+
 class EventCatalogue:
     def __init__(self, aggregates: Iterable[tuple[str, type[Aggregate]]] = ()) -> None:
         self._by_name: dict[str, type[Any]] = {}
@@ -67,6 +72,19 @@ class EventCatalogue:
 
     def field_types(self, event_cls: type[Any]) -> dict[str, Any]:
         return self._hints[event_cls]
+
+    def contract(self) -> dict[str, EventContract]:
+        """Each published event's current version and the JSON Schema of each of its fields
+        (enum values, formats and all): what a consumer of the event relies on."""
+        contracts: dict[str, EventContract] = {}
+        for name, cls in sorted(self._by_name.items()):
+            fields = {
+                k: msgspec.json.schema(t)
+                for k, t in self._hints[cls].items()
+                if k not in _ENVELOPE_FIELDS and not str(t).startswith("typing.ClassVar")
+            }
+            contracts[name] = EventContract(getattr(cls, "class_version", 1), fields)
+        return contracts
 
     def specs(self) -> list[EventSpec]:
         specs = []
