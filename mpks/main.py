@@ -64,37 +64,37 @@ def _cmd_nats_provision(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _cmd_up(args: argparse.Namespace, settings: Settings) -> int:
-    from shared.cli.up import run_up
+    from mpks.up import run_up
 
     return run_up(settings, demo=args.demo, services=args.services)
 
 
 def _cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
-    from shared.cli.serve import serve
+    from mpks.serve import serve
 
     return serve(args.service, settings, port=args.port)
 
 
 def _cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
-    from shared.cli.up import run_migrate
+    from mpks.up import run_migrate
 
     return run_migrate(settings, args.services)
 
 
 def _cmd_status(args: argparse.Namespace, settings: Settings) -> int:
-    from shared.cli.status import status
+    from mpks.status import status
 
     return asyncio.run(status(settings))
 
 
 def _cmd_rebuild(args: argparse.Namespace, settings: Settings) -> int:
-    from shared.cli.up import run_rebuild
+    from mpks.up import run_rebuild
 
     return run_rebuild(settings, args.service, args.projection)
 
 
 def _cmd_retry(args: argparse.Namespace, settings: Settings) -> int:
-    from shared.cli.up import run_retry
+    from mpks.up import run_retry
 
     return run_retry(settings, args.service, args.tenant)
 

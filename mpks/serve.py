@@ -25,7 +25,7 @@ def serve(name: str, settings: Settings, *, port: int | None = None) -> int:
     if settings.workers > 1:
         # Each worker process builds its own app from the environment.
         os.environ[SERVICE_ENV] = name
-        target = "shared.cli.serve:app_from_env"
+        target = "mpks.serve:app_from_env"
     else:
         from services.bootstrap import build_app
 

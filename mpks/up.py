@@ -200,7 +200,7 @@ def run_up(settings: Settings, *, demo: bool, services: list[str]) -> int:
         for name in services:
             log = (log_dir / f"{name}.log").open("ab")
             children[name] = subprocess.Popen(
-                [sys.executable, "-m", "shared.cli.main", "serve", name],
+                [sys.executable, "-m", "mpks.main", "serve", name],
                 env=env,
                 stdout=log,
                 stderr=subprocess.STDOUT,
@@ -210,7 +210,7 @@ def run_up(settings: Settings, *, demo: bool, services: list[str]) -> int:
         urls = {name: settings.service_url(name) for name in services}
         _wait_ready(urls, children, timeout=120)
         if demo:
-            from shared.cli.demo import load_demo
+            from mpks.demo import load_demo
 
             print(load_demo(settings, urls))
         _print_banner(settings, stack, urls, log_dir, time.monotonic() - started)
