@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import sys
 
+from services.bootstrap import SERVICES, settings_from_env
 from shared.auth import Role, mint_dev_token
 from shared.settings import Settings
 
@@ -52,7 +53,6 @@ def _cmd_nats_config(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _cmd_nats_provision(args: argparse.Namespace, settings: Settings) -> int:
-    from services.bootstrap import SERVICES
     from shared.messaging.permissions import provision
 
     if settings.nats_url is None:
@@ -100,7 +100,6 @@ def _cmd_retry(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def parser() -> argparse.ArgumentParser:
-    from services.bootstrap import SERVICES
 
     p = argparse.ArgumentParser(prog="mpks", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
@@ -169,7 +168,7 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    settings = Settings.from_env()
+    settings = settings_from_env()
     code: int = args.func(args, settings)
     return code
 
