@@ -100,7 +100,6 @@ def _cmd_retry(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def parser() -> argparse.ArgumentParser:
-
     p = argparse.ArgumentParser(prog="mpks", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
 

@@ -44,7 +44,6 @@ def serve(name: str, settings: Settings, *, port: int | None = None) -> int:
 
 def app_from_env() -> Litestar:
     """The app of one worker process (uvicorn imports this by name)."""
-
     name = os.environ[SERVICE_ENV]
     settings = settings_from_env()
     configure_logging(name, settings.log_level)

@@ -9,7 +9,6 @@ from shared.settings import Settings
 
 
 async def status(settings: Settings) -> int:
-
     healthy = True
     async with httpx.AsyncClient(timeout=3) as client:
         for name in SERVICES:

@@ -46,7 +46,6 @@ async def ensure_database(server_url: str, name: str) -> str:
 
 
 async def _migrate_all(settings: Settings, services: list[str]) -> None:
-
     assert settings.database_url is not None
     for name in services:
         await migrate_service(SERVICES[name].define(), settings.database_url, settings)
@@ -98,7 +97,6 @@ def run_migrate(settings: Settings, services: list[str]) -> int:
 
 
 def run_rebuild(settings: Settings, service: str, projection: str) -> int:
-
     definition = SERVICES[service].define()
     runner_projections = {p.name: p for p in definition.projections()}
     if projection not in runner_projections:
