@@ -115,7 +115,7 @@ def _launch(env: dict[str, str], raw_port: int) -> list[subprocess.Popen[bytes]]
     """The registry and the raw-INSERT app, each in its own process like in production."""
     return [
         subprocess.Popen(
-            [sys.executable, "-m", "shared.cli.main", "serve", "registry"],
+            [sys.executable, "-m", "mpks.main", "serve", "registry"],
             env=env,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,

@@ -1,8 +1,11 @@
-"""The composition root: which services exist and how one is wired into a runnable app."""
+"""The composition root: which services exist, where each listens by default, and how one is
+wired into a runnable app. The kernel (`shared`) and the entry point (`mpks`) take the
+services from here; a new service touches its own folder and this file only."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from typing import NamedTuple
 
 from litestar import Litestar
 
@@ -14,18 +17,31 @@ from shared.runtime import ServiceRuntime
 from shared.service import ServiceDefinition
 from shared.settings import Settings
 
-SERVICES: dict[str, Callable[[], ServiceDefinition]] = {
-    "registry": registry_service,
-    "cases": cases_service,
-    "hr": hr_service,
+
+class Declared(NamedTuple):
+    define: Callable[[], ServiceDefinition]
+    # Where it listens on one machine (`mpks up`) unless MPKS_<NAME>_URL says otherwise.
+    port: int
+
+
+SERVICES: dict[str, Declared] = {
+    "registry": Declared(registry_service, port=8101),
+    "cases": Declared(cases_service, port=8102),
+    "hr": Declared(hr_service, port=8103),
 }
+
+
+def settings_from_env(env: Mapping[str, str] | None = None) -> Settings:
+    return Settings.from_env(
+        env, service_ports={name: declared.port for name, declared in SERVICES.items()}
+    )
 
 
 def build_runtime(name: str, settings: Settings, *, run_background: bool = True) -> ServiceRuntime:
     if settings.database_url is None or settings.nats_url is None:
         raise ValueError("MPKS_DATABASE_URL and MPKS_NATS_URL must be set to run a service")
     return ServiceRuntime(
-        definition=SERVICES[name](),
+        definition=SERVICES[name].define(),
         settings=settings,
         database_url=settings.database_url,
         nats_url=settings.nats_url,

@@ -26,9 +26,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     jwks_url: str | None = None
     jwt_issuer: str | None = None
     jwt_audience: str | None = None
-    registry_url: str = "http://127.0.0.1:8101"
-    cases_url: str = "http://127.0.0.1:8102"
-    hr_url: str = "http://127.0.0.1:8103"
+    # Where each service listens, and where the others reach its events feed: MPKS_<NAME>_URL
+    # for every service the composition root declares (`from_env`).
+    service_urls: dict[str, str] = msgspec.field(default_factory=dict)
     host: str = "127.0.0.1"
     eventstore_pool_size: int = 4
     eventstore_pool_overflow: int = 4
@@ -48,21 +48,43 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
         )
 
     def service_url(self, service: str) -> str:
-        urls = {"registry": self.registry_url, "cases": self.cases_url, "hr": self.hr_url}
-        return urls[service]
+        try:
+            return self.service_urls[service]
+        except KeyError:
+            raise LookupError(
+                f"no URL for service {service!r}: the composition root does not declare it "
+                f"(MPKS_{service.upper()}_URL)"
+            ) from None
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+    def from_env(
+        cls, env: Mapping[str, str] | None = None, *, service_ports: Mapping[str, int] | None = None
+    ) -> Settings:
+        """`service_ports`: the services the composition root declares, each with the port it
+        listens on (on this machine) unless `MPKS_<NAME>_URL` says otherwise."""
         env = os.environ if env is None else env
         values: dict[str, object] = {}
         for field in msgspec.structs.fields(cls):
             raw = env.get(f"MPKS_{field.name.upper()}")
             if raw is not None and raw != "":
                 values[field.name] = raw
+        urls: dict[str, str] = {}
+        for service, port in (service_ports or {}).items():
+            variable = service_url_variable(service)
+            urls[service] = env.get(variable) or f"http://127.0.0.1:{port}"
+        values["service_urls"] = urls
         return msgspec.convert(values, cls, strict=False, dec_hook=_decode)
 
     def replace(self, **changes: object) -> Settings:
         return msgspec.structs.replace(self, **changes)
+
+
+def service_url_variable(service: str) -> str:
+    """`MPKS_<NAME>_URL`, refused for a name whose variable is already a setting's."""
+    variable = f"MPKS_{service.upper()}_URL"
+    if f"{service}_url" in Settings.__struct_fields__ or not service.isidentifier():
+        raise ValueError(f"{service!r} cannot name a service: {variable} means something else")
+    return variable
 
 
 def _decode(kind: type, value: object) -> object:

@@ -60,15 +60,12 @@ async def database_url(backing: DevStack) -> AsyncIterator[str]:
 
 @pytest.fixture(scope="session")
 async def settings(database_url: str, backing: DevStack) -> AsyncIterator[Settings]:
-    ports = {name: free_port() for name in SERVICES}
     async with own_streams(backing.nats_url, "test") as prefix:
         yield Settings(
             database_url=database_url,
             nats_url=backing.nats_url,
             nats_prefix=prefix,
-            registry_url=f"http://127.0.0.1:{ports['registry']}",
-            cases_url=f"http://127.0.0.1:{ports['cases']}",
-            hr_url=f"http://127.0.0.1:{ports['hr']}",
+            service_urls={name: f"http://127.0.0.1:{free_port()}" for name in SERVICES},
             eventstore_pool_size=2,
             eventstore_pool_overflow=2,
             readmodel_pool_size=4,
@@ -77,7 +74,7 @@ async def settings(database_url: str, backing: DevStack) -> AsyncIterator[Settin
 
 @pytest.fixture(scope="session")
 async def services(settings: Settings) -> AsyncIterator[dict[str, str]]:
-    """The three services, each a real HTTP server on its own port, in this process."""
+    """The declared services, each a real HTTP server on its own port, in this process."""
     servers: list[tuple[uvicorn.Server, asyncio.Task[None]]] = []
     urls: dict[str, str] = {}
     for name in SERVICES:

@@ -15,8 +15,8 @@ import httpx
 import jwt
 import pytest
 
+from mpks.main import main
 from services.bootstrap import SERVICES
-from shared.cli.main import main
 from shared.settings import Settings
 from shared.tenancy import province_codes
 from tests.conftest import free_port
@@ -26,7 +26,7 @@ from tests.helpers import eventually
 def _start_up(env: dict[str, str]) -> subprocess.Popen[bytes]:
     """`mpks up` as a user runs it (what `make run` does), in its own process."""
     return subprocess.Popen(
-        [sys.executable, "-m", "shared.cli.main", "up"],
+        [sys.executable, "-m", "mpks.main", "up"],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -108,7 +108,7 @@ def test_token_for_an_unknown_province_is_refused(capsys: pytest.CaptureFixture[
 async def test_status_reports_every_service_ready(
     services: dict[str, str], settings: Settings, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from shared.cli.status import status
+    from mpks.status import status
 
     assert await status(settings) == 0
     out = capsys.readouterr().out
@@ -121,7 +121,7 @@ async def test_status_reports_every_service_ready(
 
 def _start_serve(env: dict[str, str]) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
-        [sys.executable, "-m", "shared.cli.main", "serve", "hr"],
+        [sys.executable, "-m", "mpks.main", "serve", "hr"],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,

@@ -25,9 +25,9 @@ import pytest
 import uvicorn
 from litestar import Litestar
 
+from mpks.up import ensure_database
 from services.bootstrap import build_app, build_runtime
 from shared.auth import Role
-from shared.cli.up import ensure_database
 from shared.devstack.nats import EmbeddedNats
 from shared.devstack.postgres import EmbeddedPostgres
 from shared.http.app import create_app

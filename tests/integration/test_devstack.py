@@ -18,7 +18,7 @@ import nats
 import psycopg
 import pytest
 
-from shared.cli.up import ensure_database
+from mpks.up import ensure_database
 from shared.db.pool import tenant_transaction
 from shared.db.roles import APP_ROLE
 from shared.devstack.postgres import EmbeddedPostgres

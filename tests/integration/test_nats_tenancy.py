@@ -25,9 +25,9 @@ from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, ExternalStream
 
+from mpks.main import main as cli_main
 from services.bootstrap import SERVICES as SERVICE_NAMES
 from services.registry.domain.institution import Owner
-from shared.cli.main import main as cli_main
 from shared.devstack.nats import EmbeddedNats
 from shared.devstack.stack import DevStack
 from shared.messaging.permissions import (

@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import sys
 
+from services.bootstrap import SERVICES, settings_from_env
 from shared.auth import Role, mint_dev_token
 from shared.settings import Settings
 
@@ -52,7 +53,6 @@ def _cmd_nats_config(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _cmd_nats_provision(args: argparse.Namespace, settings: Settings) -> int:
-    from services.bootstrap import SERVICES
     from shared.messaging.permissions import provision
 
     if settings.nats_url is None:
@@ -64,44 +64,42 @@ def _cmd_nats_provision(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _cmd_up(args: argparse.Namespace, settings: Settings) -> int:
-    from shared.cli.up import run_up
+    from mpks.up import run_up
 
     return run_up(settings, demo=args.demo, services=args.services)
 
 
 def _cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
-    from shared.cli.serve import serve
+    from mpks.serve import serve
 
     return serve(args.service, settings, port=args.port)
 
 
 def _cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
-    from shared.cli.up import run_migrate
+    from mpks.up import run_migrate
 
     return run_migrate(settings, args.services)
 
 
 def _cmd_status(args: argparse.Namespace, settings: Settings) -> int:
-    from shared.cli.status import status
+    from mpks.status import status
 
     return asyncio.run(status(settings))
 
 
 def _cmd_rebuild(args: argparse.Namespace, settings: Settings) -> int:
-    from shared.cli.up import run_rebuild
+    from mpks.up import run_rebuild
 
     return run_rebuild(settings, args.service, args.projection)
 
 
 def _cmd_retry(args: argparse.Namespace, settings: Settings) -> int:
-    from shared.cli.up import run_retry
+    from mpks.up import run_retry
 
     return run_retry(settings, args.service, args.tenant)
 
 
 def parser() -> argparse.ArgumentParser:
-    from services.bootstrap import SERVICES
-
     p = argparse.ArgumentParser(prog="mpks", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
 
@@ -169,7 +167,7 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    settings = Settings.from_env()
+    settings = settings_from_env()
     code: int = args.func(args, settings)
     return code
 

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import httpx
 
+from services.bootstrap import SERVICES
 from shared.settings import Settings
 
 
 async def status(settings: Settings) -> int:
-    from services.bootstrap import SERVICES
-
     healthy = True
     async with httpx.AsyncClient(timeout=3) as client:
         for name in SERVICES:

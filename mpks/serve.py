@@ -13,6 +13,7 @@ from urllib.parse import urlparse
 import uvicorn
 from litestar import Litestar
 
+from services.bootstrap import build_app, settings_from_env
 from shared.observability import configure_logging
 from shared.settings import Settings
 
@@ -25,10 +26,8 @@ def serve(name: str, settings: Settings, *, port: int | None = None) -> int:
     if settings.workers > 1:
         # Each worker process builds its own app from the environment.
         os.environ[SERVICE_ENV] = name
-        target = "shared.cli.serve:app_from_env"
+        target = "mpks.serve:app_from_env"
     else:
-        from services.bootstrap import build_app
-
         target = build_app(name, settings)
     uvicorn.run(
         target,
@@ -45,9 +44,7 @@ def serve(name: str, settings: Settings, *, port: int | None = None) -> int:
 
 def app_from_env() -> Litestar:
     """The app of one worker process (uvicorn imports this by name)."""
-    from services.bootstrap import build_app
-
     name = os.environ[SERVICE_ENV]
-    settings = Settings.from_env()
+    settings = settings_from_env()
     configure_logging(name, settings.log_level)
     return build_app(name, settings)

@@ -1,5 +1,5 @@
 """`mpks up`: embedded PostgreSQL and NATS (unless URLs are configured), migrations, the
-three services as child processes; Ctrl-C stops everything cleanly."""
+declared services as child processes; Ctrl-C stops everything cleanly."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from urllib.parse import urlparse, urlunparse
 import asyncpg
 import httpx
 
+from services.bootstrap import SERVICES
 from shared.db.pool import create_pool
 from shared.db.roles import app_database_url
 from shared.devstack.postgres import EmbeddedPostgres
@@ -45,15 +46,12 @@ async def ensure_database(server_url: str, name: str) -> str:
 
 
 async def _migrate_all(settings: Settings, services: list[str]) -> None:
-    from services.bootstrap import SERVICES
-
     assert settings.database_url is not None
     for name in services:
-        await migrate_service(SERVICES[name](), settings.database_url, settings)
+        await migrate_service(SERVICES[name].define(), settings.database_url, settings)
 
 
 def _with_stack(settings: Settings) -> tuple[DevStack, Settings]:
-    from services.bootstrap import SERVICES
     from shared.messaging import permissions
 
     # An embedded NATS gets one account per province, holding only its own events.
@@ -99,9 +97,7 @@ def run_migrate(settings: Settings, services: list[str]) -> int:
 
 
 def run_rebuild(settings: Settings, service: str, projection: str) -> int:
-    from services.bootstrap import SERVICES
-
-    definition = SERVICES[service]()
+    definition = SERVICES[service].define()
     runner_projections = {p.name: p for p in definition.projections()}
     if projection not in runner_projections:
         print(
@@ -200,7 +196,7 @@ def run_up(settings: Settings, *, demo: bool, services: list[str]) -> int:
         for name in services:
             log = (log_dir / f"{name}.log").open("ab")
             children[name] = subprocess.Popen(
-                [sys.executable, "-m", "shared.cli.main", "serve", name],
+                [sys.executable, "-m", "mpks.main", "serve", name],
                 env=env,
                 stdout=log,
                 stderr=subprocess.STDOUT,
@@ -210,7 +206,7 @@ def run_up(settings: Settings, *, demo: bool, services: list[str]) -> int:
         urls = {name: settings.service_url(name) for name in services}
         _wait_ready(urls, children, timeout=120)
         if demo:
-            from shared.cli.demo import load_demo
+            from mpks.demo import load_demo
 
             print(load_demo(settings, urls))
         _print_banner(settings, stack, urls, log_dir, time.monotonic() - started)

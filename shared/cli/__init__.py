@@ -1,1 +1,0 @@
-"""The `mpks` command line: up, serve, migrate, token, status, rebuild."""

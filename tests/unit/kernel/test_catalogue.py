@@ -1,0 +1,44 @@
+"""The event catalogue: stable event names and their fields (services' aggregates as examples)."""
+
+from __future__ import annotations
+
+import pytest
+
+from services.hr.domain.social_worker import SocialWorker
+from services.registry.domain.institution import Institution
+from shared.eventstore.catalogue import EventCatalogue
+
+
+def test_the_catalogue_names_events_aggregate_dot_event_and_lists_fields() -> None:
+    catalogue = EventCatalogue([("Institution", Institution), ("SocialWorker", SocialWorker)])
+    # The event classes are generated from the decorated methods, invisible to type checkers.
+    assert catalogue.name_of(getattr(Institution, "Registered")) == "Institution.Registered"  # noqa: B009
+    assert catalogue.class_of("Institution.Suspended") is getattr(Institution, "Suspended")  # noqa: B009
+    assert catalogue.aggregate_class("Institution") is Institution
+
+    specs = {spec.name: spec for spec in catalogue.specs()}
+    assert set(specs) == {
+        "Institution.Registered",
+        "Institution.Renamed",
+        "Institution.Suspended",
+        "Institution.Reinstated",
+        "SocialWorker.Registered",
+    }
+    assert specs["Institution.Registered"].version == 1
+    assert specs["Institution.Registered"].fields == {
+        "name": "str",
+        "kind": "InstitutionType",
+        "owner": "Owner",
+        "pdm": "str",
+        "address": "str | None",
+    }
+    assert specs["Institution.Renamed"].fields == {"name": "str"}
+    assert specs["SocialWorker.Registered"].fields["birth_date"] == "date"
+
+
+def test_the_catalogue_refuses_unknown_events_and_dotted_aggregate_names() -> None:
+    catalogue = EventCatalogue([("Institution", Institution)])
+    with pytest.raises(KeyError, match="not in the catalogue"):
+        catalogue.name_of(getattr(SocialWorker, "Registered"))  # noqa: B009
+    with pytest.raises(ValueError, match="must not contain a dot"):
+        EventCatalogue([("registry.Institution", Institution)])
