@@ -5,7 +5,7 @@ new version of the event (and an upcaster for the old one), never an edit in pla
 `tests/contracts/events.json` records every released version of every event. The test fails
 when the code's events differ from it: a changed version is refused outright; a new event or
 version is recorded there, so that it shows in review, with
-`MPKS_UPDATE_CONTRACTS=1 make test ARGS=tests/unit/test_event_contracts.py`.
+`MPKS_UPDATE_CONTRACTS=1 make test ARGS=tests/unit/kernel/test_event_contracts.py`.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from typing import Any
 from services.bootstrap import SERVICES
 from shared.eventstore.catalogue import EventCatalogue
 
-CONTRACTS = Path(__file__).parents[1] / "contracts" / "events.json"
+CONTRACTS = Path(__file__).parents[2] / "contracts" / "events.json"
 # service -> event -> version -> field -> JSON Schema
 Released = dict[str, dict[str, dict[str, dict[str, Any]]]]
 # service -> event -> (version, field -> JSON Schema)
@@ -30,9 +30,9 @@ def current() -> Current:
     return {
         service: {
             name: (c.version, c.fields)
-            for name, c in EventCatalogue(make().aggregates).contract().items()
+            for name, c in EventCatalogue(declared.define().aggregates).contract().items()
         }
-        for service, make in sorted(SERVICES.items())
+        for service, declared in sorted(SERVICES.items())
     }
 
 
