@@ -2,7 +2,8 @@
 what the kernel knows about it, so no controller has to list its error answers:
 
 - every operation documents the problem responses the kernel can give it (RFC 9457,
-  `application/problem+json`, the `Problem` schema) instead of Litestar's generic 400;
+  `application/problem+json`, the `Problem` schema with its `code`, `Content-Language`)
+  instead of Litestar's generic 400;
 - public routes (health, docs) say `security: []` instead of inheriting the bearer scheme;
 - a request body whose Struct forbids unknown fields says `additionalProperties: false`;
 - the `tenant` path parameter lists the tenants that exist;
@@ -26,6 +27,7 @@ from litestar.handlers import HTTPRouteHandler
 from litestar.routes import HTTPRoute
 
 from shared.http.commands import CAUSATION_HEADER, IDEMPOTENCY_HEADER
+from shared.http.language import DEFAULT_LANGUAGE, Language
 from shared.http.middleware import TRACE_ID
 from shared.http.params import MAX_INTEGER
 from shared.http.problems import PROBLEM_JSON, Problem
@@ -147,6 +149,14 @@ def _command_headers(path: str) -> list[dict[str, Any]]:
 def _problem_response(status: int) -> dict[str, Any]:
     return {
         "description": _PROBLEMS[status],
+        "headers": {
+            "Content-Language": {
+                "description": "The language of the problem's text, as `Accept-Language` "
+                f"asked (default `{DEFAULT_LANGUAGE}`)",
+                "required": True,
+                "schema": {"type": "string", "enum": [str(lang) for lang in Language]},
+            }
+        },
         "content": {PROBLEM_JSON: {"schema": {"$ref": _REF.format(name="Problem")}}},
     }
 

@@ -5,9 +5,14 @@ Bahasa Indonesia or English."""
 from __future__ import annotations
 
 import re
+from typing import Any
 from urllib.parse import urljoin, urlparse
+from uuid import uuid4
 
 import httpx
+
+from shared.auth import Role
+from tests.helpers import auth
 
 # The content type each kind of asset must be served with.
 _ASSET_TYPES = {
@@ -57,3 +62,147 @@ async def test_docs_assets_need_no_token_and_unknown_ones_are_not_found(
         missing = script.rsplit("/", 1)[0] + "/no-such-file.js"
         r = await http.get(urljoin(services["hr"], missing))
         assert r.status_code == 404, r.text
+
+
+# --- problem details in Bahasa Indonesia or English -----------------------------------------
+
+
+async def test_the_same_problem_in_indonesian_and_english(
+    services: dict[str, str], token: Any
+) -> None:
+    missing = uuid4()
+    url = f"{services['registry']}/v1/tenants/35/institutions/{missing}"
+    reader = auth(token("35", Role.AUDITOR))
+    async with httpx.AsyncClient(timeout=10) as http:
+        answers = {
+            language: await http.get(url, headers={**reader, **language_header(language)})
+            for language in (None, "id", "en", "en;q=0.9, id;q=0.8", "fr-FR", "id;q=0.5, en")
+        }
+    bodies = {language: problem_of(r, 404) for language, r in answers.items()}
+    english, indonesian = bodies["en"], bodies["id"]
+    assert english["title"] == "Not found"
+    assert english["detail"] == f"institution {missing} not found"
+    assert indonesian["title"] == "Tidak ditemukan"
+    assert indonesian["detail"] == f"lembaga {missing} tidak ditemukan"
+    # Only the words change: the kind, status and where are the same.
+    for body in bodies.values():
+        assert body["code"] == "not-found"
+        assert body["type"] == "about:blank"
+        assert body["instance"] == f"/v1/tenants/35/institutions/{missing}"
+    # Indonesian by default and for languages the service does not speak; q-values count.
+    assert bodies[None] == {**indonesian, "correlation_id": bodies[None]["correlation_id"]}
+    assert bodies["fr-FR"]["title"] == "Tidak ditemukan"
+    assert bodies["en;q=0.9, id;q=0.8"]["title"] == "Not found"
+    assert bodies["id;q=0.5, en"]["title"] == "Not found"
+    for language, r in answers.items():
+        expected = "en" if bodies[language]["title"] == "Not found" else "id"
+        assert r.headers["content-language"] == expected, language
+        assert "accept-language" in r.headers["vary"].lower(), language
+
+
+def language_header(language: str | None) -> dict[str, str]:
+    return {} if language is None else {"Accept-Language": language}
+
+
+def problem_of(response: httpx.Response, status: int) -> dict[str, Any]:
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith("application/problem+json")
+    body: dict[str, Any] = response.json()
+    assert body["status"] == status
+    return body
+
+
+async def test_each_kind_of_problem_has_its_code_in_both_languages(
+    services: dict[str, str], token: Any
+) -> None:
+    registry, hr = services["registry"], services["hr"]
+    institutions = f"{registry}/v1/tenants/35/institutions"
+    admin = auth(token("35", Role.WILAYAH_ADMIN))
+    operator = auth(token("35", Role.PDM_OPERATOR, pdm="3578"))
+    valid = {"name": "LKSA Muhammadiyah Wiyung", "kind": "lksa", "pdm": "3578"}
+
+    async with httpx.AsyncClient(timeout=15) as http:
+        created = await http.post(institutions, json=valid, headers=admin)
+        assert created.status_code == 201, created.text
+        one = f"{institutions}/{created.json()['id']}"
+        cases: list[tuple[str, int, str, dict[str, Any]]] = [
+            (
+                "malformed-request",
+                400,
+                "POST",
+                {
+                    "url": institutions,
+                    "content": b"{",
+                    "headers": {"Content-Type": "application/json"},
+                },
+            ),
+            ("unauthenticated", 401, "GET", {"url": institutions}),
+            (
+                "forbidden",
+                403,
+                "POST",
+                {"url": institutions, "json": valid, "headers": auth(token("35", Role.AUDITOR))},
+            ),
+            (
+                "out-of-scope",
+                403,
+                "POST",
+                {"url": institutions, "json": {**valid, "pdm": "3501"}, "headers": operator},
+            ),
+            ("not-found", 404, "GET", {"url": f"{institutions}/{uuid4()}"}),
+            ("method-not-allowed", 405, "DELETE", {"url": institutions}),
+            (
+                "conflict",
+                409,
+                "POST",
+                {
+                    "url": f"{one}/rename",
+                    "json": {"name": "LKSA Baru"},
+                    "headers": {"If-Match": '"9"'},
+                },
+            ),
+            (
+                "precondition-failed",
+                412,
+                "GET",
+                {"url": institutions, "headers": {"Mpks-Min-Position": "999999999"}},
+            ),
+            (
+                "unsupported-media-type",
+                415,
+                "POST",
+                {"url": institutions, "content": b"x", "headers": {"Content-Type": "text/plain"}},
+            ),
+            ("validation-failed", 422, "POST", {"url": institutions, "json": {"name": "LKSA"}}),
+            (
+                "validation-failed",
+                422,
+                "POST",
+                {
+                    "url": f"{one}/rename",
+                    "json": {"name": "LKSA Baru"},
+                    "headers": {"If-Match": "x"},
+                },
+            ),
+            ("rule-broken", 422, "POST", {"url": institutions, "json": {**valid, "pdm": "3171"}}),
+            (
+                "rule-broken",
+                422,
+                "POST",
+                {
+                    "url": f"{hr}/v1/tenants/35/workers",
+                    "json": {"full_name": "Anak Kecil", "birth_date": "2020-01-01"},
+                },
+            ),
+        ]
+        for code, status, method, request in cases:
+            titles = set()
+            for language in ("id", "en"):
+                headers = {} if code == "unauthenticated" else dict(admin)
+                headers.update(request.get("headers", {}), **{"Accept-Language": language})
+                r = await http.request(method, **{**request, "headers": headers})
+                body = problem_of(r, status)
+                assert body["code"] == code, (code, language, r.text)
+                assert r.headers["content-language"] == language
+                titles.add(body["title"])
+            assert len(titles) == 2, (code, titles)
