@@ -6,6 +6,9 @@ what the kernel knows about it, so no controller has to list its error answers:
   instead of Litestar's generic 400;
 - public routes (health, docs) say `security: []` instead of inheriting the bearer scheme;
 - a request body whose Struct forbids unknown fields says `additionalProperties: false`;
+- a request body Struct's `examples` (a ClassVar: summary -> instance) become the
+  operation's request examples, what the docs page's "Try it out" starts from (at the media
+  type, not in the schema: Schemathesis' generation phases ignore them there);
 - the `tenant` path parameter lists the tenants that exist;
 - commands (routes with a body) document the headers `shared.http.commands` reads, and
   answer their log position (`Mpks-Position`); tenant reads document `Mpks-Min-Position`
@@ -180,6 +183,19 @@ def _close_struct(schemas: dict[str, Any], schema: dict[str, Any], struct: Any) 
                 _close_struct(schemas, variant, field.type.cls)
 
 
+def _request_examples(struct: Any) -> dict[str, Any] | None:
+    examples: dict[str, msgspec.Struct] | None = getattr(struct, "examples", None)
+    if not examples:
+        return None
+    return {
+        re.sub(r"[^A-Za-z0-9]+", "-", summary).strip("-").lower(): {
+            "summary": summary,
+            "value": msgspec.to_builtins(example),
+        }
+        for summary, example in examples.items()
+    }
+
+
 def complete_contract(app: Litestar) -> None:
     document: dict[str, Any] = app.plugins.get("OpenAPIPlugin").provide_openapi_schema()
     schemas: dict[str, Any] = document.setdefault("components", {}).setdefault("schemas", {})
@@ -215,6 +231,8 @@ def complete_contract(app: Litestar) -> None:
                 data = handler.parsed_fn_signature.parameters.get("data")
                 if body is not None and data is not None:
                     _close_struct(schemas, body["schema"], data.annotation)
+                    if examples := _request_examples(data.annotation):
+                        body["examples"] = examples
                     parameters = operation.setdefault("parameters", [])
                     parameters += _command_headers(route.path_format)
                     for status, response in responses.items():

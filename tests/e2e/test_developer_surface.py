@@ -206,3 +206,63 @@ async def test_each_kind_of_problem_has_its_code_in_both_languages(
                 assert r.headers["content-language"] == language
                 titles.add(body["title"])
             assert len(titles) == 2, (code, titles)
+
+
+# --- request examples -------------------------------------------------------------------------
+
+# What a command on an existing record needs done to it first (reinstating needs a
+# suspension), as (path suffix, body) in order.
+_BEFORE = {"reinstate": [("suspend", {"reason": "Ditangguhkan sebelum diaktifkan kembali"})]}
+_RECORD = re.compile(r"\{(?!tenant\})(\w+)\}")
+
+
+async def test_every_request_body_offers_an_example_that_works_in_province_35(
+    services: dict[str, str], token: Any
+) -> None:
+    # Every role a command route grants in these services, province-wide.
+    writer = auth(token("35", Role.WILAYAH_ADMIN, Role.HR_OFFICER, Role.CASE_WORKER))
+    posted = 0
+    async with httpx.AsyncClient(timeout=15) as http:
+        for base in services.values():
+            spec = (await http.get(f"{base}/docs/openapi.json")).json()
+            for template, item in spec["paths"].items():
+                for method, operation in item.items():
+                    body = operation.get("requestBody")
+                    if body is None:
+                        continue
+                    where = f"{method.upper()} {template}"
+                    examples = body["content"]["application/json"].get("examples")
+                    assert examples, f"{where} offers no example"
+                    for name, example in examples.items():
+                        assert example["summary"], (where, name)
+                        path = template.replace("{tenant}", "35")
+                        if match := _RECORD.search(path):
+                            record = await _registered_institution(http, base, writer)
+                            path = path.replace(match.group(0), record)
+                            for step, step_body in _BEFORE.get(path.rsplit("/", 1)[-1], []):
+                                done = await http.post(
+                                    f"{base}/v1/tenants/35/institutions/{record}/{step}",
+                                    json=step_body,
+                                    headers=writer,
+                                )
+                                assert done.status_code == 200, done.text
+                        r = await http.request(
+                            method, f"{base}{path}", json=example["value"], headers=writer
+                        )
+                        assert 200 <= r.status_code < 300, (where, name, r.text)
+                        posted += 1
+    # registry: register, rename, suspend, reinstate; cases: receive; hr: register.
+    assert posted >= 6
+
+
+async def _registered_institution(
+    http: httpx.AsyncClient, base: str, headers: dict[str, str]
+) -> str:
+    r = await http.post(
+        f"{base}/v1/tenants/35/institutions",
+        json={"name": "LKSA Muhammadiyah Gubeng", "kind": "lksa", "pdm": "3578"},
+        headers=headers,
+    )
+    assert r.status_code == 201, r.text
+    record: str = r.json()["id"]
+    return record
