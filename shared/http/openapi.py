@@ -9,7 +9,8 @@ what the kernel knows about it, so no controller has to list its error answers:
 - a request body Struct's `examples` (a ClassVar: summary -> instance) become the
   operation's request examples, what the docs page's "Try it out" starts from (at the media
   type, not in the schema: Schemathesis' generation phases ignore them there);
-- the `tenant` path parameter lists the tenants that exist;
+- the `tenant` path parameter lists the tenants that exist, with 35 (Jawa Timur) as its
+  example: the services' request examples are valid there;
 - commands (routes with a body) document the headers `shared.http.commands` reads, and
   answer their log position (`Mpks-Position`); tenant reads document `Mpks-Min-Position`
   and `Prefer: wait=N` (`shared.http.reads`: reading one's own writes).
@@ -45,6 +46,8 @@ from shared.tenancy import province_codes
 
 _REF = "#/components/schemas/{name}"
 _WRITES = {"POST", "PUT", "PATCH", "DELETE"}
+# The province the request examples are written for (the docs page's first choice).
+EXAMPLE_TENANT = "35"
 
 # Why each problem happens, as the document tells clients.
 _PROBLEMS: dict[int, str] = {
@@ -227,6 +230,7 @@ def complete_contract(app: Litestar) -> None:
                 for parameter in operation.get("parameters", []):
                     if parameter["in"] == "path" and parameter["name"] == "tenant":
                         parameter["schema"] = {"type": "string", "enum": tenants}
+                        parameter["example"] = EXAMPLE_TENANT
                 body = operation.get("requestBody", {}).get("content", {}).get("application/json")
                 data = handler.parsed_fn_signature.parameters.get("data")
                 if body is not None and data is not None:

@@ -233,6 +233,9 @@ async def test_every_request_body_offers_an_example_that_works_in_province_35(
                     where = f"{method.upper()} {template}"
                     examples = body["content"]["application/json"].get("examples")
                     assert examples, f"{where} offers no example"
+                    # The docs page starts "Try it out" in the province the examples are for.
+                    tenant = next(p for p in operation["parameters"] if p["name"] == "tenant")
+                    assert tenant["example"] == "35", where
                     for name, example in examples.items():
                         assert example["summary"], (where, name)
                         path = template.replace("{tenant}", "35")
