@@ -18,6 +18,10 @@ class RuleBroken(DomainError):
     """A business rule rejects the command (the input is well-formed but not allowed)."""
 
 
+class InvalidInput(DomainError):
+    """Input no schema checks is malformed (the format of a header such as If-Match)."""
+
+
 class NotFound(DomainError):
     """The command or query names a record that does not exist in this tenant."""
 

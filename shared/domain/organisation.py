@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from uuid import UUID
 
 from shared.domain.errors import OutOfScope
+from shared.domain.messages import Message
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,11 +28,15 @@ class Scope:
         )
 
     def __str__(self) -> str:
+        return self.description
+
+    @property
+    def description(self) -> Message:
         if self.institution is not None:
-            return f"institution {self.institution}"
+            return Message("institution {institution}", institution=self.institution)
         if self.pdm is not None:
-            return f"PDM {self.pdm}"
-        return "the whole province"
+            return Message("PDM {pdm}", pdm=self.pdm)
+        return Message("the whole province")
 
 
 PROVINCE = Scope()
@@ -40,7 +45,13 @@ PROVINCE = Scope()
 def check_scope(actor: Scope, record: Scope, what: str) -> None:
     """Refuses a command on (or creating) a record outside the actor's reach."""
     if not actor.covers(record):
-        raise OutOfScope(f"this token acts only in {actor}: {what} is outside it")
+        raise OutOfScope(
+            Message(
+                "this token acts only in {scope}: {record} is outside it",
+                scope=actor.description,
+                record=what,
+            )
+        )
 
 
 class PdmMustBeInProvince:

@@ -18,6 +18,7 @@ from eventsourcing.persistence import IntegrityError
 
 from shared.domain.aggregate import AggregateRoot
 from shared.domain.errors import Conflict, DomainError, NotFound, RuleBroken
+from shared.domain.messages import Message, record_name
 from shared.domain.organisation import Scope, check_scope
 from shared.eventstore.context import CommandContext, command_context, current_scope
 from shared.eventstore.recorder import IdempotencyRecord
@@ -137,8 +138,10 @@ class CommandRunner:
                     if earlier is not None:
                         return _replay(app, earlier, request_fingerprint)
                 raise Conflict(
-                    "the record was changed by someone else at the same time: "
-                    "reload it and try again"
+                    Message(
+                        "the record was changed by someone else at the same time: "
+                        "reload it and try again"
+                    )
                 ) from None
             return Outcome(decision.status, body, position=position)
 
@@ -149,7 +152,7 @@ def _check_reach(actor: Scope, aggregates: list[Aggregate]) -> None:
     for aggregate in aggregates:
         if isinstance(aggregate, AggregateRoot):
             check_scope(
-                actor, aggregate.scope, f"{type(aggregate).__name__.lower()} {aggregate.id}"
+                actor, aggregate.scope, record_name(type(aggregate).__name__.lower(), aggregate.id)
             )
 
 
@@ -158,7 +161,7 @@ def _replay(
 ) -> Outcome:
     if earlier.fingerprint != request_fingerprint:
         raise RuleBroken(
-            "this Idempotency-Key was already used for a different request",
+            Message("this Idempotency-Key was already used for a different request"),
             field="Idempotency-Key",
             source="header",
         )
@@ -177,7 +180,8 @@ def load(
     expected_version: int | None = None,
 ) -> TAggregate:
     """The aggregate as of now, or 404; 409 when the client saw another version."""
-    missing = NotFound(f"{cls.__name__.lower()} {aggregate_id} not found")
+    what = record_name(cls.__name__.lower(), aggregate_id)
+    missing = NotFound(Message("{record} not found", record=what))
     try:
         found: object = app.repository.get(aggregate_id)
     except AggregateNotFoundError:
@@ -189,10 +193,14 @@ def load(
     if actor is not None and isinstance(aggregate, AggregateRoot):
         # Before any other check, so an actor learns nothing more of a record outside its
         # scope (its version, its state) than that it is out of reach.
-        check_scope(actor, aggregate.scope, f"{cls.__name__.lower()} {aggregate_id}")
+        check_scope(actor, aggregate.scope, what)
     if expected_version is not None and expected_version != aggregate.version:
         raise Conflict(
-            f"{cls.__name__.lower()} {aggregate_id} is at version {aggregate.version}, "
-            f"not {expected_version}: reload it and try again"
+            Message(
+                "{record} is at version {version}, not {expected}: reload it and try again",
+                record=what,
+                version=aggregate.version,
+                expected=expected_version,
+            )
         )
     return aggregate

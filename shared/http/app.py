@@ -11,13 +11,13 @@ from litestar import Litestar, Request
 from litestar.di import Provide
 from litestar.middleware import DefineMiddleware
 from litestar.openapi import OpenAPIConfig
-from litestar.openapi.plugins import ScalarRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
 
 from shared.auth import TokenVerifier
 from shared.db.pool import DbPool
 from shared.domain.organisation import Scope
 from shared.eventstore.commands import CommandRunner
+from shared.http.docs import OfflineSwaggerUI
 from shared.http.edge import EdgeInputMiddleware, EdgeRequest
 from shared.http.kernel_controllers import KERNEL_CONTROLLERS
 from shared.http.middleware import RequestContextMiddleware
@@ -26,6 +26,8 @@ from shared.http.problems import EXCEPTION_HANDLERS
 from shared.http.reads import ReadModelPositions, read_your_writes
 from shared.http.security import JWTAuthMiddleware, actor_scope
 from shared.runtime import ServiceRuntime
+
+DOCS_PATH = "/docs"
 
 
 def create_app(runtime: ServiceRuntime) -> Litestar:
@@ -85,8 +87,8 @@ def create_app(runtime: ServiceRuntime) -> Litestar:
         openapi_config=OpenAPIConfig(
             title=f"MPKS {definition.title}",
             version="1.0.0",
-            path="/docs",
-            render_plugins=[ScalarRenderPlugin()],
+            path=DOCS_PATH,
+            render_plugins=[OfflineSwaggerUI(DOCS_PATH)],
             components=Components(
                 security_schemes={
                     "bearer": SecurityScheme(type="http", scheme="bearer", bearer_format="JWT")

@@ -9,7 +9,8 @@ from uuid import UUID
 import msgspec
 from litestar import Request, Response
 
-from shared.domain.errors import RuleBroken
+from shared.domain.errors import InvalidInput
+from shared.domain.messages import Message
 from shared.eventstore.commands import CommandRunner, Handler, fingerprint
 from shared.eventstore.context import CommandContext
 from shared.http.middleware import TRACE_ID
@@ -37,8 +38,10 @@ def expected_version(request: Request[Any, Any, Any]) -> int | None:
     try:
         return int(value)
     except ValueError:
-        raise RuleBroken(
-            "If-Match must be the version (ETag) of the record", field="If-Match", source="header"
+        raise InvalidInput(
+            Message("If-Match must be the version (ETag) of the record"),
+            field="If-Match",
+            source="header",
         ) from None
 
 
@@ -50,8 +53,12 @@ def causation_id(request: Request[Any, Any, Any]) -> str | None:
     if raw is None:
         return None
     if not TRACE_ID.fullmatch(raw):
-        raise RuleBroken(
-            f"{CAUSATION_HEADER} must be 1 to 128 printable ASCII characters",
+        raise InvalidInput(
+            Message(
+                "{header} must be 1 to {most} printable ASCII characters",
+                header=CAUSATION_HEADER,
+                most=128,
+            ),
             field=CAUSATION_HEADER,
             source="header",
         )
@@ -79,8 +86,10 @@ async def execute(
     )
     key = request.headers.get(IDEMPOTENCY_HEADER.lower())
     if key is not None and not (0 < len(key) <= 200):
-        raise RuleBroken(
-            "Idempotency-Key must be 1 to 200 characters", field=IDEMPOTENCY_HEADER, source="header"
+        raise InvalidInput(
+            Message("{header} must be 1 to {most} characters", header=IDEMPOTENCY_HEADER, most=200),
+            field=IDEMPOTENCY_HEADER,
+            source="header",
         )
     outcome = await runner.run(
         tenant,

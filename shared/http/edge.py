@@ -16,6 +16,8 @@ from litestar.exceptions import ClientException, HTTPException, ValidationExcept
 from litestar.status_codes import HTTP_415_UNSUPPORTED_MEDIA_TYPE
 from litestar.types import ASGIApp, Receive, Scope, Send
 
+from shared.domain.messages import Message
+
 # JSON that deep is an attack, not a record: our schemas nest two or three levels.
 MAX_JSON_DEPTH = 32
 
@@ -33,14 +35,22 @@ def is_json_media_type(media_type: str, options: dict[str, str]) -> bool:
     return options.get("charset", "utf-8").strip().strip('"').lower() in {"utf-8", "utf8"}
 
 
-def _unstorable(text: str) -> str | None:
+NUL_CHARACTER = Message("must not contain the NUL character (U+0000)")
+NOT_UTF8 = Message("is not valid UTF-8")
+
+
+def _too_deep() -> Message:
+    return Message("the JSON body is nested deeper than {depth}", depth=MAX_JSON_DEPTH)
+
+
+def _unstorable(text: str) -> Message | None:
     """Why PostgreSQL `text`/`jsonb` would refuse this string, if it would."""
     if "\x00" in text:
-        return "must not contain the NUL character (U+0000)"
+        return NUL_CHARACTER
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:
-        return "must not contain unpaired UTF-16 surrogates"
+        return Message("must not contain unpaired UTF-16 surrogates")
     return None
 
 
@@ -63,12 +73,13 @@ def unstorable_text(document: Any) -> list[dict[str, str]]:
                 errors.append({"key": path or "body", "message": reason, "source": "body"})
         elif isinstance(value, dict | list):
             if depth >= MAX_JSON_DEPTH:
-                raise ClientException(f"the JSON body is nested deeper than {MAX_JSON_DEPTH}")
+                raise ClientException(detail=_too_deep())
             items = value.items() if isinstance(value, dict) else enumerate(value)
             for key, item in items:
                 where = _join(path, key)
                 if isinstance(key, str) and (reason := _unstorable(key)):
-                    errors.append({"key": where, "message": f"name {reason}", "source": "body"})
+                    name = Message("name {reason}", reason=reason)
+                    errors.append({"key": where, "message": name, "source": "body"})
                 stack.append((where, item, depth + 1))
     return errors
 
@@ -80,14 +91,17 @@ class EdgeRequest(Request[Any, Any, Any]):
         media_type, options = self.content_type
         if not is_json_media_type(media_type, options):
             raise UnsupportedMediaType(
-                f"the body must be application/json (UTF-8), not {media_type or 'unlabelled'!r}"
+                detail=Message(
+                    "the body must be application/json (UTF-8), not {media_type!r}",
+                    media_type=media_type or "unlabelled",
+                )
             )
         try:
             document = await super().json()
         except UnicodeDecodeError:
-            raise ClientException("the body is not valid UTF-8") from None
+            raise ClientException(detail=Message("the body is not valid UTF-8")) from None
         except RecursionError:
-            raise ClientException(f"the JSON body is nested deeper than {MAX_JSON_DEPTH}") from None
+            raise ClientException(detail=_too_deep()) from None
         if errors := unstorable_text(document):
             raise ValidationException("the body holds text that cannot be stored", extra=errors)
         return document
@@ -113,12 +127,12 @@ class EdgeInputMiddleware:
             try:
                 name = _decoded(raw_name)
             except UnicodeDecodeError:
-                errors.append(_query_error("query", "parameter name is not valid UTF-8"))
+                errors.append(_query_error("query", Message("parameter name is not valid UTF-8")))
                 continue
             try:
                 value = _decoded(raw_value)
             except UnicodeDecodeError:
-                errors.append(_query_error(name, "is not valid UTF-8"))
+                errors.append(_query_error(name, NOT_UTF8))
                 continue
             if reason := _unstorable(name) or _unstorable(value):
                 errors.append(_query_error(name, reason))
@@ -127,7 +141,7 @@ class EdgeInputMiddleware:
                 errors.append(
                     {
                         "key": raw_header.decode("latin-1"),
-                        "message": "must not contain the NUL character (U+0000)",
+                        "message": NUL_CHARACTER,
                         "source": "header",
                     }
                 )

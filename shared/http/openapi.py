@@ -2,10 +2,15 @@
 what the kernel knows about it, so no controller has to list its error answers:
 
 - every operation documents the problem responses the kernel can give it (RFC 9457,
-  `application/problem+json`, the `Problem` schema) instead of Litestar's generic 400;
+  `application/problem+json`, the `Problem` schema with its `code`, `Content-Language`)
+  instead of Litestar's generic 400;
 - public routes (health, docs) say `security: []` instead of inheriting the bearer scheme;
 - a request body whose Struct forbids unknown fields says `additionalProperties: false`;
-- the `tenant` path parameter lists the tenants that exist;
+- a request body Struct's `examples` (a ClassVar: summary -> instance) become the
+  operation's request examples, what the docs page's "Try it out" starts from (at the media
+  type, not in the schema: Schemathesis' generation phases ignore them there);
+- the `tenant` path parameter lists the tenants that exist, with 35 (Jawa Timur) as its
+  example: the services' request examples are valid there;
 - commands (routes with a body) document the headers `shared.http.commands` reads, and
   answer their log position (`Mpks-Position`); tenant reads document `Mpks-Min-Position`
   and `Prefer: wait=N` (`shared.http.reads`: reading one's own writes).
@@ -26,6 +31,7 @@ from litestar.handlers import HTTPRouteHandler
 from litestar.routes import HTTPRoute
 
 from shared.http.commands import CAUSATION_HEADER, IDEMPOTENCY_HEADER
+from shared.http.language import DEFAULT_LANGUAGE, Language
 from shared.http.middleware import TRACE_ID
 from shared.http.params import MAX_INTEGER
 from shared.http.problems import PROBLEM_JSON, Problem
@@ -40,6 +46,8 @@ from shared.tenancy import province_codes
 
 _REF = "#/components/schemas/{name}"
 _WRITES = {"POST", "PUT", "PATCH", "DELETE"}
+# The province the request examples are written for (the docs page's first choice).
+EXAMPLE_TENANT = "35"
 
 # Why each problem happens, as the document tells clients.
 _PROBLEMS: dict[int, str] = {
@@ -147,6 +155,14 @@ def _command_headers(path: str) -> list[dict[str, Any]]:
 def _problem_response(status: int) -> dict[str, Any]:
     return {
         "description": _PROBLEMS[status],
+        "headers": {
+            "Content-Language": {
+                "description": "The language of the problem's text, as `Accept-Language` "
+                f"asked (default `{DEFAULT_LANGUAGE}`)",
+                "required": True,
+                "schema": {"type": "string", "enum": [str(lang) for lang in Language]},
+            }
+        },
         "content": {PROBLEM_JSON: {"schema": {"$ref": _REF.format(name="Problem")}}},
     }
 
@@ -168,6 +184,19 @@ def _close_struct(schemas: dict[str, Any], schema: dict[str, Any], struct: Any) 
         for variant in prop.get("oneOf", [prop]):
             if "$ref" in variant and isinstance(field.type, msgspec.inspect.StructType):
                 _close_struct(schemas, variant, field.type.cls)
+
+
+def _request_examples(struct: Any) -> dict[str, Any] | None:
+    examples: dict[str, msgspec.Struct] | None = getattr(struct, "examples", None)
+    if not examples:
+        return None
+    return {
+        re.sub(r"[^A-Za-z0-9]+", "-", summary).strip("-").lower(): {
+            "summary": summary,
+            "value": msgspec.to_builtins(example),
+        }
+        for summary, example in examples.items()
+    }
 
 
 def complete_contract(app: Litestar) -> None:
@@ -201,10 +230,13 @@ def complete_contract(app: Litestar) -> None:
                 for parameter in operation.get("parameters", []):
                     if parameter["in"] == "path" and parameter["name"] == "tenant":
                         parameter["schema"] = {"type": "string", "enum": tenants}
+                        parameter["example"] = EXAMPLE_TENANT
                 body = operation.get("requestBody", {}).get("content", {}).get("application/json")
                 data = handler.parsed_fn_signature.parameters.get("data")
                 if body is not None and data is not None:
                     _close_struct(schemas, body["schema"], data.annotation)
+                    if examples := _request_examples(data.annotation):
+                        body["examples"] = examples
                     parameters = operation.setdefault("parameters", [])
                     parameters += _command_headers(route.path_format)
                     for status, response in responses.items():

@@ -27,11 +27,12 @@ from uuid import UUID
 from litestar import Request, Response
 
 from shared.db.pool import DbConnection, DbPool, tenant_transaction
-from shared.domain.errors import NotFound, RuleBroken
+from shared.domain.errors import InvalidInput, NotFound
+from shared.domain.messages import Message, record_name
 from shared.domain.organisation import PROVINCE, Scope
 from shared.eventstore.logs import TenantLogs
 from shared.http.params import MAX_INTEGER
-from shared.http.problems import FieldError, Problem, problem_response
+from shared.http.problems import FieldError, Problem, ProblemCode, problem_response
 from shared.resilience.faults import CONNECTION_WAIT_SECONDS
 
 POSITION_HEADER = "Mpks-Position"
@@ -75,7 +76,7 @@ async def read_one(
     async with scoped_transaction(db, tenant, scope) as conn:
         row = await conn.fetchrow(query, record_id)
     if row is None:
-        raise NotFound(f"{what} {record_id} not found")
+        raise NotFound(Message("{record} not found", record=record_name(what, record_id)))
     record = view(**dict(row))
     return Response(record, headers={"ETag": f'"{record.version}"'})
 
@@ -152,9 +153,13 @@ def min_position(request: Request[Any, Any, Any]) -> int | None:
         return None
     value = raw.strip()
     if not value.isascii() or not value.isdigit() or int(value) > MAX_INTEGER:
-        raise RuleBroken(
-            f"{MIN_POSITION_HEADER} must be a position (the {POSITION_HEADER} of a command's "
-            "answer): a whole number from 0",
+        raise InvalidInput(
+            Message(
+                "{header} must be a position (the {answer} of a command's answer): "
+                "a whole number from 0",
+                header=MIN_POSITION_HEADER,
+                answer=POSITION_HEADER,
+            ),
             field=MIN_POSITION_HEADER,
             source="header",
         )
@@ -191,9 +196,20 @@ def read_your_writes(
             return problem_response(
                 request,
                 412,
-                f"{MIN_POSITION_HEADER} {position} is beyond the log of tenant {tenant} "
-                f"(its head is {beyond.head}): send the {POSITION_HEADER} a command answered",
-                errors=[FieldError(MIN_POSITION_HEADER, "beyond the log's head", source="header")],
+                Message(
+                    "{header} {position} is beyond the log of tenant {tenant} (its head is "
+                    "{head}): send the {answer} a command answered",
+                    header=MIN_POSITION_HEADER,
+                    position=position,
+                    tenant=tenant,
+                    head=beyond.head,
+                    answer=POSITION_HEADER,
+                ),
+                errors=[
+                    FieldError(
+                        MIN_POSITION_HEADER, Message("beyond the log's head"), source="header"
+                    )
+                ],
                 headers={POSITION_HEADER: str(beyond.head)},
             )
         if caught_up:
@@ -201,8 +217,14 @@ def read_your_writes(
         return problem_response(
             request,
             503,
-            f"the read models of tenant {tenant} have applied the log up to position "
-            f"{reached}, not yet {position}; retry shortly",
+            Message(
+                "the read models of tenant {tenant} have applied the log up to position "
+                "{reached}, not yet {position}; retry shortly",
+                tenant=tenant,
+                reached=reached,
+                position=position,
+            ),
+            code=ProblemCode.READ_MODELS_BEHIND,
             headers={
                 "Retry-After": str(CATCH_UP_RETRY_AFTER_SECONDS),
                 POSITION_HEADER: str(reached),

@@ -12,8 +12,11 @@ from litestar.middleware import AbstractAuthenticationMiddleware, Authentication
 from litestar.types import ASGIApp, Guard
 
 from shared.auth import InvalidToken, Principal, Role, TokenVerifier
+from shared.domain.messages import Message
 from shared.domain.organisation import PROVINCE, Scope
 from shared.tenancy import province_codes
+
+BEARER_REQUIRED = Message("a bearer token is required")
 
 # Routes anyone may call: health probes, metrics scrapes and the API docs.
 PUBLIC_PATHS = ["^/health", "^/metrics", "^/docs", "^/schema"]
@@ -30,18 +33,20 @@ class JWTAuthMiddleware(AbstractAuthenticationMiddleware):
         header = connection.headers.get("authorization", "")
         scheme, _, token = header.partition(" ")
         if scheme.lower() != "bearer" or not token:
-            raise NotAuthorizedException("a bearer token is required")
+            raise NotAuthorizedException(detail=BEARER_REQUIRED)
         try:
             principal = self.verifier.verify(token.strip())
         except InvalidToken as exc:
-            raise NotAuthorizedException(f"invalid token: {exc}") from exc
+            raise NotAuthorizedException(
+                detail=Message("invalid token: {reason}", reason=str(exc))
+            ) from exc
         return AuthenticationResult(user=principal, auth=token)
 
 
 def principal_of(connection: ASGIConnection[Any, Any, Any, Any]) -> Principal:
     user = connection.scope.get("user")
     if not isinstance(user, Principal):
-        raise NotAuthorizedException("a bearer token is required")
+        raise NotAuthorizedException(detail=BEARER_REQUIRED)
     return user
 
 
@@ -60,13 +65,15 @@ def tenant_guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHan
         return
     principal = principal_of(connection)
     if tenant not in province_codes():
-        raise NotFoundException(f"unknown tenant {tenant!r}")
+        raise NotFoundException(detail=Message("unknown tenant {tenant!r}", tenant=tenant))
     if principal.tenant == tenant:
         return
     if principal.is_national and connection.scope.get("method") in _READ_METHODS:
         return
     raise PermissionDeniedException(
-        f"this token is for tenant {principal.tenant!r}, not {tenant!r}"
+        detail=Message(
+            "this token is for tenant {own!r}, not {tenant!r}", own=principal.tenant, tenant=tenant
+        )
     )
 
 
@@ -77,7 +84,9 @@ async def national_guard(
     if _is_preflight(connection):
         return
     if not principal_of(connection).is_national:
-        raise PermissionDeniedException("this route reads every tenant: national tokens only")
+        raise PermissionDeniedException(
+            detail=Message("this route reads every tenant: national tokens only")
+        )
 
 
 # Where a guard leaves the roles that let the caller in, for the actor's scope.
@@ -94,7 +103,9 @@ def requires_roles(*roles: Role) -> Guard:
         granted = principal.roles & allowed
         if not granted:
             raise PermissionDeniedException(
-                f"requires one of the roles: {', '.join(sorted(allowed))}"
+                detail=Message(
+                    "requires one of the roles: {roles}", roles=", ".join(sorted(allowed))
+                )
             )
         # Controller and route guards both apply: the caller holds what both grant.
         earlier = connection.state.get(_GRANTED)
@@ -118,7 +129,9 @@ def scope_of(principal: Principal, granted: frozenset[Role]) -> Scope:
         return Scope(institution=principal.institution)
     # The verifier refuses scoped roles without their claim, so only a route whose guards
     # grant disjoint roles gets here: refusing is the safe answer.
-    raise PermissionDeniedException("no role this route grants says where this token may act")
+    raise PermissionDeniedException(
+        detail=Message("no role this route grants says where this token may act")
+    )
 
 
 def actor_scope(connection: ASGIConnection[Any, Any, Any, Any]) -> Scope:

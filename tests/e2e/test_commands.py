@@ -109,8 +109,11 @@ async def test_stale_if_match_is_a_conflict_and_loses_nothing(
         assert first.status_code == 200, first.text
         assert first.json() == {"id": institution_id, "version": 2}
 
-        stale = await registry.rename(institution_id, "LKSA Nama Kedua", **{"If-Match": etag})
+        stale = await registry.rename(
+            institution_id, "LKSA Nama Kedua", **{"If-Match": etag, "Accept-Language": "en"}
+        )
         body = problem(stale, 409)
+        assert body["code"] == "conflict"
         assert "version 2" in body["detail"]
 
         # A version from the future is just as stale.

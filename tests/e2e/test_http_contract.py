@@ -292,14 +292,14 @@ async def test_role_guards_refuse_the_wrong_roles(services: dict[str, str], toke
             json={"name": "Panti Auditor", "kind": "lksa", "pdm": "3171"},
             headers=auth(auditor),
         )
-        assert "roles" in is_problem(r, 403)["detail"]
+        assert is_problem(r, 403)["code"] == "forbidden"
 
         r = await http.post(
             f"{hr}/v1/tenants/31/workers",
             json={"full_name": "Siti Aminah", "birth_date": "1990-03-04"},
             headers=auth(token("31", Role.CASE_WORKER)),
         )
-        assert "roles" in is_problem(r, 403)["detail"]
+        assert is_problem(r, 403)["code"] == "forbidden"
 
         # Suspending is for the province's admin, not for a PDM operator.
         r = await http.post(
@@ -327,7 +327,9 @@ async def test_pdm_operator_registers_only_inside_its_own_pdm(
             json={"name": "PAKM Jakarta Pusat", "kind": "pakm", "pdm": "3172"},
             headers=auth(operator),
         )
-        assert "3171" in is_problem(r, 403)["detail"]
+        refusal = is_problem(r, 403)
+        assert refusal["code"] == "out-of-scope"
+        assert "3171" in refusal["detail"]
         assert await feed_head(http, registry, "31", auditor) == before
 
         r = await http.post(
@@ -1025,6 +1027,7 @@ async def test_openapi_documents_each_operations_problems_security_and_closed_bo
         assert spec["security"] == [{"bearer": []}]
         assert set(spec["components"]["schemas"]["Problem"]["required"]) == {
             "type",
+            "code",
             "title",
             "status",
         }

@@ -150,6 +150,7 @@ async def test_a_read_model_that_does_not_catch_up_in_time_is_never_read_stale(
             assert read.headers["retry-after"] == "1"
             assert int(read.headers["mpks-position"]) < int(position)
             assert position in read.json()["detail"]
+            assert read.json()["code"] == "read-models-behind"
             assert 1.0 <= waited < 5.0
 
             # The default bound (3 s) applies without a preference.

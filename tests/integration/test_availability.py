@@ -99,6 +99,7 @@ def _assert_unavailable(response: httpx.Response) -> None:
     assert response.headers["content-type"].startswith(PROBLEM_JSON)
     assert int(response.headers["retry-after"]) > 0
     assert response.json()["status"] == 503
+    assert response.json()["code"] == "unavailable"
 
 
 async def _timed(request: Any) -> tuple[httpx.Response, float]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, ClassVar
 from uuid import UUID
 
 import msgspec
@@ -16,6 +16,8 @@ Reason = Annotated[str, msgspec.Meta(min_length=3, max_length=2000)]
 
 
 class RegisterInstitution(msgspec.Struct, forbid_unknown_fields=True):
+    examples: ClassVar[dict[str, RegisterInstitution]]
+
     name: Name
     kind: InstitutionType
     pdm: PdmCode
@@ -24,11 +26,36 @@ class RegisterInstitution(msgspec.Struct, forbid_unknown_fields=True):
 
 
 class RenameInstitution(msgspec.Struct, forbid_unknown_fields=True):
+    examples: ClassVar[dict[str, RenameInstitution]]
+
     name: Name
 
 
 class GovernanceChange(msgspec.Struct, forbid_unknown_fields=True):
+    examples: ClassVar[dict[str, GovernanceChange]]
+
     reason: Reason
+
+
+# What the docs page offers to send (`shared.http.openapi`): valid as they stand in
+# province 35, Jawa Timur (PDM 3578 is Kota Surabaya).
+RegisterInstitution.examples = {
+    "A children's home in Kota Surabaya": RegisterInstitution(
+        name="LKSA Muhammadiyah Wiyung",
+        kind=InstitutionType.LKSA,
+        pdm="3578",
+        owner=Owner.MUHAMMADIYAH,
+        address="Jl. Raya Menganti No. 52, Wiyung, Surabaya",
+    )
+}
+RenameInstitution.examples = {
+    "Its full name": RenameInstitution(name="LKSA Muhammadiyah Wiyung Surabaya"),
+}
+GovernanceChange.examples = {
+    "A decision of the council": GovernanceChange(
+        reason="Keputusan rapat pleno MPKS PWM Jawa Timur No. 12/KEP/2026"
+    ),
+}
 
 
 class InstitutionView(msgspec.Struct):

@@ -1,0 +1,271 @@
+"""What a client developer meets first: the docs page (working without internet access), the
+examples it offers for every request body (valid as they stand), and problem details in
+Bahasa Indonesia or English."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+from urllib.parse import urljoin, urlparse
+from uuid import uuid4
+
+import httpx
+
+from shared.auth import Role
+from tests.helpers import auth
+
+# The content type each kind of asset must be served with.
+_ASSET_TYPES = {
+    ".js": ("text/javascript", "application/javascript"),
+    ".css": ("text/css",),
+    ".png": ("image/png",),
+}
+_LINKS = re.compile(r"""(?:src|href)\s*=\s*["']([^"']+)["']""", re.IGNORECASE)
+_ABSOLUTE_URL = re.compile(r"""\b(?:https?:)?//[^\s"'<>)\\]+""", re.IGNORECASE)
+
+
+async def test_docs_page_loads_nothing_from_other_hosts(services: dict[str, str]) -> None:
+    async with httpx.AsyncClient(timeout=10) as http:
+        for base in services.values():
+            page = await http.get(f"{base}/docs")
+            assert page.status_code == 200, page.text
+            assert page.headers["content-type"].startswith("text/html")
+            origin = urlparse(base).netloc
+            # Any URL anywhere in the page (script, style, icon, inline code) is this service.
+            for url in _ABSOLUTE_URL.findall(page.text):
+                assert urlparse(url).netloc == origin, url
+            links = _LINKS.findall(page.text)
+            kinds = {urlparse(link).path.rsplit(".", 1)[-1] for link in links}
+            assert {"js", "css", "png"} <= kinds, links
+            for link in links:
+                url = urljoin(f"{base}/docs", link)
+                assert urlparse(url).netloc == origin, link
+                asset = await http.get(url)
+                assert asset.status_code == 200, (link, asset.status_code)
+                suffix = "." + urlparse(link).path.rsplit(".", 1)[-1]
+                media_type = asset.headers["content-type"].split(";")[0].strip()
+                assert media_type in _ASSET_TYPES[suffix], (link, media_type)
+                assert len(asset.content) > 0
+                # Versioned URLs: a browser keeps them for good.
+                cache = asset.headers["cache-control"]
+                assert "max-age=31536000" in cache, cache
+                assert "public" in cache, cache
+                assert "immutable" in cache, cache
+
+
+async def test_docs_assets_need_no_token_and_unknown_ones_are_not_found(
+    services: dict[str, str],
+) -> None:
+    async with httpx.AsyncClient(timeout=10) as http:
+        page = await http.get(f"{services['hr']}/docs")
+        script = next(link for link in _LINKS.findall(page.text) if link.endswith(".js"))
+        missing = script.rsplit("/", 1)[0] + "/no-such-file.js"
+        r = await http.get(urljoin(services["hr"], missing))
+        assert r.status_code == 404, r.text
+
+
+# --- problem details in Bahasa Indonesia or English -----------------------------------------
+
+
+async def test_the_same_problem_in_indonesian_and_english(
+    services: dict[str, str], token: Any
+) -> None:
+    missing = uuid4()
+    url = f"{services['registry']}/v1/tenants/35/institutions/{missing}"
+    reader = auth(token("35", Role.AUDITOR))
+    async with httpx.AsyncClient(timeout=10) as http:
+        answers = {
+            language: await http.get(url, headers={**reader, **language_header(language)})
+            for language in (None, "id", "en", "en;q=0.9, id;q=0.8", "fr-FR", "id;q=0.5, en")
+        }
+    bodies = {language: problem_of(r, 404) for language, r in answers.items()}
+    english, indonesian = bodies["en"], bodies["id"]
+    assert english["title"] == "Not found"
+    assert english["detail"] == f"institution {missing} not found"
+    assert indonesian["title"] == "Tidak ditemukan"
+    assert indonesian["detail"] == f"lembaga {missing} tidak ditemukan"
+    # Only the words change: the kind, status and where are the same.
+    for body in bodies.values():
+        assert body["code"] == "not-found"
+        assert body["type"] == "about:blank"
+        assert body["instance"] == f"/v1/tenants/35/institutions/{missing}"
+    # Indonesian by default and for languages the service does not speak; q-values count.
+    assert bodies[None] == {**indonesian, "correlation_id": bodies[None]["correlation_id"]}
+    assert bodies["fr-FR"]["title"] == "Tidak ditemukan"
+    assert bodies["en;q=0.9, id;q=0.8"]["title"] == "Not found"
+    assert bodies["id;q=0.5, en"]["title"] == "Not found"
+    for language, r in answers.items():
+        expected = "en" if bodies[language]["title"] == "Not found" else "id"
+        assert r.headers["content-language"] == expected, language
+        assert "accept-language" in r.headers["vary"].lower(), language
+
+
+def language_header(language: str | None) -> dict[str, str]:
+    return {} if language is None else {"Accept-Language": language}
+
+
+def problem_of(response: httpx.Response, status: int) -> dict[str, Any]:
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith("application/problem+json")
+    body: dict[str, Any] = response.json()
+    assert body["status"] == status
+    return body
+
+
+async def test_each_kind_of_problem_has_its_code_in_both_languages(
+    services: dict[str, str], token: Any
+) -> None:
+    registry, hr = services["registry"], services["hr"]
+    institutions = f"{registry}/v1/tenants/35/institutions"
+    admin = auth(token("35", Role.WILAYAH_ADMIN))
+    operator = auth(token("35", Role.PDM_OPERATOR, pdm="3578"))
+    valid = {"name": "LKSA Muhammadiyah Wiyung", "kind": "lksa", "pdm": "3578"}
+
+    async with httpx.AsyncClient(timeout=15) as http:
+        created = await http.post(institutions, json=valid, headers=admin)
+        assert created.status_code == 201, created.text
+        one = f"{institutions}/{created.json()['id']}"
+        cases: list[tuple[str, int, str, dict[str, Any]]] = [
+            (
+                "malformed-request",
+                400,
+                "POST",
+                {
+                    "url": institutions,
+                    "content": b"{",
+                    "headers": {"Content-Type": "application/json"},
+                },
+            ),
+            ("unauthenticated", 401, "GET", {"url": institutions}),
+            (
+                "forbidden",
+                403,
+                "POST",
+                {"url": institutions, "json": valid, "headers": auth(token("35", Role.AUDITOR))},
+            ),
+            (
+                "out-of-scope",
+                403,
+                "POST",
+                {"url": institutions, "json": {**valid, "pdm": "3501"}, "headers": operator},
+            ),
+            ("not-found", 404, "GET", {"url": f"{institutions}/{uuid4()}"}),
+            ("method-not-allowed", 405, "DELETE", {"url": institutions}),
+            (
+                "conflict",
+                409,
+                "POST",
+                {
+                    "url": f"{one}/rename",
+                    "json": {"name": "LKSA Baru"},
+                    "headers": {"If-Match": '"9"'},
+                },
+            ),
+            (
+                "precondition-failed",
+                412,
+                "GET",
+                {"url": institutions, "headers": {"Mpks-Min-Position": "999999999"}},
+            ),
+            (
+                "unsupported-media-type",
+                415,
+                "POST",
+                {"url": institutions, "content": b"x", "headers": {"Content-Type": "text/plain"}},
+            ),
+            ("validation-failed", 422, "POST", {"url": institutions, "json": {"name": "LKSA"}}),
+            (
+                "validation-failed",
+                422,
+                "POST",
+                {
+                    "url": f"{one}/rename",
+                    "json": {"name": "LKSA Baru"},
+                    "headers": {"If-Match": "x"},
+                },
+            ),
+            ("rule-broken", 422, "POST", {"url": institutions, "json": {**valid, "pdm": "3171"}}),
+            (
+                "rule-broken",
+                422,
+                "POST",
+                {
+                    "url": f"{hr}/v1/tenants/35/workers",
+                    "json": {"full_name": "Anak Kecil", "birth_date": "2020-01-01"},
+                },
+            ),
+        ]
+        for code, status, method, request in cases:
+            titles = set()
+            for language in ("id", "en"):
+                headers = {} if code == "unauthenticated" else dict(admin)
+                headers.update(request.get("headers", {}), **{"Accept-Language": language})
+                r = await http.request(method, **{**request, "headers": headers})
+                body = problem_of(r, status)
+                assert body["code"] == code, (code, language, r.text)
+                assert r.headers["content-language"] == language
+                titles.add(body["title"])
+            assert len(titles) == 2, (code, titles)
+
+
+# --- request examples -------------------------------------------------------------------------
+
+# What a command on an existing record needs done to it first (reinstating needs a
+# suspension), as (path suffix, body) in order.
+_BEFORE = {"reinstate": [("suspend", {"reason": "Ditangguhkan sebelum diaktifkan kembali"})]}
+_RECORD = re.compile(r"\{(?!tenant\})(\w+)\}")
+
+
+async def test_every_request_body_offers_an_example_that_works_in_province_35(
+    services: dict[str, str], token: Any
+) -> None:
+    # Every role a command route grants in these services, province-wide.
+    writer = auth(token("35", Role.WILAYAH_ADMIN, Role.HR_OFFICER, Role.CASE_WORKER))
+    posted = 0
+    async with httpx.AsyncClient(timeout=15) as http:
+        for base in services.values():
+            spec = (await http.get(f"{base}/docs/openapi.json")).json()
+            for template, item in spec["paths"].items():
+                for method, operation in item.items():
+                    body = operation.get("requestBody")
+                    if body is None:
+                        continue
+                    where = f"{method.upper()} {template}"
+                    examples = body["content"]["application/json"].get("examples")
+                    assert examples, f"{where} offers no example"
+                    # The docs page starts "Try it out" in the province the examples are for.
+                    tenant = next(p for p in operation["parameters"] if p["name"] == "tenant")
+                    assert tenant["example"] == "35", where
+                    for name, example in examples.items():
+                        assert example["summary"], (where, name)
+                        path = template.replace("{tenant}", "35")
+                        if match := _RECORD.search(path):
+                            record = await _registered_institution(http, base, writer)
+                            path = path.replace(match.group(0), record)
+                            for step, step_body in _BEFORE.get(path.rsplit("/", 1)[-1], []):
+                                done = await http.post(
+                                    f"{base}/v1/tenants/35/institutions/{record}/{step}",
+                                    json=step_body,
+                                    headers=writer,
+                                )
+                                assert done.status_code == 200, done.text
+                        r = await http.request(
+                            method, f"{base}{path}", json=example["value"], headers=writer
+                        )
+                        assert 200 <= r.status_code < 300, (where, name, r.text)
+                        posted += 1
+    # registry: register, rename, suspend, reinstate; cases: receive; hr: register.
+    assert posted >= 6
+
+
+async def _registered_institution(
+    http: httpx.AsyncClient, base: str, headers: dict[str, str]
+) -> str:
+    r = await http.post(
+        f"{base}/v1/tenants/35/institutions",
+        json={"name": "LKSA Muhammadiyah Gubeng", "kind": "lksa", "pdm": "3578"},
+        headers=headers,
+    )
+    assert r.status_code == 201, r.text
+    record: str = r.json()["id"]
+    return record
