@@ -111,31 +111,45 @@ class ProjectionRunner:
         self, projection: Projection, tenant: str, position: int, was_stalled: bool
     ) -> tuple[int, int]:
         stalls = self.stalls[projection.name]
-        try:
-            result = await self._catch_up_tenant(projection, tenant, position, self.batch_size)
-        except EventFailed:
-            # The batch rolled back as a whole: apply one event at a time up to the one at
-            # fault, so the stall names it and everything before it is in the read model.
+        applied = 0
+        while True:
             try:
-                result = await self._catch_up_tenant(projection, tenant, position, 1)
-            except EventFailed as failed:
-                log.error(
-                    "projection %s stalled for tenant %s at %s: %s",
-                    projection.name,
-                    tenant,
-                    failed.event.position,
-                    describe(failed.cause),
+                count, position = await self._catch_up_tenant(
+                    projection, tenant, position, self.batch_size
                 )
-                await stalls.record(
-                    tenant, failed.event.position, failed.event.message_id, describe(failed.cause)
-                )
-                self._stalled.setdefault(projection.name, {})[tenant] = True
-                return 0, await self._position(projection, tenant)
+                applied += count
+                break
+            except EventFailed as failed_batch:
+                # The batch rolled back as a whole: apply one event at a time up to the one
+                # at fault, so the stall names it and everything before it is in the read
+                # model; past it (a failure that did not recur), batches again.
+                position = await self._position(projection, tenant)
+                try:
+                    count, position = await self._catch_up_tenant(
+                        projection, tenant, position, 1, until=failed_batch.event.position
+                    )
+                    applied += count
+                except EventFailed as failed:
+                    log.error(
+                        "projection %s stalled for tenant %s at %s: %s",
+                        projection.name,
+                        tenant,
+                        failed.event.position,
+                        describe(failed.cause),
+                    )
+                    await stalls.record(
+                        tenant,
+                        failed.event.position,
+                        failed.event.message_id,
+                        describe(failed.cause),
+                    )
+                    self._stalled.setdefault(projection.name, {})[tenant] = True
+                    return applied, await self._position(projection, tenant)
         if was_stalled:
             log.info("projection %s resumed for tenant %s", projection.name, tenant)
             await stalls.clear(tenant)
             self._stalled.get(projection.name, {}).pop(tenant, None)
-        return result
+        return applied, position
 
     async def _position(self, projection: Projection, tenant: str) -> int:
         value = await self.pool.fetchval(
@@ -147,12 +161,19 @@ class ProjectionRunner:
         return int(value or 0)
 
     async def _catch_up_tenant(
-        self, projection: Projection, tenant: str, position: int, batch_size: int
+        self,
+        projection: Projection,
+        tenant: str,
+        position: int,
+        batch_size: int,
+        until: int | None = None,
     ) -> tuple[int, int]:
         applied = 0
         while True:
             async with self.pool.acquire() as conn:
-                batch = await self.logs.read(conn, tenant, after=position, limit=batch_size)
+                batch = await self.logs.read(
+                    conn, tenant, after=position, limit=batch_size, until=until
+                )
             if not batch:
                 break
             async with tenant_transaction(self.pool, tenant) as conn:

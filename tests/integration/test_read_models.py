@@ -358,8 +358,10 @@ class _Probe:
     name = "probe-atomicity"
     tables = ("probe_atomicity.seen",)
 
-    def __init__(self, fail_at: tuple[str, int] | None) -> None:
+    def __init__(self, fail_at: tuple[str, int] | None, times: int | None = None) -> None:
         self.fail_at = fail_at
+        # How many times to fail there (None: always), for a failure that does not recur.
+        self.times = times
 
     async def apply(self, conn: DbConnection, event: EventEnvelope) -> None:
         await conn.execute(
@@ -367,7 +369,9 @@ class _Probe:
             event.tenant,
             event.position,
         )
-        if (event.tenant, event.position) == self.fail_at:
+        if (event.tenant, event.position) == self.fail_at and self.times != 0:
+            if self.times is not None:
+                self.times -= 1
             raise RuntimeError("projection bug")
 
 
@@ -488,6 +492,34 @@ async def test_rebuild_restores_rows_from_the_event_logs(
         )
     }
     assert positions == {t: h for t, h in heads.items() if h > 0}
+
+
+async def test_a_failure_that_does_not_recur_stalls_nothing(
+    registry: Registry, owner: asyncpg.Connection[Any]
+) -> None:
+    """A deadlock, say: the batch fails once, its events are applied one at a time past the
+    point of failure, then in batches again; nothing is stalled, each event counts once."""
+    runtime = registry.runtime
+    for i in range(3):
+        await register(runtime, "53", f"Panti Asuhan Muhammadiyah Alor {i}")
+    async with runtime.db.acquire() as conn:
+        log_53 = [e.position for e in await runtime.logs.read(conn, "53", after=0, limit=10_000)]
+        heads = await runtime.logs.heads(conn)
+    async with probe_table(owner):
+        once = ProjectionRunner(
+            schema="registry",
+            pool=runtime.db,
+            logs=runtime.logs,
+            projections=[_Probe(("53", log_53[-2]), times=1)],
+        )
+        await once.catch_up()
+        rows = await owner.fetch(
+            "SELECT position FROM probe_atomicity.seen WHERE tenant_id = '53' ORDER BY 1"
+        )
+        assert [r["position"] for r in rows] == log_53
+        assert await once.stalls[_Probe.name].all() == {}
+        assert once.lag[_Probe.name] == 0
+        assert heads["53"] == log_53[-1]
 
 
 async def test_an_event_postgres_text_cannot_hold_is_projected_and_rebuilt(
