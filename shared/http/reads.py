@@ -3,9 +3,10 @@ caller's scope, one record with its version as ETag (what If-Match sends back), 
 and reading one's own writes.
 
 The scope narrows in the database: each read-model table has a row-level security policy
-naming its PDM and institution columns (`actor_scope` in the services' migrations), which
-reads `app.scope_pdm` / `app.scope_institution`. So a list holds only the caller's rows and
-a record outside its scope is simply not found, whatever the query says.
+naming its PDM and institution columns (`actor_scope`, declared by `enable_tenant_rls` in
+shared/db/sql/kernel.sql), which reads `app.scope_pdm` / `app.scope_institution`. So a list
+holds only the caller's rows and a record outside its scope is simply not found, whatever
+the query says.
 
 Read models trail the event log by the projection's lag. Every command answers with
 `Mpks-Position` (its events' position in the tenant log); a read that sends it back as
