@@ -7,9 +7,7 @@ from importlib import resources
 from services.cases.api.controllers import ComplaintController, DirectoryController
 from services.cases.domain.complaint import Complaint
 from services.cases.projections.complaints import ComplaintsProjection
-from services.cases.reactions.when_institution_changed_update_directory import (
-    WhenInstitutionChangedUpdateDirectory,
-)
+from services.cases.projections.institution_directory import InstitutionDirectoryProjection
 from shared.service import ServiceDefinition
 
 
@@ -21,5 +19,5 @@ def cases_service() -> ServiceDefinition:
         migrations=resources.files("services.cases.migrations"),
         controllers=[ComplaintController, DirectoryController],
         projections=lambda: [ComplaintsProjection()],
-        reactions={"registry": lambda: [WhenInstitutionChangedUpdateDirectory()]},
+        reactions={"registry": lambda: [InstitutionDirectoryProjection()]},
     )

@@ -3,9 +3,10 @@ caller's scope, one record with its version as ETag (what If-Match sends back), 
 and reading one's own writes.
 
 The scope narrows in the database: each read-model table has a row-level security policy
-naming its PDM and institution columns (`actor_scope` in the services' migrations), which
-reads `app.scope_pdm` / `app.scope_institution`. So a list holds only the caller's rows and
-a record outside its scope is simply not found, whatever the query says.
+naming its PDM and institution columns (`actor_scope`, declared by `enable_tenant_rls` in
+shared/db/sql/kernel.sql), which reads `app.scope_pdm` / `app.scope_institution`. So a list
+holds only the caller's rows and a record outside its scope is simply not found, whatever
+the query says.
 
 Read models trail the event log by the projection's lag. Every command answers with
 `Mpks-Position` (its events' position in the tenant log); a read that sends it back as
@@ -21,7 +22,7 @@ import asyncio
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
-from typing import Any, Protocol, TypeVar
+from typing import Any, Concatenate, ParamSpec, Protocol, TypeVar
 from uuid import UUID
 
 from litestar import Request, Response
@@ -52,6 +53,7 @@ class Versioned(Protocol):
 
 V = TypeVar("V", bound=Versioned)
 T = TypeVar("T")
+P = ParamSpec("P")
 
 
 @asynccontextmanager
@@ -71,22 +73,33 @@ async def scoped_transaction(db: DbPool, tenant: str, scope: Scope) -> AsyncIter
 
 
 async def read_one(
-    db: DbPool, tenant: str, scope: Scope, view: type[V], query: str, record_id: UUID, *, what: str
+    db: DbPool,
+    tenant: str,
+    scope: Scope,
+    query: Callable[[DbConnection, UUID], Awaitable[V | None]],
+    record_id: UUID,
+    *,
+    what: str,
 ) -> Response[V]:
+    """One record by a read model's named query, with its version as ETag; 404 naming it."""
     async with scoped_transaction(db, tenant, scope) as conn:
-        row = await conn.fetchrow(query, record_id)
-    if row is None:
+        record = await query(conn, record_id)
+    if record is None:
         raise NotFound(Message("{record} not found", record=record_name(what, record_id)))
-    record = view(**dict(row))
     return Response(record, headers={"ETag": f'"{record.version}"'})
 
 
 async def read_many(
-    db: DbPool, tenant: str, scope: Scope, view: type[T], query: str, *args: Any
+    db: DbPool,
+    tenant: str,
+    scope: Scope,
+    query: Callable[Concatenate[DbConnection, P], Awaitable[list[T]]],
+    *args: P.args,
+    **kwargs: P.kwargs,
 ) -> list[T]:
+    """A read model's named query, in the tenant's transaction narrowed to `scope`."""
     async with scoped_transaction(db, tenant, scope) as conn:
-        rows = await conn.fetch(query, *args)
-    return [view(**dict(r)) for r in rows]
+        return await query(conn, *args, **kwargs)
 
 
 class ReadModelPositions:

@@ -55,6 +55,16 @@ BOOKKEEPING_TABLES = {
     "stalls",
     "schema_migrations",
 }
+# What `enable_tenant_rls` (shared/db/sql/kernel.sql) declares on every read-model table:
+# (name, permissive, command).
+EXPECTED_POLICIES = {("tenant_isolation", True, b"*"), ("actor_scope", False, b"r")}
+# The columns that place each read model's rows in a PDM or an institution.
+SCOPE_COLUMNS = {
+    "registry.institutions": ("pdm", "id"),
+    "hr.workers": ("pdm",),
+    "cases.complaints": ("pdm", "institution_id"),
+    "cases.institution_directory": ("pdm", "institution_id"),
+}
 # Connections beyond the two pools the connection test tolerates: its own sampling
 # connection and backends of closed connections PostgreSQL has not reaped yet.
 CONNECTION_SLACK = 3
@@ -264,6 +274,33 @@ async def test_every_read_model_table_is_guarded_by_row_level_security(
     assert without_policy == [], (
         f"RLS enabled but no tenant policy (nobody sees rows): {without_policy}"
     )
+    # Exactly the two policies `enable_tenant_rls` declares: another permissive policy would
+    # widen what a tenant sees, a missing restrictive one what a scoped reader sees.
+    policies = {
+        t: {
+            (r["polname"], r["polpermissive"], r["polcmd"])
+            for r in await owner.fetch(
+                """SELECT polname, polpermissive, polcmd FROM pg_policy
+                   WHERE polrelid = $1::regclass""",
+                t,
+            )
+        }
+        for t in tables
+    }
+    assert policies == {t: EXPECTED_POLICIES for t in tables}, policies
+    scoped_by = {
+        t: await owner.fetchval(
+            """SELECT pg_get_expr(polqual, polrelid) FROM pg_policy
+               WHERE polrelid = $1::regclass AND polname = 'actor_scope'""",
+            t,
+        )
+        for t in known
+    }
+    for table, columns in SCOPE_COLUMNS.items():
+        for column in columns:
+            assert (
+                f"= {column})" in scoped_by[table] or f"= ({column})::text)" in scoped_by[table]
+            ), (table, column, scoped_by[table])
 
     for table in tables:
         seen_by_owner = await tenant_ids(owner, table)
@@ -287,6 +324,72 @@ async def test_every_read_model_table_is_guarded_by_row_level_security(
         )
         is False
     )
+
+
+async def test_a_new_read_model_table_is_guarded_by_one_helper_call(
+    registry: Registry, owner: asyncpg.Connection[Any]
+) -> None:
+    a, b, c = uuid4(), uuid4(), uuid4()
+
+    async def visible(tenant: str | None, pdm: str = "", institution: str = "") -> set[UUID]:
+        async with owner.transaction():
+            await owner.execute(
+                """SELECT set_config('app.tenant_id', $1, true),
+                          set_config('app.scope_pdm', $2, true),
+                          set_config('app.scope_institution', $3, true)""",
+                tenant,
+                pdm,
+                institution,
+            )
+            return {r["id"] for r in await owner.fetch("SELECT id FROM registry.rls_probe")}
+
+    async def insert(tenant: str, row_tenant: str) -> None:
+        async with owner.transaction():
+            await owner.execute("SELECT set_config('app.tenant_id', $1, true)", tenant)
+            await owner.execute(
+                "INSERT INTO registry.rls_probe VALUES ($1, $2, $3)", row_tenant, uuid4(), None
+            )
+
+    # Rolled back at the end: the schema stays as the migrations left it.
+    probe = owner.transaction()
+    await probe.start()
+    try:
+        await owner.execute(
+            """CREATE TABLE registry.rls_probe (
+                   tenant_id text NOT NULL, id uuid NOT NULL, pdm text,
+                   PRIMARY KEY (tenant_id, id))"""
+        )
+        await owner.execute(
+            "SELECT registry.enable_tenant_rls('registry.rls_probe', pdm_column => 'pdm')"
+        )
+        # The owner is not bound by the policies: it writes every tenant's rows.
+        await owner.executemany(
+            "INSERT INTO registry.rls_probe VALUES ($1, $2, $3)",
+            [("51", a, "5171"), ("51", b, "5172"), ("52", c, "5271")],
+        )
+        await owner.execute(f"GRANT SELECT, INSERT ON registry.rls_probe TO {APP_ROLE}")
+        declared = {
+            (r["polname"], r["polpermissive"], r["polcmd"])
+            for r in await owner.fetch(
+                """SELECT polname, polpermissive, polcmd FROM pg_policy
+                   WHERE polrelid = 'registry.rls_probe'::regclass"""
+            )
+        }
+        assert declared == EXPECTED_POLICIES
+
+        await owner.execute(f"SET LOCAL ROLE {APP_ROLE}")
+        assert await visible(None) == set()
+        assert await visible("51") == {a, b}
+        assert await visible("52") == {c}
+        assert await visible("51", pdm="5171") == {a}
+        # No institution column: institution staff see none of it.
+        assert await visible("51", institution=str(uuid4())) == set()
+        await insert("51", "51")
+        with pytest.raises(InsufficientPrivilegeError):
+            await insert("51", "52")
+    finally:
+        await probe.rollback()
+    assert await owner.fetchval("SELECT to_regclass('registry.rls_probe')") is None
 
 
 async def test_projection_position_is_the_log_head_and_catch_up_is_idempotent(

@@ -9,21 +9,20 @@ from litestar import Controller, Request, Response, get, post
 from litestar.di import NamedDependency
 from litestar.params import FromPath, JSONBody, Parameter
 
-from services.cases.api.schemas import ComplaintView, DirectoryEntry, ReceiveComplaint
+from services.cases.api.schemas import ReceiveComplaint
 from services.cases.application.receive_complaint import receive_complaint
-from services.cases.domain.complaint import KnownInstitution
+from services.cases.projections import complaints, institution_directory
+from services.cases.projections.complaints import ComplaintView
+from services.cases.projections.institution_directory import DirectoryEntry
 from shared.auth import Role
-from shared.db.pool import DbPool, tenant_transaction
-from shared.domain.organisation import Scope
+from shared.db.pool import DbPool
+from shared.domain.organisation import PROVINCE, Scope
 from shared.eventstore.commands import CommandRunner
 from shared.http.commands import CommandAccepted, execute
 from shared.http.params import Offset
-from shared.http.reads import read_many, read_one
+from shared.http.reads import read_many, read_one, scoped_transaction
 from shared.http.security import READERS, requires_roles, tenant_guard
 
-_COLUMNS = (
-    "id, channel, summary, concerns_child, institution_id, pdm, version, received_at, received_by"
-)
 CASE_STAFF = (Role.CASE_WORKER, Role.WILAYAH_ADMIN, Role.INSTITUTION_STAFF, Role.PDM_OPERATOR)
 
 
@@ -46,16 +45,8 @@ class ComplaintController(Controller):
         if data.institution_id is not None:
             # The whole directory, not the caller's part of it: an institution outside the
             # caller's scope is refused as such (403), not reported as unknown.
-            async with tenant_transaction(db, tenant) as conn:
-                row = await conn.fetchrow(
-                    """SELECT institution_id, name, status, pdm FROM cases.institution_directory
-                       WHERE institution_id = $1""",
-                    data.institution_id,
-                )
-            if row is not None:
-                known = KnownInstitution(
-                    row["institution_id"], row["name"], row["status"], row["pdm"]
-                )
+            async with scoped_transaction(db, tenant, PROVINCE) as conn:
+                known = await institution_directory.known_institution(conn, data.institution_id)
         return await execute(
             request,
             commands,
@@ -87,14 +78,7 @@ class ComplaintController(Controller):
         offset: Offset = 0,
     ) -> list[ComplaintView]:
         return await read_many(
-            db,
-            tenant,
-            actor_scope,
-            ComplaintView,
-            f"""SELECT {_COLUMNS} FROM cases.complaints
-                ORDER BY received_at DESC, id LIMIT $1 OFFSET $2""",
-            limit,
-            offset,
+            db, tenant, actor_scope, complaints.list_complaints, limit=limit, offset=offset
         )
 
     @get(
@@ -110,13 +94,7 @@ class ComplaintController(Controller):
         actor_scope: NamedDependency[Scope],
     ) -> Response[ComplaintView]:
         return await read_one(
-            db,
-            tenant,
-            actor_scope,
-            ComplaintView,
-            f"SELECT {_COLUMNS} FROM cases.complaints WHERE id = $1",
-            complaint_id,
-            what="complaint",
+            db, tenant, actor_scope, complaints.get_complaint, complaint_id, what="complaint"
         )
 
 
@@ -132,11 +110,4 @@ class DirectoryController(Controller):
         db: NamedDependency[DbPool],
         actor_scope: NamedDependency[Scope],
     ) -> list[DirectoryEntry]:
-        return await read_many(
-            db,
-            tenant,
-            actor_scope,
-            DirectoryEntry,
-            """SELECT institution_id, name, kind, status, pdm FROM cases.institution_directory
-               ORDER BY name, institution_id""",
-        )
+        return await read_many(db, tenant, actor_scope, institution_directory.list_directory)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, ClassVar
 from uuid import UUID
 
@@ -32,23 +31,3 @@ ReceiveComplaint.examples = {
         concerns_child=True,
     ),
 }
-
-
-class ComplaintView(msgspec.Struct):
-    id: UUID
-    channel: Channel
-    summary: str
-    concerns_child: bool
-    institution_id: UUID | None
-    pdm: str | None
-    version: int
-    received_at: datetime
-    received_by: str
-
-
-class DirectoryEntry(msgspec.Struct):
-    institution_id: UUID
-    name: str
-    kind: str
-    status: str
-    pdm: str | None

@@ -1,20 +1,57 @@
-"""Complaints read model."""
+"""Complaints read model: the projection that writes it and the queries that read it."""
 
 from __future__ import annotations
 
+from datetime import datetime
+from uuid import UUID
+
+import msgspec
+
+from services.cases.domain.complaint import Channel
 from shared.db.pool import DbConnection
 from shared.eventstore.envelope import EventEnvelope
+from shared.projections.queries import Query
+
+TABLE = "cases.complaints"
+
+
+class ComplaintView(msgspec.Struct):
+    id: UUID
+    channel: Channel
+    summary: str
+    concerns_child: bool
+    institution_id: UUID | None
+    pdm: str | None
+    version: int
+    received_at: datetime
+    received_by: str
+
+
+_COLUMNS = ", ".join(ComplaintView.__struct_fields__)
+_LIST = Query(
+    ComplaintView,
+    f"SELECT {_COLUMNS} FROM {TABLE} ORDER BY received_at DESC, id LIMIT $1 OFFSET $2",
+)
+_ONE = Query(ComplaintView, f"SELECT {_COLUMNS} FROM {TABLE} WHERE id = $1")
+
+
+async def list_complaints(conn: DbConnection, *, limit: int, offset: int) -> list[ComplaintView]:
+    return await _LIST.all(conn, limit, offset)
+
+
+async def get_complaint(conn: DbConnection, complaint_id: UUID) -> ComplaintView | None:
+    return await _ONE.one(conn, complaint_id)
 
 
 class ComplaintsProjection:
     name = "complaints"
-    tables = ("cases.complaints",)
+    tables = (TABLE,)
 
     async def apply(self, conn: DbConnection, event: EventEnvelope) -> None:
         if event.aggregate == "Complaint" and event.event == "Received":
             data = event.data
             await conn.execute(
-                """INSERT INTO cases.complaints
+                f"""INSERT INTO {TABLE}
                      (tenant_id, id, channel, summary, concerns_child, institution_id, pdm,
                       version, received_at, received_by)
                    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)

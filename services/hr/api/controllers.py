@@ -10,8 +10,10 @@ from litestar import Controller, Request, Response, get, post
 from litestar.di import NamedDependency
 from litestar.params import FromPath, JSONBody, Parameter
 
-from services.hr.api.schemas import RegisterWorker, WorkerView
+from services.hr.api.schemas import RegisterWorker
 from services.hr.application.register_worker import register_worker
+from services.hr.projections import workers
+from services.hr.projections.workers import WorkerView
 from shared.auth import Role
 from shared.db.pool import DbPool
 from shared.domain.organisation import Scope
@@ -20,8 +22,6 @@ from shared.http.commands import CommandAccepted, execute
 from shared.http.params import Offset
 from shared.http.reads import read_many, read_one
 from shared.http.security import READERS, requires_roles, tenant_guard
-
-_COLUMNS = "id, full_name, birth_date, pdm, version, registered_at"
 
 
 class WorkerController(Controller):
@@ -67,13 +67,7 @@ class WorkerController(Controller):
         offset: Offset = 0,
     ) -> list[WorkerView]:
         return await read_many(
-            db,
-            tenant,
-            actor_scope,
-            WorkerView,
-            f"SELECT {_COLUMNS} FROM hr.workers ORDER BY full_name, id LIMIT $1 OFFSET $2",
-            limit,
-            offset,
+            db, tenant, actor_scope, workers.list_workers, limit=limit, offset=offset
         )
 
     @get("/{worker_id:uuid}", guards=[requires_roles(*READERS)], summary="One social worker")
@@ -84,12 +78,4 @@ class WorkerController(Controller):
         db: NamedDependency[DbPool],
         actor_scope: NamedDependency[Scope],
     ) -> Response[WorkerView]:
-        return await read_one(
-            db,
-            tenant,
-            actor_scope,
-            WorkerView,
-            f"SELECT {_COLUMNS} FROM hr.workers WHERE id = $1",
-            worker_id,
-            what="worker",
-        )
+        return await read_one(db, tenant, actor_scope, workers.get_worker, worker_id, what="worker")

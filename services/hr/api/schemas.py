@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date
 from typing import Annotated, ClassVar
-from uuid import UUID
 
 import msgspec
 
@@ -24,12 +23,3 @@ RegisterWorker.examples = {
         full_name="Siti Aminah", birth_date=date(1990, 3, 4), pdm="3578"
     ),
 }
-
-
-class WorkerView(msgspec.Struct):
-    id: UUID
-    full_name: str
-    birth_date: date
-    pdm: str | None
-    version: int
-    registered_at: datetime

@@ -11,7 +11,6 @@ from litestar.params import FromPath, FromQuery, JSONBody, Parameter
 
 from services.registry.api.schemas import (
     GovernanceChange,
-    InstitutionView,
     RegisterInstitution,
     RenameInstitution,
 )
@@ -20,6 +19,8 @@ from services.registry.application.reinstate_institution import reinstate_instit
 from services.registry.application.rename_institution import rename_institution
 from services.registry.application.suspend_institution import suspend_institution
 from services.registry.domain.institution import InstitutionStatus, InstitutionType
+from services.registry.projections import institutions
+from services.registry.projections.institutions import InstitutionView
 from shared.auth import Role
 from shared.db.pool import DbPool
 from shared.domain.organisation import Scope
@@ -31,8 +32,6 @@ from shared.http.security import READERS, requires_roles, tenant_guard
 
 WRITERS = requires_roles(Role.WILAYAH_ADMIN, Role.PDM_OPERATOR)
 GOVERNORS = requires_roles(Role.WILAYAH_ADMIN)
-
-_COLUMNS = "id, name, kind, owner, pdm, address, status, version, registered_at, updated_at"
 
 
 class InstitutionController(Controller):
@@ -80,16 +79,12 @@ class InstitutionController(Controller):
             db,
             tenant,
             actor_scope,
-            InstitutionView,
-            f"""SELECT {_COLUMNS} FROM registry.institutions
-                WHERE ($1::text IS NULL OR status = $1) AND ($2::text IS NULL OR kind = $2)
-                  AND ($3::text IS NULL OR pdm = $3)
-                ORDER BY name, id LIMIT $4 OFFSET $5""",
-            status,
-            kind,
-            pdm,
-            limit,
-            offset,
+            institutions.list_institutions,
+            status=status,
+            kind=kind,
+            pdm=pdm,
+            limit=limit,
+            offset=offset,
         )
 
     @get("/{institution_id:uuid}", guards=[requires_roles(*READERS)], summary="One institution")
@@ -104,8 +99,7 @@ class InstitutionController(Controller):
             db,
             tenant,
             actor_scope,
-            InstitutionView,
-            f"SELECT {_COLUMNS} FROM registry.institutions WHERE id = $1",
+            institutions.get_institution,
             institution_id,
             what="institution",
         )

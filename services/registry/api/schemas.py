@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, ClassVar
-from uuid import UUID
 
 import msgspec
 
-from services.registry.domain.institution import InstitutionStatus, InstitutionType, Owner
+from services.registry.domain.institution import InstitutionType, Owner
 
 Name = Annotated[str, msgspec.Meta(min_length=2, max_length=200, pattern=r"\S")]
 PdmCode = Annotated[str, msgspec.Meta(pattern=r"^\d{4}$", description="4-digit regency/city code")]
@@ -56,16 +54,3 @@ GovernanceChange.examples = {
         reason="Keputusan rapat pleno MPKS PWM Jawa Timur No. 12/KEP/2026"
     ),
 }
-
-
-class InstitutionView(msgspec.Struct):
-    id: UUID
-    name: str
-    kind: InstitutionType
-    owner: Owner
-    pdm: str
-    address: str | None
-    status: InstitutionStatus
-    version: int
-    registered_at: datetime
-    updated_at: datetime

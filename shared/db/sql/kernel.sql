@@ -1,4 +1,5 @@
--- Bookkeeping every service keeps in its own schema ({schema} is the service name).
+-- Bookkeeping every service keeps in its own schema ({schema} is the service name), and
+-- the helper its migrations declare row-level security with.
 CREATE SCHEMA IF NOT EXISTS {schema};
 
 CREATE TABLE IF NOT EXISTS {schema}.schema_migrations (
@@ -63,3 +64,39 @@ CREATE TABLE IF NOT EXISTS {schema}.stalls (
     retry_at timestamptz NOT NULL,
     PRIMARY KEY (follower, tenant_id)
 );
+
+-- Row-level security of a read-model table, written once for every table (migrations call
+-- `SELECT {schema}.enable_tenant_rls('{schema}.t', pdm_column => 'pdm', ...)` right after
+-- CREATE TABLE; calling it again re-declares the same policies). The table needs a
+-- `tenant_id` column. Two policies:
+-- - tenant_isolation: a transaction sees and writes only the rows of the tenant it names
+--   (`app.tenant_id`, set by shared/db/pool.py); unset (NULL) sees nothing.
+-- - actor_scope (restrictive, reads only): a reader scoped to a PDM or an institution
+--   (`app.scope_pdm` / `app.scope_institution`, set by shared/http/reads.py; empty or unset
+--   is the whole province) sees the rows whose `pdm_column` / `institution_column` names
+--   its scope. A table without such a column shows a reader with that scope nothing.
+CREATE OR REPLACE FUNCTION {schema}.enable_tenant_rls(
+    tbl regclass, pdm_column text DEFAULT NULL, institution_column text DEFAULT NULL
+) RETURNS void LANGUAGE plpgsql AS $fn$
+BEGIN
+    EXECUTE format('ALTER TABLE %s ENABLE ROW LEVEL SECURITY', tbl);
+    EXECUTE format('DROP POLICY IF EXISTS tenant_isolation ON %s', tbl);
+    EXECUTE format(
+        $$CREATE POLICY tenant_isolation ON %s
+            USING (tenant_id = current_setting('app.tenant_id', true))
+            WITH CHECK (tenant_id = current_setting('app.tenant_id', true))$$,
+        tbl);
+    EXECUTE format('DROP POLICY IF EXISTS actor_scope ON %s', tbl);
+    EXECUTE format(
+        $$CREATE POLICY actor_scope ON %s AS RESTRICTIVE FOR SELECT
+            USING (coalesce(current_setting('app.scope_pdm', true), '') %s
+               AND coalesce(current_setting('app.scope_institution', true), '') %s)$$,
+        tbl,
+        CASE WHEN pdm_column IS NULL THEN $$= ''$$
+             ELSE format($$IN ('', %I)$$, pdm_column) END,
+        CASE WHEN institution_column IS NULL THEN $$= ''$$
+             ELSE format($$IN ('', %I::text)$$, institution_column) END);
+END
+$fn$;
+-- DDL for the owner only (the services' login could not alter tables anyway).
+REVOKE ALL ON FUNCTION {schema}.enable_tenant_rls(regclass, text, text) FROM PUBLIC;

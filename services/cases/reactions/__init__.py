@@ -1,1 +1,0 @@
-"""Reactions of cases to other services' events."""
