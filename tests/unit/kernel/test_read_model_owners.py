@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-SERVICES = Path(__file__).resolve().parents[2] / "services"
+SERVICES = Path(__file__).resolve().parents[3] / "services"
 _CREATE_TABLE = re.compile(r"CREATE TABLE (\w+\.\w+)")
 _SQL = re.compile(r"\b(SELECT|INSERT INTO|UPDATE|DELETE FROM)\b")
 
