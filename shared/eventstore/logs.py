@@ -22,6 +22,7 @@ import asyncpg
 from shared.db.pool import DbConnection
 from shared.eventstore.envelope import EventEnvelope, envelope_from_row
 from shared.eventstore.stores import events_table, tenant_schema
+from shared.resilience.faults import describe
 from shared.tenancy import province_codes
 
 log = logging.getLogger(__name__)
@@ -241,7 +242,7 @@ async def run_follower(
             elif loop.time() - failing_since > 60:
                 failing_since = loop.time()
                 log.warning("%s still failing: %s", what, exc)
-            report(f"{type(exc).__name__}: {exc}"[:2000])
+            report(describe(exc))
             await asyncio.sleep(poll)
             tenants = None
             continue

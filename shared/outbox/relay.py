@@ -74,8 +74,7 @@ class Relay:
             # Measured before publishing: a relay that fails to publish shows what it owes.
             positions = await self.positions()
             self.lag = sum(max(0, h - positions.get(t, 0)) for t, h in heads.items())
-            await self.check_stream()
-            positions = await self.positions()
+            await self.check_stream(positions)
             tenants = [t for t, head in heads.items() if head > positions.get(t, 0)]
         else:
             positions = await self.positions()
@@ -95,7 +94,7 @@ class Relay:
                     # The stream is gone (NATS lost its store): recreate it and rewind;
                     # the next pass publishes again what it lost.
                     self._stream_created = None
-                    await self.check_stream()
+                    await self.check_stream(positions)
                     raise
                 position = batch[-1].position
                 await self._store_position(tenant, position)
@@ -106,9 +105,10 @@ class Relay:
         self.published += count
         return count
 
-    async def check_stream(self) -> None:
+    async def check_stream(self, positions: dict[str, int]) -> None:
         """Re-create the stream if NATS lost it, and rewind every tenant to what the stream
-        really holds when it is not the stream this relay published into."""
+        really holds when it is not the stream this relay published into (the stored
+        positions and `positions`, the caller's copy of them)."""
         name = self.subjects.stream(self.schema)
         try:
             info = await self.js.stream_info(name)
@@ -120,7 +120,6 @@ class Relay:
             log.warning("relay: stream %s is gone; creating it again", name)
             await ensure_stream(self.js, self.subjects, self.schema)
             info = await self.js.stream_info(name)
-        positions = await self.positions()
         for tenant in self.logs.tenants:
             position = positions.get(tenant, 0)
             if position == 0:
@@ -135,6 +134,7 @@ class Relay:
                     position,
                 )
                 await self._store_position(tenant, held)
+                positions[tenant] = held
                 self.rewound += position - held
         self._stream_created = info.created
 
