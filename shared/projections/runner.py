@@ -151,8 +151,10 @@ class ProjectionRunner:
             self._stalled.get(projection.name, {}).pop(tenant, None)
         return applied, position
 
-    async def _position(self, projection: Projection, tenant: str) -> int:
-        value = await self.pool.fetchval(
+    async def _position(
+        self, projection: Projection, tenant: str, conn: DbConnection | None = None
+    ) -> int:
+        value = await (conn or self.pool).fetchval(
             f"""SELECT position FROM {self.schema}.projection_positions
                 WHERE projection = $1 AND tenant_id = $2""",
             projection.name,
@@ -189,16 +191,11 @@ class ProjectionRunner:
                     "pg_advisory_xact_lock(hashtext($1))",
                     f"{projection.name}/{tenant}",
                 )
-                committed = await conn.fetchval(
-                    f"""SELECT position FROM {self.schema}.projection_positions
-                        WHERE projection = $1 AND tenant_id = $2""",
-                    projection.name,
-                    tenant,
-                )
-                fresh = [e for e in batch if e.position > (committed or 0)]
+                committed = await self._position(projection, tenant, conn)
+                fresh = [e for e in batch if e.position > committed]
                 for event in fresh:
                     await _apply(projection, conn, event)
-                position = max(batch[-1].position, committed or 0)
+                position = max(batch[-1].position, committed)
                 await conn.execute(
                     f"""INSERT INTO {self.schema}.projection_positions
                           (projection, tenant_id, position) VALUES ($1, $2, $3)
