@@ -17,7 +17,6 @@ import anyio.to_thread
 import asyncpg
 import msgspec
 import pytest
-from eventsourcing.domain import Aggregate
 
 from services.hr.application.register_worker import register_worker
 from services.hr.domain.social_worker import SocialWorker
@@ -204,13 +203,16 @@ async def test_an_earlier_version_of_an_aggregate_can_be_read(registry: ServiceR
 # Two releases of one aggregate, as the old and the new code would define it: version 2 of
 # `Parcel.Registered` added `weight_grams` and reads version-1 events with a default.
 class ParcelV1(AggregateRoot):
-    @event("Registered")
+    class Registered(AggregateRoot.Created):
+        label: str
+
+    @event(Registered)
     def __init__(self, label: str) -> None:
         self.label = label
 
 
 class ParcelV2(AggregateRoot):
-    class Registered(Aggregate.Created):
+    class Registered(AggregateRoot.Created):
         label: str
         weight_grams: int
         class_version = 2

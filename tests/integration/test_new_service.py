@@ -32,7 +32,10 @@ from tests.helpers import auth
 
 
 class Note(AggregateRoot):
-    @event("Written")
+    class Written(AggregateRoot.Created):
+        text: str
+
+    @event(Written)
     def __init__(self, text: str) -> None:
         self.text = text
 

@@ -6,8 +6,6 @@ from enum import StrEnum
 from typing import Any
 from uuid import UUID
 
-from eventsourcing.domain import Aggregate
-
 from shared.domain.aggregate import AggregateRoot, event
 from shared.domain.organisation import Scope
 from shared.domain.rules import check_rule
@@ -53,8 +51,10 @@ class ConcernedInstitutionMustBeKnown:
 
 
 class Complaint(AggregateRoot):
-    class Received(Aggregate.Created):
-        """Version 2 added `pdm`, the PDM the complaint belongs to (of the institution it
+    class Received(AggregateRoot.Created):
+        """A complaint came in to the complaint centre.
+
+        Version 2 added `pdm`, the PDM the complaint belongs to (of the institution it
         names, else of the PDM desk that received it); version 1 complaints belong to the
         province."""
 

@@ -62,7 +62,14 @@ class MustBeAdult:
 
 
 class SocialWorker(AggregateRoot):
-    @event("Registered")
+    class Registered(AggregateRoot.Created):
+        """A social worker joined the province's register."""
+
+        full_name: str
+        birth_date: date
+        pdm: str | None
+
+    @event(Registered)
     def __init__(self, full_name: str, birth_date: date, pdm: str | None) -> None:
         self.full_name = full_name
         self.birth_date = birth_date

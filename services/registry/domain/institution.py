@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from shared.domain.aggregate import AggregateRoot, event
-from shared.domain.errors import RuleBroken
+from shared.domain.aggregate import AggregateRoot, event, singledispatchmethod
 from shared.domain.organisation import PdmMustBeInProvince, Scope
 from shared.domain.rules import check_rule
 
@@ -31,8 +30,33 @@ class InstitutionStatus(StrEnum):
     SUSPENDED = "suspended"
 
 
+class MustHaveStatus:
+    """A change of status starts from the one status it makes sense from."""
+
+    field = "status"
+
+    def __init__(
+        self, status: InstitutionStatus, required: InstitutionStatus, message: str
+    ) -> None:
+        self.status = status
+        self.required = required
+        self.message = message
+
+    def is_broken(self) -> bool:
+        return self.status is not self.required
+
+
 class Institution(AggregateRoot):
-    @event("Registered")
+    class Registered(AggregateRoot.Created):
+        """An institution entered the registry, active."""
+
+        name: str
+        kind: InstitutionType
+        owner: Owner
+        pdm: str
+        address: str | None
+
+    @event(Registered)
     def __init__(
         self, name: str, kind: InstitutionType, owner: Owner, pdm: str, address: str | None
     ) -> None:
@@ -61,28 +85,49 @@ class Institution(AggregateRoot):
     def scope(self) -> Scope:
         return Scope(pdm=self.pdm, institution=self.id)
 
+    @singledispatchmethod
+    def apply(self, event: AggregateRoot.Event) -> None:
+        """Registered: applied by `__init__`."""
+
+    class Renamed(AggregateRoot.Event):
+        """The institution's name changed."""
+
+        name: str
+
     def rename(self, name: str) -> None:
         if name != self.name:
-            self._renamed(name=name)
+            self.trigger_event(self.Renamed, name=name)
 
-    @event("Renamed")
-    def _renamed(self, name: str) -> None:
-        self.name = name
+    @apply.register
+    def _(self, event: Institution.Renamed) -> None:
+        self.name = event.name
+
+    class Suspended(AggregateRoot.Event):
+        """The institution may not serve until reinstated (the reason is in the metadata)."""
 
     def suspend(self) -> None:
-        if self.status is InstitutionStatus.SUSPENDED:
-            raise RuleBroken("the institution is already suspended", field="status")
-        self._suspended()
+        check_rule(
+            MustHaveStatus(
+                self.status, InstitutionStatus.ACTIVE, "the institution is already suspended"
+            )
+        )
+        self.trigger_event(self.Suspended)
 
-    @event("Suspended")
-    def _suspended(self) -> None:
+    @apply.register
+    def _(self, event: Institution.Suspended) -> None:
         self.status = InstitutionStatus.SUSPENDED
 
-    def reinstate(self) -> None:
-        if self.status is InstitutionStatus.ACTIVE:
-            raise RuleBroken("the institution is not suspended", field="status")
-        self._reinstated()
+    class Reinstated(AggregateRoot.Event):
+        """A suspended institution is active again."""
 
-    @event("Reinstated")
-    def _reinstated(self) -> None:
+    def reinstate(self) -> None:
+        check_rule(
+            MustHaveStatus(
+                self.status, InstitutionStatus.SUSPENDED, "the institution is not suspended"
+            )
+        )
+        self.trigger_event(self.Reinstated)
+
+    @apply.register
+    def _(self, event: Institution.Reinstated) -> None:
         self.status = InstitutionStatus.ACTIVE
