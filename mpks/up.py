@@ -23,6 +23,7 @@ from shared.db.roles import app_database_url
 from shared.devstack.postgres import EmbeddedPostgres
 from shared.devstack.processes import port_accepts
 from shared.devstack.stack import DevStack
+from shared.eventstore.catalogue import EventCatalogue
 from shared.eventstore.logs import TenantLogs
 from shared.projections.runner import ProjectionRunner
 from shared.resilience.stalls import Stall, request_retry
@@ -115,7 +116,7 @@ def run_rebuild(settings: Settings, service: str, projection: str) -> int:
             runner = ProjectionRunner(
                 schema=service,
                 pool=pool,
-                logs=TenantLogs(service),
+                logs=TenantLogs(service, EventCatalogue(definition.aggregates)),
                 projections=list(runner_projections.values()),
             )
             count = await runner.rebuild(owner, projection)

@@ -147,7 +147,7 @@ class ServiceRuntime:
         )
         self.stores = TenantStores(self.name, self.event_pool, self.catalogue)
         self.commands = CommandRunner(self.stores)
-        self.logs = TenantLogs(self.name)
+        self.logs = TenantLogs(self.name, self.catalogue)
         self.db = await create_pool(
             self.app_database_url, max_size=self.settings.readmodel_pool_size
         )

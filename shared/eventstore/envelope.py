@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime
 from typing import Any
 from uuid import UUID
 
 import msgspec
+
+from shared.eventstore.catalogue import EventCatalogue
+
+log = logging.getLogger(__name__)
 
 
 class EventMeta(msgspec.Struct, frozen=True, kw_only=True):
@@ -58,12 +63,23 @@ def envelope_from_row(
     aggregate_version: int,
     topic: str,
     state: bytes,
+    catalogue: EventCatalogue,
 ) -> EventEnvelope:
+    """The event as its current version has it (upcast by the catalogue), so that every
+    reader — the relay, the events feed, projections, consumers — sees one version."""
     stored = msgspec.json.decode(state, type=StoredState)
     aggregate, _, event = topic.partition(".")
     data = dict(stored.data)
     occurred_at = msgspec.convert(data.pop("timestamp"), datetime, strict=False)
     data.pop("originator_topic", None)
+    version = stored.v
+    try:
+        version, data = catalogue.upcast(topic, version, data)
+    except Exception:
+        # An event this code cannot read (a newer version, a failing upcaster) goes out as
+        # stored: each reader that handles it then fails on it and stalls that tenant
+        # only, with the reason, where failing here would stop every tenant of the log.
+        log.debug("event %s v%s left as stored", topic, version, exc_info=True)
     return EventEnvelope(
         service=service,
         tenant=tenant,
@@ -73,7 +89,7 @@ def envelope_from_row(
         aggregate_id=aggregate_id,
         aggregate_version=aggregate_version,
         event=event,
-        event_version=stored.v,
+        event_version=version,
         occurred_at=occurred_at,
         meta=stored.meta,
         data=data,

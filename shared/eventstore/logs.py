@@ -20,6 +20,7 @@ from typing import Any
 import asyncpg
 
 from shared.db.pool import DbConnection
+from shared.eventstore.catalogue import EventCatalogue
 from shared.eventstore.envelope import EventEnvelope, envelope_from_row
 from shared.eventstore.stores import events_table, tenant_schema
 from shared.resilience.faults import describe
@@ -29,8 +30,12 @@ log = logging.getLogger(__name__)
 
 
 class TenantLogs:
-    def __init__(self, service: str, tenants: Iterable[str] | None = None) -> None:
+    def __init__(
+        self, service: str, catalogue: EventCatalogue, tenants: Iterable[str] | None = None
+    ) -> None:
         self.service = service
+        # Reads the events: upcast to their current versions, decoded by type for readers.
+        self.catalogue = catalogue
         self.tenants = sorted(tenants if tenants is not None else province_codes())
         self.channel = events_table(service)
 
@@ -90,6 +95,7 @@ class TenantLogs:
                         aggregate_version=row["originator_version"],
                         topic=row["topic"],
                         state=row["state"],
+                        catalogue=self.catalogue,
                     )
                 )
             previous = position

@@ -1,8 +1,8 @@
-"""Maps domain events to stored events: stable names, JSON state, metadata envelope, upcasting.
+"""Maps domain events to stored events: stable names, JSON state, metadata envelope.
 
 The state is plain JSON (msgspec) so the relay, the events feed and auditors read it without
-the domain classes. Reading decodes each field with its declared type: a plain JSON round trip
-would silently turn datetimes, UUIDs and Decimals into strings.
+the domain classes. Reading (upcasting, typed fields) is the catalogue's, as for every other
+reader of the logs.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from uuid import UUID
 
 import msgspec
 from eventsourcing.persistence import Mapper, StoredEvent
-from eventsourcing.utils import get_topic, resolve_topic
+from eventsourcing.utils import resolve_topic
 
 from shared.eventstore.catalogue import EventCatalogue
 from shared.eventstore.context import current_context
@@ -57,32 +57,22 @@ class EnvelopeMapper(Mapper[UUID]):
         )
 
     def to_domain_event(self, stored_event: StoredEvent) -> Any:
-        cls = self.catalogue.class_of(stored_event.topic)
         stored = msgspec.json.decode(stored_event.state, type=StoredState)
-        state: dict[str, Any] = dict(stored.data)
-        if "originator_topic" in state:
-            state["originator_topic"] = get_topic(
-                self.catalogue.aggregate_class(state["originator_topic"])
-            )
-        current_version = getattr(cls, "class_version", 1)
-        version = stored.v
-        while version < current_version:
-            # Released events never change meaning: old versions are upgraded on read.
-            getattr(cls, f"upcast_v{version}_v{version + 1}")(state)
-            version += 1
-        types = self.catalogue.field_types(cls)
-        for key, value in state.items():
-            declared = types.get(key)
-            if declared is not None and key != "originator_topic":
-                state[key] = msgspec.convert(value, declared, strict=False)
+        data = dict(stored.data)
+        timestamp = data.pop("timestamp")
+        # The aggregate's stable name: the catalogue knows it from the event's name.
+        data.pop("originator_topic", None)
         originator_id = stored_event.originator_id
-        state["originator_id"] = (
-            originator_id if isinstance(originator_id, UUID) else UUID(str(originator_id))
+        return self.catalogue.decode(
+            stored_event.topic,
+            stored.v,
+            data,
+            originator_id=(
+                originator_id if isinstance(originator_id, UUID) else UUID(str(originator_id))
+            ),
+            originator_version=stored_event.originator_version,
+            timestamp=timestamp,
         )
-        state["originator_version"] = stored_event.originator_version
-        domain_event = object.__new__(cls)
-        object.__setattr__(domain_event, "__dict__", state)
-        return domain_event
 
 
 def _resolve_aggregate(topic: str) -> type[Any]:

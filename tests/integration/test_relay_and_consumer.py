@@ -212,7 +212,9 @@ def make_lane(runtime: ServiceRuntime) -> Callable[..., Awaitable[Lane]]:
     async def make(tenant: str, *others: str) -> Lane:
         subjects = Subjects(f"{runtime.settings.nats_prefix}t{tenant}")
         await ensure_stream(runtime.js, subjects, SOURCE)
-        return Lane(runtime, tenant, subjects, TenantLogs(SOURCE, [tenant, *others]))
+        return Lane(
+            runtime, tenant, subjects, TenantLogs(SOURCE, runtime.catalogue, [tenant, *others])
+        )
 
     return make
 
