@@ -12,6 +12,7 @@ from litestar import Litestar
 from services.cases.service import cases_service
 from services.hr.service import hr_service
 from services.registry.service import registry_service
+from shared.eventstore.catalogue import EventCatalogue
 from shared.http.app import create_app
 from shared.runtime import ServiceRuntime
 from shared.service import ServiceDefinition
@@ -40,12 +41,17 @@ def settings_from_env(env: Mapping[str, str] | None = None) -> Settings:
 def build_runtime(name: str, settings: Settings, *, run_background: bool = True) -> ServiceRuntime:
     if settings.database_url is None or settings.nats_url is None:
         raise ValueError("MPKS_DATABASE_URL and MPKS_NATS_URL must be set to run a service")
+    definition = SERVICES[name].define()
     return ServiceRuntime(
-        definition=SERVICES[name].define(),
+        definition=definition,
         settings=settings,
         database_url=settings.database_url,
         nats_url=settings.nats_url,
         run_background=run_background,
+        sources={
+            source: EventCatalogue(SERVICES[source].define().aggregates)
+            for source in definition.reactions
+        },
     )
 
 

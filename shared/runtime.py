@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -107,6 +107,9 @@ class ServiceRuntime:
     database_url: str
     nats_url: str
     run_background: bool = True
+    # The event catalogues of the services this one reacts to (the composition root knows
+    # them; the kernel knows no service): the consumers read those services' events typed.
+    sources: Mapping[str, EventCatalogue] = field(default_factory=dict)
     app_database_url: str = field(init=False)
     metrics: Metrics = field(init=False)
     catalogue: EventCatalogue = field(init=False)
@@ -130,6 +133,9 @@ class ServiceRuntime:
         self.app_database_url = labelled(
             app_database_url(self.settings, self.database_url), f"mpks-{self.name}"
         )
+        unknown = sorted(set(self.definition.reactions) - set(self.sources))
+        if unknown:
+            raise ValueError(f"{self.name} reacts to {unknown}: their catalogues are missing")
 
     @property
     def name(self) -> str:
@@ -177,6 +183,7 @@ class ServiceRuntime:
                 js=self.js,
                 subjects=subjects,
                 reactions=make_reactions(),
+                catalogue=self.sources[source],
                 feed=FeedClient(self.settings, source, self.name),
             )
             for source, make_reactions in self.definition.reactions.items()

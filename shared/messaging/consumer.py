@@ -33,8 +33,10 @@ from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from nats.js.errors import NotFoundError
 
 from shared.db.pool import DbConnection, tenant_transaction
-from shared.eventstore.envelope import EventEnvelope, storable
+from shared.eventstore.catalogue import EventCatalogue
+from shared.eventstore.envelope import EventEnvelope
 from shared.messaging.streams import Subjects, ensure_stream
+from shared.projections.dispatch import Dispatch, Reader
 from shared.resilience.faults import SourceUnavailable, describe, is_outage
 from shared.resilience.stalls import Stalls
 from shared.resilience.supervisor import pause
@@ -52,15 +54,9 @@ class EventSource(Protocol):
         """The last position of every tenant log."""
 
 
-class Reaction(Protocol):
-    @property
-    def name(self) -> str: ...
-
-    @property
-    def events(self) -> frozenset[str]:
-        """Stable event names ("Institution.Registered") this reaction acts on."""
-
-    async def handle(self, conn: DbConnection, event: EventEnvelope) -> None: ...
+class Reaction(Reader, Protocol):
+    """A reader of another service's log (`shared.projections.dispatch`): it acts on the
+    events it registers, in the consumer's transaction."""
 
 
 class EventConsumer:
@@ -74,6 +70,7 @@ class EventConsumer:
         js: JetStreamContext,
         subjects: Subjects,
         reactions: Sequence[Reaction],
+        catalogue: EventCatalogue,
         feed: EventSource,
         backoff_seconds: Sequence[float] = (0.5, 1.0, 2.0, 5.0, 10.0, 30.0),
         reconcile_seconds: float = 5.0,
@@ -85,6 +82,8 @@ class EventConsumer:
         self.js = js
         self.subjects = subjects
         self.reactions = list(reactions)
+        # The source's events, as the source's catalogue reads them.
+        self._dispatch = [Dispatch(reaction, catalogue) for reaction in self.reactions]
         self.feed = feed
         self.backoff = list(backoff_seconds)
         self.reconcile_seconds = reconcile_seconds
@@ -322,7 +321,6 @@ class EventConsumer:
 
     async def apply(self, event: EventEnvelope) -> bool:
         """Apply once: returns False when this message was already processed."""
-        name = f"{event.aggregate}.{event.event}"
         async with tenant_transaction(self.pool, event.tenant) as conn:
             fresh = await conn.fetchval(
                 f"""INSERT INTO {self.schema}.processed_messages (consumer, message_id)
@@ -332,9 +330,8 @@ class EventConsumer:
             )
             if not fresh:
                 return False
-            for reaction in self.reactions:
-                if name in reaction.events:
-                    await reaction.handle(conn, storable(event))
+            for dispatch in self._dispatch:
+                await dispatch.deliver(conn, event)
             await self._advance(conn, event.tenant, event.position)
         self.applied += 1
         return True

@@ -16,23 +16,22 @@ from typing import Any, Protocol
 import asyncpg
 
 from shared.db.pool import DbConnection, tenant_transaction
-from shared.eventstore.envelope import EventEnvelope, storable
+from shared.eventstore.envelope import EventEnvelope
 from shared.eventstore.logs import TenantChanges, TenantLogs, run_follower
+from shared.projections.dispatch import Dispatch, Reader
 from shared.resilience.faults import describe, is_outage
 from shared.resilience.stalls import Stalls
 
 log = logging.getLogger(__name__)
 
 
-class Projection(Protocol):
-    @property
-    def name(self) -> str: ...
+class Projection(Reader, Protocol):
+    """A reader of the service's own log (`shared.projections.dispatch`) that writes read
+    models."""
 
     @property
     def tables(self) -> tuple[str, ...]:
         """Read-model tables this projection owns: emptied by a rebuild."""
-
-    async def apply(self, conn: DbConnection, event: EventEnvelope) -> None: ...
 
 
 class EventFailed(Exception):
@@ -58,6 +57,7 @@ class ProjectionRunner:
         self.pool = pool
         self.logs = logs
         self.projections = projections
+        self._dispatch = {p.name: Dispatch(p, logs.catalogue) for p in projections}
         self.batch_size = batch_size
         self.lag: dict[str, int] = {p.name: 0 for p in projections}
         self.stalls = {p.name: Stalls(pool, schema, follower(p)) for p in projections}
@@ -194,7 +194,7 @@ class ProjectionRunner:
                 committed = await self._position(projection, tenant, conn)
                 fresh = [e for e in batch if e.position > committed]
                 for event in fresh:
-                    await _apply(projection, conn, event)
+                    await _apply(self._dispatch[projection.name], conn, event)
                 position = max(batch[-1].position, committed)
                 await conn.execute(
                     f"""INSERT INTO {self.schema}.projection_positions
@@ -247,9 +247,9 @@ def follower(projection: Projection) -> str:
     return f"projection:{projection.name}"
 
 
-async def _apply(projection: Projection, conn: DbConnection, event: EventEnvelope) -> None:
+async def _apply(dispatch: Dispatch, conn: DbConnection, event: EventEnvelope) -> None:
     try:
-        await projection.apply(conn, storable(event))
+        await dispatch.deliver(conn, event)
     except Exception as exc:
         if is_outage(exc):
             raise

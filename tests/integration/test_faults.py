@@ -78,6 +78,7 @@ def consumer_of(runtime: ServiceRuntime, name: str) -> EventConsumer:
         js=runtime.js,
         subjects=runtime.relay.subjects,
         reactions=[RecordEffect(name)],
+        catalogue=runtime.catalogue,
         feed=LogFeed(runtime.db, runtime.logs),
         backoff_seconds=(0.2, 0.5, 1.0),
         reconcile_seconds=0.5,

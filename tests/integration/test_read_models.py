@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import date
+from functools import singledispatchmethod
 from typing import Any
 from uuid import UUID, uuid4
 
@@ -27,7 +28,7 @@ from services.hr.application.register_worker import register_worker
 from services.registry.application.register_institution import register_institution
 from services.registry.application.rename_institution import rename_institution
 from services.registry.application.suspend_institution import suspend_institution
-from services.registry.domain.institution import InstitutionType, Owner
+from services.registry.domain.institution import Institution, InstitutionType, Owner
 from shared.db.pool import DbConnection, tenant_transaction
 from shared.db.roles import APP_ROLE
 from shared.domain.organisation import PROVINCE
@@ -466,13 +467,20 @@ class _Probe:
         # How many times to fail there (None: always), for a failure that does not recur.
         self.times = times
 
-    async def apply(self, conn: DbConnection, event: EventEnvelope) -> None:
+    @singledispatchmethod
+    async def on(self, event: object, conn: DbConnection, envelope: EventEnvelope) -> None:
+        """Nothing but the registry's events is in its log."""
+
+    @on.register
+    async def _(
+        self, event: Institution.Event, conn: DbConnection, envelope: EventEnvelope
+    ) -> None:
         await conn.execute(
             "INSERT INTO probe_atomicity.seen (tenant_id, position) VALUES ($1, $2)",
-            event.tenant,
-            event.position,
+            envelope.tenant,
+            envelope.position,
         )
-        if (event.tenant, event.position) == self.fail_at and self.times != 0:
+        if (envelope.tenant, envelope.position) == self.fail_at and self.times != 0:
             if self.times is not None:
                 self.times -= 1
             raise RuntimeError("projection bug")

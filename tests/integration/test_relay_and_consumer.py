@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from functools import singledispatchmethod
 from importlib import resources
 from typing import Any
 from uuid import UUID
@@ -28,6 +29,7 @@ from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, RawStreamMsg
 from nats.js.errors import NotFoundError
 
 from services.bootstrap import build_runtime
+from services.registry.domain.institution import Institution
 from shared.db.pool import DbConnection
 from shared.db.roles import APP_ROLE
 from shared.devstack.stack import DevStack
@@ -46,7 +48,6 @@ pytestmark = pytest.mark.timeout(120)
 SOURCE = "registry"
 # The consumers' bookkeeping and the observable effects live in a schema of the tests' own.
 SCHEMA = "relaytest"
-REGISTERED = "Institution.Registered"
 
 
 # --- fixtures -------------------------------------------------------------------------------
@@ -170,6 +171,7 @@ class Lane:
             js=self.js,
             subjects=self.subjects,
             reactions=[reaction],
+            catalogue=self.runtime.catalogue,
             feed=feed or self.feed,
             backoff_seconds=backoff_seconds,
             reconcile_seconds=reconcile_seconds,
@@ -226,20 +228,26 @@ class RecordEffect:
     consumer: str
     poison: UUID | None = None
     name: str = "record-effect"
-    events: frozenset[str] = field(default_factory=lambda: frozenset({REGISTERED}))
 
-    async def handle(self, conn: DbConnection, event: EventEnvelope) -> None:
+    @singledispatchmethod
+    async def on(self, event: object, conn: DbConnection, envelope: EventEnvelope) -> None:
+        """Other events have no effect."""
+
+    @on.register
+    async def _(
+        self, event: Institution.Registered, conn: DbConnection, envelope: EventEnvelope
+    ) -> None:
         await conn.execute(
             f"""INSERT INTO {SCHEMA}.effects (consumer, tenant_id, position, aggregate_id)
                 VALUES ($1, $2, $3, $4)""",
             self.consumer,
-            event.tenant,
-            event.position,
-            event.aggregate_id,
+            envelope.tenant,
+            envelope.position,
+            event.originator_id,
         )
-        if event.aggregate_id == self.poison:
+        if event.originator_id == self.poison:
             # After the insert, so only a rolled-back transaction keeps the effect out.
-            raise ValueError(f"cannot handle institution {event.aggregate_id}")
+            raise ValueError(f"cannot handle institution {event.originator_id}")
 
 
 async def effects(runtime: ServiceRuntime, consumer: str, tenant: str | None = None) -> list[int]:

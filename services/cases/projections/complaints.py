@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from datetime import datetime
+from functools import singledispatchmethod
 from uuid import UUID
 
 import msgspec
 
-from services.cases.domain.complaint import Channel
+from services.cases.domain.complaint import Channel, Complaint
 from shared.db.pool import DbConnection
 from shared.eventstore.envelope import EventEnvelope
 from shared.projections.queries import Query
@@ -47,23 +48,28 @@ class ComplaintsProjection:
     name = "complaints"
     tables = (TABLE,)
 
-    async def apply(self, conn: DbConnection, event: EventEnvelope) -> None:
-        if event.aggregate == "Complaint" and event.event == "Received":
-            data = event.data
-            await conn.execute(
-                f"""INSERT INTO {TABLE}
-                     (tenant_id, id, channel, summary, concerns_child, institution_id, pdm,
-                      version, received_at, received_by)
-                   VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
-                   ON CONFLICT (tenant_id, id) DO NOTHING""",
-                event.tenant,
-                event.aggregate_id,
-                data["channel"],
-                data["summary"],
-                data["concerns_child"],
-                data.get("institution_id"),
-                data.get("pdm"),
-                event.aggregate_version,
-                event.occurred_at,
-                event.meta.actor,
-            )
+    @singledispatchmethod
+    async def on(self, event: object, conn: DbConnection, envelope: EventEnvelope) -> None:
+        """Events this read model does not show."""
+
+    @on.register
+    async def _(
+        self, event: Complaint.Received, conn: DbConnection, envelope: EventEnvelope
+    ) -> None:
+        await conn.execute(
+            f"""INSERT INTO {TABLE}
+                 (tenant_id, id, channel, summary, concerns_child, institution_id, pdm,
+                  version, received_at, received_by)
+               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+               ON CONFLICT (tenant_id, id) DO NOTHING""",
+            envelope.tenant,
+            envelope.aggregate_id,
+            event.channel,
+            event.summary,
+            event.concerns_child,
+            event.institution_id,
+            event.pdm,
+            envelope.aggregate_version,
+            envelope.occurred_at,
+            envelope.meta.actor,
+        )

@@ -1,15 +1,18 @@
 """The directory of institutions a complaint or referral may name: cases' read model of the
-registry's institutions, learned from the registry's events (never its tables). Its writer
-is a projection of another service's events, so the kernel runs it as a reaction (the
-consumer of the registry's stream, `shared.messaging.consumer`)."""
+registry's institutions, learned from the registry's events (never its tables), read typed:
+the registry's event classes are its published language. Its writer is a projection of
+another service's events, so the kernel runs it as a reaction (the consumer of the
+registry's stream, `shared.messaging.consumer`)."""
 
 from __future__ import annotations
 
+from functools import singledispatchmethod
 from uuid import UUID
 
 import msgspec
 
 from services.cases.domain.complaint import KnownInstitution
+from services.registry.domain.institution import Institution, InstitutionStatus
 from shared.db.pool import DbConnection
 from shared.eventstore.envelope import EventEnvelope
 from shared.projections.queries import Query
@@ -48,40 +51,55 @@ async def known_institution(conn: DbConnection, institution_id: UUID) -> KnownIn
 class InstitutionDirectoryProjection:
     # The durable consumer's name: NATS and `processed_messages` know it by this.
     name = "institution-directory"
-    events = frozenset(
-        {
-            "Institution.Registered",
-            "Institution.Renamed",
-            "Institution.Suspended",
-            "Institution.Reinstated",
-        }
-    )
 
-    async def handle(self, conn: DbConnection, event: EventEnvelope) -> None:
-        if event.event == "Registered":
-            await conn.execute(
-                f"""INSERT INTO {TABLE}
-                     (tenant_id, institution_id, name, kind, status, pdm, source_version)
-                   VALUES ($1, $2, $3, $4, 'active', $5, $6)
-                   ON CONFLICT (tenant_id, institution_id) DO NOTHING""",
-                event.tenant,
-                event.aggregate_id,
-                event.data["name"],
-                event.data["kind"],
-                event.data["pdm"],
-                event.aggregate_version,
-            )
-            return
-        column, value = {
-            "Renamed": ("name", event.data.get("name")),
-            "Suspended": ("status", "suspended"),
-            "Reinstated": ("status", "active"),
-        }[event.event]
+    @singledispatchmethod
+    async def on(self, event: object, conn: DbConnection, envelope: EventEnvelope) -> None:
+        """Registry events a complaint or referral does not check against."""
+
+    @on.register
+    async def _(
+        self, event: Institution.Registered, conn: DbConnection, envelope: EventEnvelope
+    ) -> None:
         await conn.execute(
-            f"""UPDATE {TABLE} SET {column} = $3, source_version = $4
-                WHERE tenant_id = $1 AND institution_id = $2 AND source_version < $4""",
-            event.tenant,
-            event.aggregate_id,
-            value,
-            event.aggregate_version,
+            f"""INSERT INTO {TABLE}
+                 (tenant_id, institution_id, name, kind, status, pdm, source_version)
+               VALUES ($1, $2, $3, $4, $5, $6, $7)
+               ON CONFLICT (tenant_id, institution_id) DO NOTHING""",
+            envelope.tenant,
+            envelope.aggregate_id,
+            event.name,
+            event.kind,
+            InstitutionStatus.ACTIVE,
+            event.pdm,
+            envelope.aggregate_version,
         )
+
+    @on.register
+    async def _(
+        self, event: Institution.Renamed, conn: DbConnection, envelope: EventEnvelope
+    ) -> None:
+        await _update(conn, envelope, "name", event.name)
+
+    @on.register
+    async def _(
+        self, event: Institution.Suspended, conn: DbConnection, envelope: EventEnvelope
+    ) -> None:
+        await _update(conn, envelope, "status", InstitutionStatus.SUSPENDED)
+
+    @on.register
+    async def _(
+        self, event: Institution.Reinstated, conn: DbConnection, envelope: EventEnvelope
+    ) -> None:
+        await _update(conn, envelope, "status", InstitutionStatus.ACTIVE)
+
+
+async def _update(conn: DbConnection, envelope: EventEnvelope, column: str, value: str) -> None:
+    # The version guard makes an event applied again (or older than the row) a no-op.
+    await conn.execute(
+        f"""UPDATE {TABLE} SET {column} = $3, source_version = $4
+            WHERE tenant_id = $1 AND institution_id = $2 AND source_version < $4""",
+        envelope.tenant,
+        envelope.aggregate_id,
+        value,
+        envelope.aggregate_version,
+    )

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from datetime import date, datetime
+from functools import singledispatchmethod
 from uuid import UUID
 
 import msgspec
 
+from services.hr.domain.social_worker import SocialWorker
 from shared.db.pool import DbConnection
 from shared.eventstore.envelope import EventEnvelope
 from shared.projections.queries import Query
@@ -42,18 +44,24 @@ class WorkersProjection:
     name = "workers"
     tables = (TABLE,)
 
-    async def apply(self, conn: DbConnection, event: EventEnvelope) -> None:
-        if event.aggregate == "SocialWorker" and event.event == "Registered":
-            await conn.execute(
-                f"""INSERT INTO {TABLE}
-                     (tenant_id, id, full_name, birth_date, pdm, version, registered_at)
-                   VALUES ($1, $2, $3, $4, $5, $6, $7)
-                   ON CONFLICT (tenant_id, id) DO NOTHING""",
-                event.tenant,
-                event.aggregate_id,
-                event.data["full_name"],
-                date.fromisoformat(event.data["birth_date"]),
-                event.data.get("pdm"),
-                event.aggregate_version,
-                event.occurred_at,
-            )
+    @singledispatchmethod
+    async def on(self, event: object, conn: DbConnection, envelope: EventEnvelope) -> None:
+        """Events this read model does not show."""
+
+    @on.register
+    async def _(
+        self, event: SocialWorker.Registered, conn: DbConnection, envelope: EventEnvelope
+    ) -> None:
+        await conn.execute(
+            f"""INSERT INTO {TABLE}
+                 (tenant_id, id, full_name, birth_date, pdm, version, registered_at)
+               VALUES ($1, $2, $3, $4, $5, $6, $7)
+               ON CONFLICT (tenant_id, id) DO NOTHING""",
+            envelope.tenant,
+            envelope.aggregate_id,
+            event.full_name,
+            event.birth_date,
+            event.pdm,
+            envelope.aggregate_version,
+            envelope.occurred_at,
+        )

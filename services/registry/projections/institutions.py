@@ -4,11 +4,17 @@ projection that writes it and the queries that read it."""
 from __future__ import annotations
 
 from datetime import datetime
+from functools import singledispatchmethod
 from uuid import UUID
 
 import msgspec
 
-from services.registry.domain.institution import InstitutionStatus, InstitutionType, Owner
+from services.registry.domain.institution import (
+    Institution,
+    InstitutionStatus,
+    InstitutionType,
+    Owner,
+)
 from shared.db.pool import DbConnection
 from shared.eventstore.envelope import EventEnvelope
 from shared.projections.queries import Query
@@ -60,44 +66,61 @@ class InstitutionsProjection:
     name = "institutions"
     tables = (TABLE,)
 
-    async def apply(self, conn: DbConnection, event: EventEnvelope) -> None:
-        if event.aggregate != "Institution":
-            return
-        data = event.data
-        if event.event == "Registered":
-            await conn.execute(
-                f"""INSERT INTO {TABLE}
-                     (tenant_id, id, name, kind, owner, pdm, address, status, version,
-                      registered_at, updated_at)
-                   VALUES ($1, $2, $3, $4, $5, $6, $7, 'active', $8, $9, $9)
-                   ON CONFLICT (tenant_id, id) DO NOTHING""",
-                event.tenant,
-                event.aggregate_id,
-                data["name"],
-                data["kind"],
-                data["owner"],
-                data["pdm"],
-                data.get("address"),
-                event.aggregate_version,
-                event.occurred_at,
-            )
-            return
-        changes: dict[str, object] = {}
-        if event.event == "Renamed":
-            changes["name"] = data["name"]
-        elif event.event == "Suspended":
-            changes["status"] = "suspended"
-        elif event.event == "Reinstated":
-            changes["status"] = "active"
-        assignments = "".join(f", {column} = ${i + 5}" for i, column in enumerate(changes))
-        # The version guard makes replaying an already-applied event a no-op.
+    @singledispatchmethod
+    async def on(self, event: object, conn: DbConnection, envelope: EventEnvelope) -> None:
+        """Events this read model does not show."""
+
+    @on.register
+    async def _(
+        self, event: Institution.Registered, conn: DbConnection, envelope: EventEnvelope
+    ) -> None:
         await conn.execute(
-            f"""UPDATE {TABLE}
-                SET version = $3, updated_at = $4{assignments}
-                WHERE tenant_id = $1 AND id = $2 AND version < $3""",
-            event.tenant,
-            event.aggregate_id,
-            event.aggregate_version,
-            event.occurred_at,
-            *changes.values(),
+            f"""INSERT INTO {TABLE}
+                 (tenant_id, id, name, kind, owner, pdm, address, status, version,
+                  registered_at, updated_at)
+               VALUES ($1, $2, $3, $4, $5, $6, $7, 'active', $8, $9, $9)
+               ON CONFLICT (tenant_id, id) DO NOTHING""",
+            envelope.tenant,
+            envelope.aggregate_id,
+            event.name,
+            event.kind,
+            event.owner,
+            event.pdm,
+            event.address,
+            envelope.aggregate_version,
+            envelope.occurred_at,
         )
+
+    @on.register
+    async def _(
+        self, event: Institution.Renamed, conn: DbConnection, envelope: EventEnvelope
+    ) -> None:
+        await _update(conn, envelope, name=event.name)
+
+    @on.register
+    async def _(
+        self, event: Institution.Suspended, conn: DbConnection, envelope: EventEnvelope
+    ) -> None:
+        await _update(conn, envelope, status=InstitutionStatus.SUSPENDED)
+
+    @on.register
+    async def _(
+        self, event: Institution.Reinstated, conn: DbConnection, envelope: EventEnvelope
+    ) -> None:
+        await _update(conn, envelope, status=InstitutionStatus.ACTIVE)
+
+
+async def _update(conn: DbConnection, envelope: EventEnvelope, **changes: object) -> None:
+    """The institution's row after one more event: its version, when, and what changed."""
+    assignments = "".join(f", {column} = ${i + 5}" for i, column in enumerate(changes))
+    # The version guard makes replaying an already-applied event a no-op.
+    await conn.execute(
+        f"""UPDATE {TABLE}
+            SET version = $3, updated_at = $4{assignments}
+            WHERE tenant_id = $1 AND id = $2 AND version < $3""",
+        envelope.tenant,
+        envelope.aggregate_id,
+        envelope.aggregate_version,
+        envelope.occurred_at,
+        *changes.values(),
+    )
