@@ -32,7 +32,7 @@ from services.registry.domain.institution import Institution, InstitutionType, O
 from shared.db.pool import DbConnection, tenant_transaction
 from shared.db.roles import APP_ROLE
 from shared.domain.organisation import PROVINCE
-from shared.eventstore.commands import Decision
+from shared.eventstore.commands import Decision, load
 from shared.eventstore.context import CommandContext
 from shared.eventstore.envelope import EventEnvelope
 from shared.eventstore.stores import TenantApplication
@@ -546,6 +546,31 @@ async def test_failing_event_stalls_its_tenant_only_and_rows_commit_with_the_pos
         assert (await positions())["53"] == heads["53"]
         assert await healthy.stalls[_Probe.name].all() == {}
         assert healthy.lag[_Probe.name] == 0
+
+
+def close(institution_id: UUID) -> Callable[[TenantApplication], Decision]:
+    """Closing as the lead's command will (its route is not declared yet)."""
+
+    def handler(app: TenantApplication) -> Decision:
+        institution = load(app, Institution, institution_id)
+        institution.close()
+        return Decision.saving(institution)
+
+    return handler
+
+
+async def test_a_closed_institution_reads_closed(
+    registry: Registry, owner: asyncpg.Connection[Any]
+) -> None:
+    runtime = registry.runtime
+    closing = await register(runtime, "52", "Rumah Singgah Muhammadiyah Labuan Bajo")
+    await command(runtime, "52", close(closing), reason="yayasan dibubarkan")
+    await runtime.projections.catch_up(["52"])
+    row = await owner.fetchrow(
+        "SELECT status, version FROM registry.institutions WHERE id = $1", closing
+    )
+    assert row is not None
+    assert dict(row) == {"status": "closed", "version": 2}
 
 
 async def test_rebuild_restores_rows_from_the_event_logs(

@@ -275,6 +275,19 @@ async def test_a_consumer_reads_another_services_events_typed_and_stalls_on_unre
         "pdm": "6171",
     }
 
+    closed = msgspec.structs.replace(
+        registry_event("37", 2, "Institution.Closed", 1),
+        aggregate_id=registered.aggregate_id,
+        aggregate_version=2,
+        previous_position=1,
+    )
+    await directory.process(closed)
+    status = await owner.fetchval(
+        "SELECT status FROM cases.institution_directory WHERE institution_id = $1",
+        registered.aggregate_id,
+    )
+    assert status == "closed"
+
     await directory.process(registry_event("38", 1, "Institution.Renamed", 2, name="X"))
     stall = (await directory.stalls.all())["38"]
     assert stall.reason == "UnreadableEvent: Institution.Renamed v2 is newer than this code (v1)"

@@ -92,6 +92,12 @@ class InstitutionDirectoryProjection:
     ) -> None:
         await _update(conn, envelope, "status", InstitutionStatus.ACTIVE)
 
+    @on.register
+    async def _(
+        self, event: Institution.Closed, conn: DbConnection, envelope: EventEnvelope
+    ) -> None:
+        await _update(conn, envelope, "status", InstitutionStatus.CLOSED)
+
 
 async def _update(conn: DbConnection, envelope: EventEnvelope, column: str, value: str) -> None:
     # The version guard makes an event applied again (or older than the row) a no-op.

@@ -28,6 +28,20 @@ class Owner(StrEnum):
 class InstitutionStatus(StrEnum):
     ACTIVE = "active"
     SUSPENDED = "suspended"
+    CLOSED = "closed"
+
+
+class MustBeOpen:
+    """A closed institution stays as it was closed: its record is kept for reading only."""
+
+    field = "status"
+    message = "the institution is closed: it can no longer change"
+
+    def __init__(self, status: InstitutionStatus) -> None:
+        self.status = status
+
+    def is_broken(self) -> bool:
+        return self.status is InstitutionStatus.CLOSED
 
 
 class MustHaveStatus:
@@ -95,6 +109,7 @@ class Institution(AggregateRoot):
         name: str
 
     def rename(self, name: str) -> None:
+        check_rule(MustBeOpen(self.status))
         if name != self.name:
             self.trigger_event(self.Renamed, name=name)
 
@@ -106,6 +121,7 @@ class Institution(AggregateRoot):
         """The institution may not serve until reinstated (the reason is in the metadata)."""
 
     def suspend(self) -> None:
+        check_rule(MustBeOpen(self.status))
         check_rule(
             MustHaveStatus(
                 self.status, InstitutionStatus.ACTIVE, "the institution is already suspended"
@@ -121,6 +137,7 @@ class Institution(AggregateRoot):
         """A suspended institution is active again."""
 
     def reinstate(self) -> None:
+        check_rule(MustBeOpen(self.status))
         check_rule(
             MustHaveStatus(
                 self.status, InstitutionStatus.SUSPENDED, "the institution is not suspended"
@@ -131,3 +148,23 @@ class Institution(AggregateRoot):
     @apply.register
     def _(self, event: Institution.Reinstated) -> None:
         self.status = InstitutionStatus.ACTIVE
+
+    class Closed(AggregateRoot.Event):
+        """The institution closed for good (the reason is in the metadata); its record
+        stays, for reading only."""
+
+    def close(self) -> None:
+        """Only an active institution closes: a suspended one is reinstated first."""
+        check_rule(MustBeOpen(self.status))
+        check_rule(
+            MustHaveStatus(
+                self.status,
+                InstitutionStatus.ACTIVE,
+                "the institution is suspended: reinstate it first",
+            )
+        )
+        self.trigger_event(self.Closed)
+
+    @apply.register
+    def _(self, event: Institution.Closed) -> None:
+        self.status = InstitutionStatus.CLOSED

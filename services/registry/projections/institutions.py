@@ -109,6 +109,12 @@ class InstitutionsProjection:
     ) -> None:
         await _update(conn, envelope, status=InstitutionStatus.ACTIVE)
 
+    @on.register
+    async def _(
+        self, event: Institution.Closed, conn: DbConnection, envelope: EventEnvelope
+    ) -> None:
+        await _update(conn, envelope, status=InstitutionStatus.CLOSED)
+
 
 async def _update(conn: DbConnection, envelope: EventEnvelope, **changes: object) -> None:
     """The institution's row after one more event: its version, when, and what changed."""

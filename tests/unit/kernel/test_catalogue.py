@@ -21,6 +21,7 @@ def test_the_catalogue_names_events_aggregate_dot_event_and_lists_fields() -> No
         "Institution.Renamed",
         "Institution.Suspended",
         "Institution.Reinstated",
+        "Institution.Closed",
         "SocialWorker.Registered",
     }
     assert specs["Institution.Registered"].version == 1

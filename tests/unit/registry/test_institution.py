@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
 
 from services.registry.domain.institution import (
@@ -57,6 +59,50 @@ def test_reinstating_an_active_institution_is_refused() -> None:
     created.suspend()
     created.reinstate()
     assert created.status is InstitutionStatus.ACTIVE
+
+
+def test_closing_an_active_institution_records_closed() -> None:
+    created = institution()
+    created.close()
+    assert created.status is InstitutionStatus.CLOSED
+    assert [type(e).__name__ for e in created.collect_events()] == ["Registered", "Closed"]
+
+
+def test_a_suspended_institution_is_reinstated_before_it_closes() -> None:
+    created = institution()
+    created.suspend()
+    with pytest.raises(RuleBroken) as raised:
+        created.close()
+    assert raised.value.field == "status"
+    assert "reinstate it first" in raised.value.detail
+    assert [type(e).__name__ for e in created.collect_events()] == ["Registered", "Suspended"]
+    created.reinstate()
+    created.close()
+    assert created.status is InstitutionStatus.CLOSED
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        Institution.close,
+        Institution.suspend,
+        Institution.reinstate,
+        lambda closed: closed.rename("Panti Asuhan Muhammadiyah Kota Denpasar"),
+        lambda closed: closed.rename(closed.name),
+    ],
+    ids=["close", "suspend", "reinstate", "rename", "rename-to-the-same-name"],
+)
+def test_a_closed_institution_only_reads(change: Callable[[Institution], None]) -> None:
+    closed = institution()
+    closed.close()
+    closed.collect_events()
+    with pytest.raises(RuleBroken) as raised:
+        change(closed)
+    assert raised.value.field == "status"
+    assert raised.value.detail == "the institution is closed: it can no longer change"
+    # Refused: nothing recorded, nothing changed.
+    assert closed.collect_events() == []
+    assert (closed.status, closed.version) == (InstitutionStatus.CLOSED, 2)
 
 
 def test_renaming_to_the_same_name_records_nothing() -> None:
