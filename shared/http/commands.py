@@ -91,6 +91,8 @@ def expose(
         status_code=status_code,
         summary=summary or (doc.splitlines()[0].rstrip(".") if doc else command.__name__),
         description=doc or None,
+        # Lets a test check that every exposed command has its handler.
+        opt={"command": command},
     )(route)
 
 
