@@ -4,8 +4,8 @@ runs through exactly one handler, found when the service is composed."""
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator
 import textwrap
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
