@@ -80,12 +80,21 @@ class HandlerRegistry:
 
 
 def handler_of(function: HandlerFunction) -> Handler:
-    hints = typing.get_type_hints(function)
-    parameters = list(inspect.signature(function).parameters)
-    command = hints.get(parameters[0]) if parameters else None
-    if not (isinstance(command, type) and issubclass(command, Command)):
+    command = _command_of(function)
+    if command is None:
         raise TypeError(f"{function.__qualname__}: the first parameter must be the command")
-    return Handler(command, function, tuple(parameters[1:]))
+    return Handler(command, function, tuple(inspect.signature(function).parameters)[1:])
+
+
+def _command_of(function: Callable[..., object]) -> type[Command] | None:
+    """The command a function handles: the annotation of its first parameter."""
+    parameters = list(inspect.signature(function).parameters)
+    if not parameters:
+        return None
+    annotation = typing.get_type_hints(function).get(parameters[0])
+    if isinstance(annotation, type) and issubclass(annotation, Command):
+        return annotation
+    return None
 
 
 def _handlers_in(module: ModuleType) -> Iterable[Handler]:
@@ -93,12 +102,9 @@ def _handlers_in(module: ModuleType) -> Iterable[Handler]:
         if (
             inspect.iscoroutinefunction(value)
             and value.__module__ == module.__name__
-            and not value.__name__.startswith("_")
+            and _command_of(value) is not None
         ):
-            try:
-                yield handler_of(value)
-            except TypeError:
-                continue
+            yield handler_of(value)
 
 
 def _commands_in(module: ModuleType) -> Iterable[type[Command]]:
