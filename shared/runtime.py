@@ -23,9 +23,9 @@ from shared.db.pool import DbPool, create_pool, labelled
 from shared.db.roles import app_database_url, ensure_app_login
 from shared.eventstore.access import grant_log_access
 from shared.eventstore.catalogue import EventCatalogue
-from shared.eventstore.commands import CommandRunner
 from shared.eventstore.logs import LogWatcher, TenantLogs
 from shared.eventstore.stores import EventStorePool, TenantStores
+from shared.eventstore.unit_of_work import EventStoreUnitsOfWork
 from shared.messaging.consumer import EventConsumer
 from shared.messaging.feed import FeedClient
 from shared.messaging.streams import Subjects, ensure_stream
@@ -35,6 +35,8 @@ from shared.projections.runner import ProjectionRunner
 from shared.resilience.stalls import Stall, all_stalls
 from shared.resilience.supervisor import Supervisor, pause
 from shared.service import ServiceDefinition
+from shared.service_layer.messagebus import MessageBus
+from shared.service_layer.ports import SystemClock
 from shared.settings import Settings
 from shared.tenancy import province_codes
 
@@ -115,7 +117,7 @@ class ServiceRuntime:
     catalogue: EventCatalogue = field(init=False)
     event_pool: EventStorePool = field(init=False)
     stores: TenantStores = field(init=False)
-    commands: CommandRunner = field(init=False)
+    bus: MessageBus = field(init=False)
     logs: TenantLogs = field(init=False)
     db: DbPool = field(init=False)
     nc: NATS = field(init=False)
@@ -152,10 +154,15 @@ class ServiceRuntime:
             lock_timeout=self.settings.lock_timeout_seconds,
         )
         self.stores = TenantStores(self.name, self.event_pool, self.catalogue)
-        self.commands = CommandRunner(self.stores)
         self.logs = TenantLogs(self.name, self.catalogue)
         self.db = await create_pool(
             self.app_database_url, max_size=self.settings.readmodel_pool_size
+        )
+        self.bus = MessageBus(
+            self.definition.handlers(),
+            EventStoreUnitsOfWork(self.stores),
+            clock=SystemClock(),
+            ports=self.definition.ports(self.db),
         )
         self.nc = await nats.connect(
             self.nats_url, name=f"mpks-{self.name}", max_reconnect_attempts=-1

@@ -10,8 +10,15 @@ from typing import Any
 
 from eventsourcing.domain import Aggregate
 
+from shared.db.pool import DbPool
 from shared.messaging.consumer import Reaction
 from shared.projections.runner import Projection
+from shared.service_layer.handlers import HandlerRegistry
+from shared.service_layer.messagebus import PortFactory
+
+
+def _no_ports(db: DbPool) -> Mapping[str, PortFactory]:
+    return {}
 
 
 @dataclass(frozen=True)
@@ -21,6 +28,11 @@ class ServiceDefinition:
     aggregates: Sequence[tuple[str, type[Aggregate]]]
     migrations: Traversable
     controllers: Sequence[type[Any]]
+    # Its command handlers: `HandlerRegistry.discover` of its use-case package.
+    handlers: Callable[[], HandlerRegistry] = HandlerRegistry
+    # The ports its handlers need besides the unit of work, the actor and the clock (the
+    # read-side lookups a rule needs), by parameter name, each made per tenant.
+    ports: Callable[[DbPool], Mapping[str, PortFactory]] = _no_ports
     projections: Callable[[], list[Projection]] = list
     # Source service -> reactions to that service's events.
     reactions: Mapping[str, Callable[[], list[Reaction]]] = field(default_factory=dict)

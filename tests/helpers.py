@@ -6,7 +6,6 @@ import asyncio
 import secrets
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from functools import partial
 from typing import Any
 from urllib.parse import urlparse, urlunparse
 from uuid import UUID
@@ -16,10 +15,12 @@ import msgspec
 import nats
 
 from services.bootstrap import build_runtime
-from services.registry.application.register_institution import register_institution
+from services.registry.application.register_institution import RegisterInstitution
 from services.registry.domain.institution import InstitutionType, Owner
 from shared.eventstore.context import CommandContext
 from shared.runtime import ServiceRuntime
+from shared.service_layer.commands import Accepted, Command
+from shared.service_layer.messagebus import Outcome
 from shared.settings import Settings
 
 
@@ -90,17 +91,30 @@ async def register_institution_in(
     actor: str = "tester",
 ) -> UUID:
     """Register an institution through the registry's command path (no HTTP); its id."""
-    outcome = await runtime.commands.run(
-        tenant,
-        CommandContext(tenant=tenant, actor=actor, correlation_id=f"c-{secrets.token_hex(4)}"),
-        partial(
-            register_institution,
-            name=name,
-            kind=InstitutionType.LKSA,
-            owner=owner,
-            pdm=pdm or f"{tenant}71",
-            address=None,
-        ),
+    command = RegisterInstitution(
+        name=name, kind=InstitutionType.LKSA, owner=owner, pdm=pdm or f"{tenant}71"
     )
-    assert outcome.status == 201, outcome
-    return UUID(msgspec.json.decode(outcome.body)["id"])
+    return accepted(await run_command(runtime, tenant, command, actor=actor)).id
+
+
+def context(tenant: str, actor: str = "tester", **extra: Any) -> CommandContext:
+    return CommandContext(
+        tenant=tenant, actor=actor, correlation_id=f"c-{secrets.token_hex(4)}", **extra
+    )
+
+
+async def run_command(
+    runtime: ServiceRuntime,
+    tenant: str,
+    command: Command,
+    *,
+    actor: str = "tester",
+    ctx: CommandContext | None = None,
+    **options: Any,
+) -> Outcome:
+    """A command through the service's bus, as a route or a process manager runs it."""
+    return await runtime.bus.execute(command, ctx or context(tenant, actor), **options)
+
+
+def accepted(outcome: Outcome) -> Accepted:
+    return msgspec.json.decode(outcome.reply, type=Accepted)

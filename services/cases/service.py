@@ -7,8 +7,14 @@ from importlib import resources
 from services.cases.api.controllers import ComplaintController, DirectoryController
 from services.cases.domain.complaint import Complaint
 from services.cases.projections.complaints import ComplaintsProjection
-from services.cases.projections.institution_directory import InstitutionDirectoryProjection
+from services.cases.projections.institution_directory import (
+    DirectoryLookup,
+    InstitutionDirectoryProjection,
+)
+from shared.db.pool import DbPool
 from shared.service import ServiceDefinition
+from shared.service_layer.handlers import HandlerRegistry
+from shared.service_layer.messagebus import PortFactory
 
 
 def cases_service() -> ServiceDefinition:
@@ -18,6 +24,12 @@ def cases_service() -> ServiceDefinition:
         aggregates=[("Complaint", Complaint)],
         migrations=resources.files("services.cases.migrations"),
         controllers=[ComplaintController, DirectoryController],
+        handlers=lambda: HandlerRegistry.discover("services.cases.application"),
+        ports=_ports,
         projections=lambda: [ComplaintsProjection()],
         reactions={"registry": lambda: [InstitutionDirectoryProjection()]},
     )
+
+
+def _ports(db: DbPool) -> dict[str, PortFactory]:
+    return {"directory": lambda tenant: DirectoryLookup(db, tenant)}

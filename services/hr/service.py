@@ -8,6 +8,7 @@ from services.hr.api.controllers import WorkerController
 from services.hr.domain.social_worker import SocialWorker
 from services.hr.projections.workers import WorkersProjection
 from shared.service import ServiceDefinition
+from shared.service_layer.handlers import HandlerRegistry
 
 
 def hr_service() -> ServiceDefinition:
@@ -17,5 +18,6 @@ def hr_service() -> ServiceDefinition:
         aggregates=[("SocialWorker", SocialWorker)],
         migrations=resources.files("services.hr.migrations"),
         controllers=[WorkerController],
+        handlers=lambda: HandlerRegistry.discover("services.hr.application"),
         projections=lambda: [WorkersProjection()],
     )

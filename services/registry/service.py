@@ -8,6 +8,7 @@ from services.registry.api.controllers import InstitutionController
 from services.registry.domain.institution import Institution
 from services.registry.projections.institutions import InstitutionsProjection
 from shared.service import ServiceDefinition
+from shared.service_layer.handlers import HandlerRegistry
 
 
 def registry_service() -> ServiceDefinition:
@@ -17,5 +18,6 @@ def registry_service() -> ServiceDefinition:
         aggregates=[("Institution", Institution)],
         migrations=resources.files("services.registry.migrations"),
         controllers=[InstitutionController],
+        handlers=lambda: HandlerRegistry.discover("services.registry.application"),
         projections=lambda: [InstitutionsProjection()],
     )

@@ -6,19 +6,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-import msgspec
 from eventsourcing.persistence import StoredEvent
 from eventsourcing.postgres import PostgresApplicationRecorder
 from psycopg import Cursor
 from psycopg.rows import DictRow
 from psycopg.sql import SQL, Identifier, Literal
 
-
-class IdempotencyRecord(msgspec.Struct, frozen=True):
-    key: str
-    fingerprint: str
-    status: int
-    body: bytes
+from shared.service_layer.unit_of_work import IdempotencyRecord
 
 
 class TenantRecorder(PostgresApplicationRecorder):
@@ -53,12 +47,13 @@ class TenantRecorder(PostgresApplicationRecorder):
                 "body bytea NOT NULL, created_at timestamptz NOT NULL DEFAULT now())"
             ).format(schema)
         )
+        # `status` is no longer read: a replay answers with the status of its route.
         self._insert_key = SQL(
             "INSERT INTO {0}.idempotency_keys (key, fingerprint, status, body) "
-            "VALUES (%s, %s, %s, %s)"
+            "VALUES (%s, %s, 0, %s)"
         ).format(schema)
         self._select_key = SQL(
-            "SELECT key, fingerprint, status, body FROM {0}.idempotency_keys WHERE key = %s"
+            "SELECT key, fingerprint, body FROM {0}.idempotency_keys WHERE key = %s"
         ).format(schema)
 
     def _insert_stored_events(
@@ -77,9 +72,7 @@ class TenantRecorder(PostgresApplicationRecorder):
             # error, a 500). Its own cursor, since the library reads the new positions from
             # `curs`.
             with curs.connection.cursor() as key_curs:
-                key_curs.execute(
-                    self._insert_key, (record.key, record.fingerprint, record.status, record.body)
-                )
+                key_curs.execute(self._insert_key, (record.key, record.fingerprint, record.reply))
 
     def _notify_channel(self, curs: Cursor[DictRow]) -> None:
         curs.execute(self._notify)
@@ -90,11 +83,9 @@ class TenantRecorder(PostgresApplicationRecorder):
             row = curs.fetchone()
         if row is None:
             return None
-        return IdempotencyRecord(row["key"], row["fingerprint"], row["status"], bytes(row["body"]))
+        return IdempotencyRecord(row["key"], row["fingerprint"], bytes(row["body"]))
 
     def record_without_events(self, record: IdempotencyRecord) -> None:
         """A command that changed nothing still answers a retry with its first result."""
         with self.datastore.transaction(commit=True) as curs:
-            curs.execute(
-                self._insert_key, (record.key, record.fingerprint, record.status, record.body)
-            )
+            curs.execute(self._insert_key, (record.key, record.fingerprint, record.reply))

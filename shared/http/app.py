@@ -16,7 +16,6 @@ from litestar.openapi.spec import Components, SecurityScheme
 from shared.auth import TokenVerifier
 from shared.db.pool import DbPool
 from shared.domain.organisation import Scope
-from shared.eventstore.commands import CommandRunner
 from shared.http.docs import OfflineSwaggerUI
 from shared.http.edge import EdgeInputMiddleware, EdgeRequest
 from shared.http.kernel_controllers import KERNEL_CONTROLLERS
@@ -26,6 +25,7 @@ from shared.http.problems import EXCEPTION_HANDLERS
 from shared.http.reads import ReadModelPositions, read_your_writes
 from shared.http.security import JWTAuthMiddleware, actor_scope
 from shared.runtime import ServiceRuntime
+from shared.service_layer.messagebus import MessageBus
 
 DOCS_PATH = "/docs"
 
@@ -44,8 +44,8 @@ def create_app(runtime: ServiceRuntime) -> Litestar:
     def provide_runtime() -> ServiceRuntime:
         return runtime
 
-    def provide_commands() -> CommandRunner:
-        return runtime.commands
+    def provide_bus() -> MessageBus:
+        return runtime.bus
 
     def provide_db() -> DbPool:
         return runtime.db
@@ -68,7 +68,7 @@ def create_app(runtime: ServiceRuntime) -> Litestar:
         lifespan=[lifespan],
         dependencies={
             "runtime": Provide(provide_runtime, sync_to_thread=False),
-            "commands": Provide(provide_commands, sync_to_thread=False),
+            "bus": Provide(provide_bus, sync_to_thread=False),
             "db": Provide(provide_db, sync_to_thread=False),
             "actor_scope": Provide(provide_actor_scope, sync_to_thread=False),
         },

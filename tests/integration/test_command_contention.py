@@ -5,20 +5,15 @@ from __future__ import annotations
 
 import asyncio
 import collections
-from functools import partial
 from uuid import UUID
 
-import msgspec
-
-from services.registry.application.register_institution import register_institution
-from services.registry.application.rename_institution import rename_institution
-from services.registry.domain.institution import InstitutionType, Owner
+from services.registry.application.register_institution import RegisterInstitution
+from services.registry.application.rename_institution import RenameInstitution
+from services.registry.domain.institution import InstitutionType
 from shared.domain.errors import Conflict
-from shared.eventstore.commands import Decision
 from shared.eventstore.context import CommandContext
-from shared.eventstore.stores import TenantApplication
 from shared.settings import Settings
-from tests.helpers import running
+from tests.helpers import accepted, running
 
 TENANT = "75"
 
@@ -28,34 +23,21 @@ async def test_contended_commands_end_in_success_replay_or_conflict(settings: Se
     outcomes: collections.Counter[str] = collections.Counter()
     async with running("registry", settings) as runtime:
         for round_ in range(25):
-            created = await runtime.commands.run(
-                TENANT,
-                ctx,
-                partial(
-                    register_institution,
-                    name=f"LKSA Gorontalo {round_}",
-                    kind=InstitutionType.LKSA,
-                    owner=Owner.MUHAMMADIYAH,
-                    pdm=f"{TENANT}71",
-                    address=None,
+            created = await runtime.bus.execute(
+                RegisterInstitution(
+                    name=f"LKSA Gorontalo {round_}", kind=InstitutionType.LKSA, pdm=f"{TENANT}71"
                 ),
+                ctx,
             )
-            institution = UUID(msgspec.json.decode(created.body)["id"])
+            institution = accepted(created).id
 
             async def rename(i: int, r: int = round_, iid: UUID = institution) -> str:
                 # Half the writers retry one request (same key, same body), half are distinct.
                 key = f"round-{r}-retry" if i % 2 else f"round-{r}-writer-{i}"
-
-                def handler(app: TenantApplication) -> Decision:
-                    return rename_institution(
-                        app, iid, name=f"Nama {r}-{i % 2}", expected_version=None
-                    )
-
                 try:
-                    result = await runtime.commands.run(
-                        TENANT,
+                    result = await runtime.bus.execute(
+                        RenameInstitution(institution_id=iid, name=f"Nama {r}-{i % 2}"),
                         ctx,
-                        handler,
                         idempotency_key=key,
                         request_fingerprint=f"body-{i % 2}",
                     )

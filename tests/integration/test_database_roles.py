@@ -19,7 +19,7 @@ import anyio.to_thread
 import asyncpg
 import pytest
 
-from services.registry.application.register_institution import register_institution
+from services.registry.application.register_institution import RegisterInstitution
 from services.registry.domain.institution import InstitutionType, Owner
 from shared.db.pool import create_pool, tenant_transaction
 from shared.db.roles import APP_ROLE, UnsafeLogin, app_database_url, ensure_app_login
@@ -43,20 +43,18 @@ async def registry(settings: Settings) -> AsyncIterator[ServiceRuntime]:
 
 async def register(runtime: ServiceRuntime, tenant: str, key: str | None = None) -> None:
     ctx = CommandContext(tenant=tenant, actor="officer", correlation_id=f"corr-{uuid4()}")
-    outcome = await runtime.commands.run(
-        tenant,
-        ctx,
-        lambda app: register_institution(
-            app,
+    outcome = await runtime.bus.execute(
+        RegisterInstitution(
             name=f"Panti Asuhan {tenant}",
             kind=InstitutionType.LKSA,
             owner=Owner.MUHAMMADIYAH,
             pdm=f"{tenant}71",
             address="Jl. Pattimura 1",
         ),
+        ctx,
         idempotency_key=key,
     )
-    assert outcome.status == 201, outcome
+    assert outcome.position is not None, outcome
 
 
 async def test_the_services_log_in_as_a_role_that_cannot_become_another(

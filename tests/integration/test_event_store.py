@@ -7,7 +7,7 @@ Tenants 51, 52 and 53 belong to the read-model and event-store modules.
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from datetime import date, datetime
 from itertools import pairwise
 from typing import Any
@@ -15,14 +15,13 @@ from uuid import UUID, uuid4
 
 import anyio.to_thread
 import asyncpg
-import msgspec
 import pytest
 
-from services.hr.application.register_worker import register_worker
+from services.hr.application.register_worker import RegisterWorker
 from services.hr.domain.social_worker import SocialWorker
-from services.registry.application.register_institution import register_institution
-from services.registry.application.rename_institution import rename_institution
-from services.registry.application.suspend_institution import suspend_institution
+from services.registry.application.register_institution import RegisterInstitution
+from services.registry.application.rename_institution import RenameInstitution
+from services.registry.application.suspend_institution import SuspendInstitution
 from services.registry.domain.institution import (
     Institution,
     InstitutionStatus,
@@ -31,12 +30,12 @@ from services.registry.domain.institution import (
 )
 from shared.domain.aggregate import AggregateRoot, event
 from shared.eventstore.catalogue import EventCatalogue
-from shared.eventstore.commands import Decision, load
 from shared.eventstore.context import CommandContext, command_context
 from shared.eventstore.stores import EventStorePool, TenantApplication, TenantStores
 from shared.runtime import ServiceRuntime
+from shared.service_layer.commands import Command
 from shared.settings import Settings
-from tests.helpers import running
+from tests.helpers import accepted, running
 
 pytestmark = pytest.mark.timeout(240)
 
@@ -63,19 +62,13 @@ def context(tenant: str, *, reason: str | None = None) -> CommandContext:
 
 
 async def command(
-    runtime: ServiceRuntime,
-    ctx: CommandContext,
-    handler: Callable[[TenantApplication], Decision],
-) -> dict[str, Any]:
-    outcome = await runtime.commands.run(ctx.tenant, ctx, handler)
-    assert outcome.status in (200, 201), outcome
-    body: dict[str, Any] = msgspec.json.decode(outcome.body)
-    return body
+    runtime: ServiceRuntime, ctx: CommandContext, command: Command, **options: Any
+) -> UUID:
+    return accepted(await runtime.bus.execute(command, ctx, **options)).id
 
 
-def registration(tenant: str, name: str) -> Callable[[TenantApplication], Decision]:
-    return lambda app: register_institution(
-        app,
+def registration(tenant: str, name: str) -> RegisterInstitution:
+    return RegisterInstitution(
         name=name,
         kind=InstitutionType.SENIOR_CARE,
         owner=Owner.AISYIYAH,
@@ -85,8 +78,18 @@ def registration(tenant: str, name: str) -> Callable[[TenantApplication], Decisi
 
 
 async def register(runtime: ServiceRuntime, tenant: str, name: str) -> UUID:
-    body = await command(runtime, context(tenant), registration(tenant, name))
-    return UUID(body["id"])
+    return await command(runtime, context(tenant), registration(tenant, name))
+
+
+async def load(runtime: ServiceRuntime, tenant: str, aggregate_id: UUID) -> object:
+    return await get_from(runtime.stores.get(tenant), aggregate_id)
+
+
+async def get_from(app: TenantApplication, aggregate_id: UUID) -> Any:
+    def get() -> Any:
+        return app.repository.get(aggregate_id)
+
+    return await anyio.to_thread.run_sync(get)
 
 
 async def stored_rows(
@@ -103,13 +106,15 @@ async def test_stored_events_have_stable_names_and_json_with_metadata(
     registry: ServiceRuntime, owner: asyncpg.Connection[Any]
 ) -> None:
     registered = context("51")
-    body = await command(registry, registered, registration("51", "Panti Wreda Aisyiyah Gianyar"))
-    institution = UUID(body["id"])
+    institution = await command(
+        registry, registered, registration("51", "Panti Wreda Aisyiyah Gianyar")
+    )
     suspended = context("51", reason="izin operasional kedaluwarsa")
     await command(
         registry,
         suspended,
-        lambda app: suspend_institution(app, institution, expected_version=1),
+        SuspendInstitution(institution_id=institution, reason="izin operasional kedaluwarsa"),
+        expected_versions={institution: 1},
     )
 
     rows = await stored_rows(owner, "51", institution)
@@ -143,20 +148,12 @@ async def test_stored_events_have_stable_names_and_json_with_metadata(
 async def test_reloaded_aggregates_have_typed_fields(
     registry: ServiceRuntime, hr: ServiceRuntime
 ) -> None:
-    body = await command(
+    worker_id = await command(
         hr,
         context("52"),
-        lambda app: register_worker(
-            app,
-            full_name="Siti Aminah",
-            birth_date=date(1988, 2, 29),
-            pdm="5271",
-            today=date(2024, 6, 1),
-        ),
+        RegisterWorker(full_name="Siti Aminah", birth_date=date(1988, 2, 29), pdm="5271"),
     )
-    worker_id = UUID(body["id"])
-    worker_app = hr.stores.get("52")
-    worker = await anyio.to_thread.run_sync(load, worker_app, SocialWorker, worker_id)
+    worker = await load(hr, "52", worker_id)
     assert isinstance(worker, SocialWorker)
     assert type(worker.birth_date) is date
     assert worker.birth_date == date(1988, 2, 29)
@@ -166,8 +163,7 @@ async def test_reloaded_aggregates_have_typed_fields(
     assert isinstance(worker.created_on, datetime)
 
     institution_id = await register(registry, "52", "Panti Asuhan Muhammadiyah Sumbawa")
-    app = registry.stores.get("52")
-    institution = await anyio.to_thread.run_sync(load, app, Institution, institution_id)
+    institution = await load(registry, "52", institution_id)
     assert isinstance(institution, Institution)
     assert institution.kind is InstitutionType.SENIOR_CARE
     assert institution.owner is Owner.AISYIYAH
@@ -184,9 +180,8 @@ async def test_an_earlier_version_of_an_aggregate_can_be_read(registry: ServiceR
     await command(
         registry,
         context("51"),
-        lambda app: rename_institution(
-            app, institution_id, name="Rumah Singgah Anak Buleleng", expected_version=1
-        ),
+        RenameInstitution(institution_id=institution_id, name="Rumah Singgah Anak Buleleng"),
+        expected_versions={institution_id: 1},
     )
     app = registry.stores.get("51")
 
@@ -266,7 +261,7 @@ async def test_old_event_versions_are_upcast_on_read(
         assert state["v"] == 1
         assert "weight_grams" not in state["data"]
 
-        parcel = await anyio.to_thread.run_sync(load, new.get("51"), ParcelV2, parcel_id)
+        parcel = await get_from(new.get("51"), parcel_id)
         assert isinstance(parcel, ParcelV2)
         assert parcel.label == "Paket sembako"
         assert parcel.weight_grams == 0
@@ -278,7 +273,7 @@ async def test_old_event_versions_are_upcast_on_read(
                 return parcel.id
 
         newer_id = await anyio.to_thread.run_sync(write_with_new_code)
-        newer = await anyio.to_thread.run_sync(load, new.get("51"), ParcelV2, newer_id)
+        newer = await get_from(new.get("51"), newer_id)
         assert newer.weight_grams == 1200
         state = json.loads(
             bytes(

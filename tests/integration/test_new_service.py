@@ -5,27 +5,28 @@ the kernel's feed client (what another service would use to read it) finds it at
 from __future__ import annotations
 
 import asyncio
-import secrets
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from functools import partial
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
 import httpx
 import uvicorn
-from litestar import Litestar
+from litestar import Controller, Litestar
 
 from shared.auth import Role
 from shared.domain.aggregate import AggregateRoot, event
-from shared.eventstore.commands import Decision
-from shared.eventstore.context import CommandContext
-from shared.eventstore.stores import TenantApplication
 from shared.http.app import create_app
+from shared.http.commands import expose
+from shared.http.reads import POSITION_HEADER
+from shared.http.security import requires_roles, tenant_guard
 from shared.messaging.feed import FeedClient
 from shared.runtime import ServiceRuntime
 from shared.service import ServiceDefinition
+from shared.service_layer.commands import Command
+from shared.service_layer.handlers import HandlerRegistry, handler_of
+from shared.service_layer.unit_of_work import UnitOfWork
 from shared.settings import Settings
 from tests.conftest import free_port
 from tests.helpers import auth
@@ -40,8 +41,23 @@ class Note(AggregateRoot):
         self.text = text
 
 
-def write_note(app: TenantApplication, *, text: str) -> Decision:
-    return Decision.saving(Note(text=text), status=201)
+class WriteNote(Command, frozen=True):
+    """Write a note."""
+
+    text: str
+
+
+async def write_note(cmd: WriteNote, uow: UnitOfWork) -> Note:
+    note = Note(text=cmd.text)
+    uow.add(note)
+    return note
+
+
+class NoteController(Controller):
+    path = "/v1/tenants/{tenant:str}/notes"
+    guards = [tenant_guard]
+
+    write = expose(WriteNote, "/", guards=[requires_roles(Role.WILAYAH_ADMIN)], status_code=201)
 
 
 def toy_service(migrations: Path) -> ServiceDefinition:
@@ -50,7 +66,8 @@ def toy_service(migrations: Path) -> ServiceDefinition:
         title="A service the kernel never heard of",
         aggregates=[("Note", Note)],
         migrations=migrations,
-        controllers=[],
+        controllers=[NoteController],
+        handlers=lambda: HandlerRegistry([handler_of(write_note)]),
     )
 
 
@@ -96,14 +113,14 @@ async def test_a_service_declared_outside_the_kernel_runs_and_is_found_at_its_ur
         nats_url=settings.nats_url,
     )
     async with serving(create_app(runtime), toy_settings.service_url("toysvc")):
-        outcome = await runtime.commands.run(
-            "35",
-            CommandContext(tenant="35", actor="tester", correlation_id=secrets.token_hex(4)),
-            partial(write_note, text="the kernel needed no change"),
-        )
-        assert outcome.status == 201, outcome
-
         async with httpx.AsyncClient(base_url=url, timeout=10) as client:
+            written = await client.post(
+                "/v1/tenants/35/notes",
+                json={"text": "the kernel needed no change"},
+                headers=auth(token("35", Role.WILAYAH_ADMIN), **{"Idempotency-Key": "note-1"}),
+            )
+            assert written.status_code == 201, written.text
+            position = int(written.headers[POSITION_HEADER])
             assert (await client.get("/health/ready")).status_code == 200
             catalogue = await client.get(
                 "/v1/catalogue/events", headers=auth(token("35", Role.WILAYAH_ADMIN))
@@ -112,7 +129,7 @@ async def test_a_service_declared_outside_the_kernel_runs_and_is_found_at_its_ur
             assert "Note.Written" in catalogue.text
 
         feed = FeedClient(toy_settings, "toysvc", "another-service")
-        assert (await feed.heads())["35"] == outcome.position
-        [written] = await feed.read("35", 0, None)
-        assert (written.service, written.event) == ("toysvc", "Written")
-        assert written.data["text"] == "the kernel needed no change"
+        assert (await feed.heads())["35"] == position
+        [note] = await feed.read("35", 0, None)
+        assert (note.service, note.event) == ("toysvc", "Written")
+        assert note.data["text"] == "the kernel needed no change"

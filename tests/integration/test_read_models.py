@@ -9,7 +9,7 @@ in every province), so other tests' data never changes what is asserted here.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import date
@@ -17,31 +17,29 @@ from functools import singledispatchmethod
 from typing import Any
 from uuid import UUID, uuid4
 
+import anyio.to_thread
 import asyncpg
-import msgspec
 import pytest
 from asyncpg.exceptions import InsufficientPrivilegeError
 
-from services.cases.application.receive_complaint import receive_complaint
+from services.cases.application.receive_complaint import ReceiveComplaint
 from services.cases.domain.complaint import Channel
-from services.hr.application.register_worker import register_worker
-from services.registry.application.register_institution import register_institution
-from services.registry.application.rename_institution import rename_institution
-from services.registry.application.suspend_institution import suspend_institution
+from services.hr.application.register_worker import RegisterWorker
+from services.registry.application.register_institution import RegisterInstitution
+from services.registry.application.rename_institution import RenameInstitution
+from services.registry.application.suspend_institution import SuspendInstitution
 from services.registry.domain.institution import Institution, InstitutionType, Owner
 from shared.db.pool import DbConnection, tenant_transaction
 from shared.db.roles import APP_ROLE
-from shared.domain.organisation import PROVINCE
-from shared.eventstore.commands import Decision, load
-from shared.eventstore.context import CommandContext
+from shared.eventstore.context import CommandContext, command_context
 from shared.eventstore.envelope import EventEnvelope
-from shared.eventstore.stores import TenantApplication
 from shared.projections.runner import ProjectionRunner
 from shared.resilience.stalls import request_retry
 from shared.runtime import ServiceRuntime
+from shared.service_layer.commands import Command, reason_of
 from shared.settings import Settings
 from shared.tenancy import province_codes
-from tests.helpers import running
+from tests.helpers import accepted, running
 
 pytestmark = pytest.mark.timeout(240)
 
@@ -97,48 +95,29 @@ async def registry(settings: Settings) -> AsyncIterator[Registry]:
         yield Registry(runtime, baseline)
 
 
-async def command(
-    runtime: ServiceRuntime,
-    tenant: str,
-    handler: Callable[[TenantApplication], Decision],
-    *,
-    reason: str | None = None,
-) -> dict[str, Any]:
+async def command(runtime: ServiceRuntime, tenant: str, command: Command) -> UUID:
     ctx = CommandContext(
         tenant=tenant,
         actor="read-model-tests",
         correlation_id=f"corr-{uuid4()}",
-        reason=reason,
+        reason=reason_of(command),
     )
-    outcome = await runtime.commands.run(tenant, ctx, handler)
-    assert outcome.status in (200, 201), outcome
-    body: dict[str, Any] = msgspec.json.decode(outcome.body)
-    return body
+    return accepted(await runtime.bus.execute(command, ctx)).id
 
 
 async def register(runtime: ServiceRuntime, tenant: str, name: str) -> UUID:
-    body = await command(
+    return await command(
         runtime,
         tenant,
-        lambda app: register_institution(
-            app,
-            name=name,
-            kind=InstitutionType.LKSA,
-            owner=Owner.MUHAMMADIYAH,
-            pdm=f"{tenant}71",
-            address=None,
+        RegisterInstitution(
+            name=name, kind=InstitutionType.LKSA, owner=Owner.MUHAMMADIYAH, pdm=f"{tenant}71"
         ),
     )
-    return UUID(body["id"])
 
 
-def hire(tenant: str) -> Callable[[TenantApplication], Decision]:
-    return lambda app: register_worker(
-        app,
-        full_name=f"Pekerja Sosial {tenant}",
-        birth_date=date(1990, 5, 17),
-        pdm=f"{tenant}71",
-        today=date.today(),
+def hire(tenant: str) -> RegisterWorker:
+    return RegisterWorker(
+        full_name=f"Pekerja Sosial {tenant}", birth_date=date(1990, 5, 17), pdm=f"{tenant}71"
     )
 
 
@@ -213,14 +192,9 @@ async def test_every_read_model_table_is_guarded_by_row_level_security(
             await command(
                 cases,
                 tenant,
-                lambda app: receive_complaint(
-                    app,
+                ReceiveComplaint(
                     channel=Channel.PHONE,
                     summary="Jadwal kunjungan keluarga dibatalkan tanpa pemberitahuan.",
-                    concerns_child=False,
-                    institution_id=None,
-                    institution=None,
-                    received_in=PROVINCE,
                 ),
             )
         await hr.projections.catch_up()
@@ -401,9 +375,7 @@ async def test_projection_position_is_the_log_head_and_catch_up_is_idempotent(
     await command(
         runtime,
         "51",
-        lambda app: rename_institution(
-            app, institution, name="Panti Wreda Aisyiyah Tabanan", expected_version=1
-        ),
+        RenameInstitution(institution_id=institution, name="Panti Wreda Aisyiyah Tabanan"),
     )
     await runtime.projections.catch_up()
 
@@ -548,15 +520,18 @@ async def test_failing_event_stalls_its_tenant_only_and_rows_commit_with_the_pos
         assert healthy.lag[_Probe.name] == 0
 
 
-def close(institution_id: UUID) -> Callable[[TenantApplication], Decision]:
-    """Closing as the lead's command will (its route is not declared yet)."""
+async def close(runtime: ServiceRuntime, tenant: str, institution_id: UUID) -> None:
+    """Closes the institution on the write side itself (no command declares it yet)."""
+    ctx = CommandContext(tenant=tenant, actor="read-model-tests", correlation_id=f"corr-{uuid4()}")
+    app = runtime.stores.get(tenant)
 
-    def handler(app: TenantApplication) -> Decision:
-        institution = load(app, Institution, institution_id)
-        institution.close()
-        return Decision.saving(institution)
+    def record() -> None:
+        with command_context(ctx):
+            institution: Institution = app.repository.get(institution_id)
+            institution.close()
+            app.save(institution)
 
-    return handler
+    await anyio.to_thread.run_sync(record)
 
 
 async def test_a_closed_institution_reads_closed(
@@ -564,7 +539,7 @@ async def test_a_closed_institution_reads_closed(
 ) -> None:
     runtime = registry.runtime
     closing = await register(runtime, "52", "Rumah Singgah Muhammadiyah Labuan Bajo")
-    await command(runtime, "52", close(closing), reason="yayasan dibubarkan")
+    await close(runtime, "52", closing)
     await runtime.projections.catch_up(["52"])
     row = await owner.fetchrow(
         "SELECT status, version FROM registry.institutions WHERE id = $1", closing
@@ -581,15 +556,12 @@ async def test_rebuild_restores_rows_from_the_event_logs(
     await command(
         runtime,
         "51",
-        lambda app: rename_institution(
-            app, renamed, name="PSKM Muhammadiyah Kabupaten Badung", expected_version=1
-        ),
+        RenameInstitution(institution_id=renamed, name="PSKM Muhammadiyah Kabupaten Badung"),
     )
     await command(
         runtime,
         "51",
-        lambda app: suspend_institution(app, renamed, expected_version=2),
-        reason="laporan keuangan tidak diserahkan",
+        SuspendInstitution(institution_id=renamed, reason="laporan keuangan tidak diserahkan"),
     )
     deleted = await register(runtime, "52", "PAKM Aisyiyah Bima")
     await runtime.projections.catch_up()

@@ -1,4 +1,4 @@
-"""Scope below the tenant in the kernel, against real PostgreSQL: the command runner refuses
+"""Scope below the tenant in the kernel, against real PostgreSQL: the unit of work refuses
 records outside the actor's scope whatever the handler does, and every read-model table
 with a PDM is narrowed by a row-level security policy, with no scope left behind on a
 pooled connection."""
@@ -10,22 +10,20 @@ from typing import Any
 from uuid import UUID, uuid4
 
 import asyncpg
-import msgspec
 import pytest
 
-from services.registry.application.register_institution import register_institution
-from services.registry.application.rename_institution import rename_institution
-from services.registry.domain.institution import InstitutionType, Owner
+from services.registry.application.register_institution import RegisterInstitution
+from services.registry.application.rename_institution import RenameInstitution
+from services.registry.domain.institution import InstitutionType
 from shared.db.pool import create_pool
 from shared.domain.errors import OutOfScope
 from shared.domain.organisation import PROVINCE, Scope
-from shared.eventstore.commands import Handler
 from shared.eventstore.context import CommandContext
-from shared.http.commands import CommandAccepted
 from shared.http.reads import scoped_transaction
 from shared.runtime import ServiceRuntime
+from shared.service_layer.commands import Command
 from shared.settings import Settings
-from tests.helpers import running
+from tests.helpers import accepted, running
 
 pytestmark = pytest.mark.timeout(240)
 
@@ -44,25 +42,20 @@ async def runtimes(settings: Settings) -> AsyncIterator[dict[str, ServiceRuntime
         yield {"registry": registry, "hr": hr, "cases": cases}
 
 
-async def _run(runtime: ServiceRuntime, scope: Scope, handler: Handler) -> UUID:
+async def _run(
+    runtime: ServiceRuntime, scope: Scope, command: Command, expected: int | None = None
+) -> UUID:
     ctx = CommandContext(tenant=TENANT, actor="scope-tests", correlation_id="c", scope=scope)
-    outcome = await runtime.commands.run(TENANT, ctx, handler)
-    assert outcome.status in (200, 201), outcome
-    return msgspec.json.decode(outcome.body, type=CommandAccepted).id
+    target = getattr(command, "institution_id", None)
+    versions = {target: expected} if target is not None and expected is not None else None
+    return accepted(await runtime.bus.execute(command, ctx, expected_versions=versions)).id
 
 
-def _register(pdm: str) -> Handler:
-    return lambda app: register_institution(
-        app,
-        name=f"LKSA {pdm}",
-        kind=InstitutionType.LKSA,
-        owner=Owner.MUHAMMADIYAH,
-        pdm=pdm,
-        address=None,
-    )
+def _register(pdm: str) -> RegisterInstitution:
+    return RegisterInstitution(name=f"LKSA {pdm}", kind=InstitutionType.LKSA, pdm=pdm)
 
 
-async def test_the_runner_refuses_records_outside_the_actors_scope(
+async def test_the_unit_of_work_refuses_records_outside_the_actors_scope(
     runtimes: dict[str, ServiceRuntime], owner: asyncpg.Connection[Any]
 ) -> None:
     registry = runtimes["registry"]
@@ -71,24 +64,21 @@ async def test_the_runner_refuses_records_outside_the_actors_scope(
         f"SELECT max(notification_id) FROM registry_t{TENANT}.registry_events"
     )
     operator = Scope(pdm=HOME)
-    for handler in (
-        _register(AWAY),
-        lambda app: rename_institution(app, away, name="LKSA Diambil", expected_version=None),
+    taking = RenameInstitution(institution_id=away, name="LKSA Diambil")
+    for command, expected in (
+        (_register(AWAY), None),
+        (taking, None),
         # A stale version is not revealed to an actor out of reach.
-        lambda app: rename_institution(app, away, name="LKSA Diambil", expected_version=7),
+        (taking, 7),
     ):
         with pytest.raises(OutOfScope, match=HOME):
-            await _run(registry, operator, handler)
+            await _run(registry, operator, command, expected)
     assert (
         await owner.fetchval(f"SELECT max(notification_id) FROM registry_t{TENANT}.registry_events")
         == head
     )
     home = await _run(registry, operator, _register(HOME))
-    await _run(
-        registry,
-        operator,
-        lambda app: rename_institution(app, home, name="LKSA Rumah", expected_version=1),
-    )
+    await _run(registry, operator, RenameInstitution(institution_id=home, name="LKSA Rumah"), 1)
 
 
 async def test_every_read_model_table_with_a_pdm_has_a_restrictive_scope_policy(

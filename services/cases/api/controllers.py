@@ -2,25 +2,23 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 from uuid import UUID
 
-from litestar import Controller, Request, Response, get, post
+from litestar import Controller, Response, get
 from litestar.di import NamedDependency
-from litestar.params import FromPath, JSONBody, Parameter
+from litestar.params import FromPath, Parameter
 
-from services.cases.api.schemas import ReceiveComplaint
-from services.cases.application.receive_complaint import receive_complaint
+from services.cases.application.receive_complaint import ReceiveComplaint
 from services.cases.projections import complaints, institution_directory
 from services.cases.projections.complaints import ComplaintView
 from services.cases.projections.institution_directory import DirectoryEntry
 from shared.auth import Role
 from shared.db.pool import DbPool
-from shared.domain.organisation import PROVINCE, Scope
-from shared.eventstore.commands import CommandRunner
-from shared.http.commands import CommandAccepted, execute
+from shared.domain.organisation import Scope
+from shared.http.commands import expose
 from shared.http.params import Offset
-from shared.http.reads import read_many, read_one, scoped_transaction
+from shared.http.reads import read_many, read_one
 from shared.http.security import READERS, requires_roles, tenant_guard
 
 CASE_STAFF = (Role.CASE_WORKER, Role.WILAYAH_ADMIN, Role.INSTITUTION_STAFF, Role.PDM_OPERATOR)
@@ -31,38 +29,7 @@ class ComplaintController(Controller):
     guards = [tenant_guard]
     tags = ["complaints"]
 
-    @post("/", guards=[requires_roles(*CASE_STAFF)], summary="Receive a complaint")
-    async def receive(
-        self,
-        request: Request[Any, Any, Any],
-        tenant: FromPath[str],
-        data: JSONBody[ReceiveComplaint],
-        commands: NamedDependency[CommandRunner],
-        db: NamedDependency[DbPool],
-        actor_scope: NamedDependency[Scope],
-    ) -> Response[CommandAccepted]:
-        known = None
-        if data.institution_id is not None:
-            # The whole directory, not the caller's part of it: an institution outside the
-            # caller's scope is refused as such (403), not reported as unknown.
-            async with scoped_transaction(db, tenant, PROVINCE) as conn:
-                known = await institution_directory.known_institution(conn, data.institution_id)
-        return await execute(
-            request,
-            commands,
-            tenant,
-            lambda app: receive_complaint(
-                app,
-                channel=data.channel,
-                summary=data.summary,
-                concerns_child=data.concerns_child,
-                institution_id=data.institution_id,
-                institution=known,
-                received_in=actor_scope,
-            ),
-            CommandAccepted,
-            payload=data,
-        )
+    receive = expose(ReceiveComplaint, "/", guards=[requires_roles(*CASE_STAFF)], status_code=201)
 
     @get(
         "/",

@@ -1,29 +1,50 @@
 from __future__ import annotations
 
+from typing import Annotated
 from uuid import UUID
 
-from services.cases.domain.complaint import Channel, Complaint, KnownInstitution
-from shared.domain.organisation import Scope
-from shared.eventstore.commands import Decision
-from shared.eventstore.stores import TenantApplication
+import msgspec
+
+from services.cases.application.ports import InstitutionDirectory
+from services.cases.domain.complaint import Channel, Complaint
+from shared.service_layer.commands import Command
+from shared.service_layer.ports import Actor
+from shared.service_layer.unit_of_work import UnitOfWork
 
 
-def receive_complaint(
-    app: TenantApplication,
-    *,
-    channel: Channel,
-    summary: str,
-    concerns_child: bool,
-    institution_id: UUID | None,
-    institution: KnownInstitution | None,
-    received_in: Scope,
-) -> Decision:
+class ReceiveComplaint(Command, frozen=True):
+    """Receive a complaint."""
+
+    channel: Channel
+    summary: Annotated[str, msgspec.Meta(min_length=5, max_length=5000)]
+    concerns_child: bool = False
+    institution_id: UUID | None = None
+
+
+async def receive_complaint(
+    cmd: ReceiveComplaint, uow: UnitOfWork, actor: Actor, directory: InstitutionDirectory
+) -> Complaint:
+    known = await directory.known(cmd.institution_id) if cmd.institution_id else None
     complaint = Complaint.receive(
-        channel=channel,
-        summary=summary,
-        concerns_child=concerns_child,
-        institution_id=institution_id,
-        institution=institution,
-        received_in=received_in,
+        channel=cmd.channel,
+        summary=cmd.summary,
+        concerns_child=cmd.concerns_child,
+        institution_id=cmd.institution_id,
+        institution=known,
+        received_in=actor.scope,
     )
-    return Decision.saving(complaint, status=201)
+    uow.add(complaint)
+    return complaint
+
+
+# Naming an institution needs one registered in the province, so the example names none.
+ReceiveComplaint.examples = {
+    "A call about children": ReceiveComplaint(
+        channel=Channel.PHONE,
+        summary=(
+            "Penelepon melaporkan tiga anak asuh di sebuah panti di Surabaya tidak bersekolah "
+            "sejak Agustus."
+        ),
+        concerns_child=True,
+    ),
+}

@@ -13,9 +13,10 @@ import msgspec
 
 from services.cases.domain.complaint import KnownInstitution
 from services.registry.domain.institution import Institution, InstitutionStatus
-from shared.db.pool import DbConnection
+from shared.db.pool import DbConnection, DbPool, tenant_transaction
 from shared.eventstore.envelope import EventEnvelope
 from shared.projections.queries import Query
+from shared.resilience.faults import CONNECTION_WAIT_SECONDS
 
 TABLE = "cases.institution_directory"
 
@@ -46,6 +47,19 @@ async def list_directory(conn: DbConnection) -> list[DirectoryEntry]:
 async def known_institution(conn: DbConnection, institution_id: UUID) -> KnownInstitution | None:
     """What a complaint naming `institution_id` is checked against (None: never heard of)."""
     return await _KNOWN.one(conn, institution_id)
+
+
+class DirectoryLookup:
+    """The directory as cases' handlers look institutions up (their `InstitutionDirectory`
+    port): in the whole province, whoever asks."""
+
+    def __init__(self, db: DbPool, tenant: str) -> None:
+        self.db = db
+        self.tenant = tenant
+
+    async def known(self, institution_id: UUID) -> KnownInstitution | None:
+        async with tenant_transaction(self.db, self.tenant, wait=CONNECTION_WAIT_SECONDS) as conn:
+            return await known_institution(conn, institution_id)
 
 
 class InstitutionDirectoryProjection:

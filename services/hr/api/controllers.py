@@ -2,23 +2,20 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Annotated
 from uuid import UUID
 
-from litestar import Controller, Request, Response, get, post
+from litestar import Controller, Response, get
 from litestar.di import NamedDependency
-from litestar.params import FromPath, JSONBody, Parameter
+from litestar.params import FromPath, Parameter
 
-from services.hr.api.schemas import RegisterWorker
-from services.hr.application.register_worker import register_worker
+from services.hr.application.register_worker import RegisterWorker
 from services.hr.projections import workers
 from services.hr.projections.workers import WorkerView
 from shared.auth import Role
 from shared.db.pool import DbPool
 from shared.domain.organisation import Scope
-from shared.eventstore.commands import CommandRunner
-from shared.http.commands import CommandAccepted, execute
+from shared.http.commands import expose
 from shared.http.params import Offset
 from shared.http.reads import read_many, read_one
 from shared.http.security import READERS, requires_roles, tenant_guard
@@ -29,33 +26,12 @@ class WorkerController(Controller):
     guards = [tenant_guard]
     tags = ["workers"]
 
-    @post(
+    register = expose(
+        RegisterWorker,
         "/",
         guards=[requires_roles(Role.HR_OFFICER, Role.WILAYAH_ADMIN)],
-        summary="Register a social worker",
+        status_code=201,
     )
-    async def register(
-        self,
-        request: Request[Any, Any, Any],
-        tenant: FromPath[str],
-        data: JSONBody[RegisterWorker],
-        commands: NamedDependency[CommandRunner],
-    ) -> Response[CommandAccepted]:
-        today = datetime.now(UTC).date()
-        return await execute(
-            request,
-            commands,
-            tenant,
-            lambda app: register_worker(
-                app,
-                full_name=data.full_name,
-                birth_date=data.birth_date,
-                pdm=data.pdm,
-                today=today,
-            ),
-            CommandAccepted,
-            payload=data,
-        )
 
     @get("/", guards=[requires_roles(*READERS)], summary="List social workers")
     async def list_workers(

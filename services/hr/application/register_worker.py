@@ -1,16 +1,40 @@
 from __future__ import annotations
 
 from datetime import date
+from typing import Annotated
+
+import msgspec
 
 from services.hr.domain.social_worker import SocialWorker
-from shared.eventstore.commands import Decision
-from shared.eventstore.stores import TenantApplication
+from shared.domain.fields import PdmCode
+from shared.service_layer.commands import Command
+from shared.service_layer.ports import Clock
+from shared.service_layer.unit_of_work import UnitOfWork
 
 
-def register_worker(
-    app: TenantApplication, *, full_name: str, birth_date: date, pdm: str | None, today: date
-) -> Decision:
+class RegisterWorker(Command, frozen=True):
+    """Register a social worker."""
+
+    full_name: Annotated[str, msgspec.Meta(min_length=2, max_length=200, pattern=r"\S")]
+    birth_date: date
+    pdm: PdmCode | None = None
+
+
+async def register_worker(cmd: RegisterWorker, uow: UnitOfWork, clock: Clock) -> SocialWorker:
     worker = SocialWorker.register(
-        tenant=app.tenant, full_name=full_name, birth_date=birth_date, pdm=pdm, today=today
+        tenant=uow.tenant,
+        full_name=cmd.full_name,
+        birth_date=cmd.birth_date,
+        pdm=cmd.pdm,
+        today=clock.today(),
     )
-    return Decision.saving(worker, status=201)
+    uow.add(worker)
+    return worker
+
+
+# An adult, in province 35's PDM 3578 (Kota Surabaya).
+RegisterWorker.examples = {
+    "A social worker in Kota Surabaya": RegisterWorker(
+        full_name="Siti Aminah", birth_date=date(1990, 3, 4), pdm="3578"
+    ),
+}

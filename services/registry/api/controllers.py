@@ -2,30 +2,24 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 from uuid import UUID
 
-from litestar import Controller, Request, Response, get, post
+from litestar import Controller, Response, get
 from litestar.di import NamedDependency
-from litestar.params import FromPath, FromQuery, JSONBody, Parameter
+from litestar.params import FromPath, FromQuery, Parameter
 
-from services.registry.api.schemas import (
-    GovernanceChange,
-    RegisterInstitution,
-    RenameInstitution,
-)
-from services.registry.application.register_institution import register_institution
-from services.registry.application.reinstate_institution import reinstate_institution
-from services.registry.application.rename_institution import rename_institution
-from services.registry.application.suspend_institution import suspend_institution
+from services.registry.application.register_institution import RegisterInstitution
+from services.registry.application.reinstate_institution import ReinstateInstitution
+from services.registry.application.rename_institution import RenameInstitution
+from services.registry.application.suspend_institution import SuspendInstitution
 from services.registry.domain.institution import InstitutionStatus, InstitutionType
 from services.registry.projections import institutions
 from services.registry.projections.institutions import InstitutionView
 from shared.auth import Role
 from shared.db.pool import DbPool
 from shared.domain.organisation import Scope
-from shared.eventstore.commands import CommandRunner
-from shared.http.commands import CommandAccepted, execute, expected_version
+from shared.http.commands import expose
 from shared.http.params import Offset
 from shared.http.reads import read_many, read_one
 from shared.http.security import READERS, requires_roles, tenant_guard
@@ -39,29 +33,10 @@ class InstitutionController(Controller):
     guards = [tenant_guard]
     tags = ["institutions"]
 
-    @post("/", guards=[WRITERS], summary="Register an institution (AUMSos)")
-    async def register(
-        self,
-        request: Request[Any, Any, Any],
-        tenant: FromPath[str],
-        data: JSONBody[RegisterInstitution],
-        commands: NamedDependency[CommandRunner],
-    ) -> Response[CommandAccepted]:
-        return await execute(
-            request,
-            commands,
-            tenant,
-            lambda app: register_institution(
-                app,
-                name=data.name,
-                kind=data.kind,
-                owner=data.owner,
-                pdm=data.pdm,
-                address=data.address,
-            ),
-            CommandAccepted,
-            payload=data,
-        )
+    register = expose(RegisterInstitution, "/", guards=[WRITERS], status_code=201)
+    rename = expose(RenameInstitution, "/{institution_id:uuid}/rename", guards=[WRITERS])
+    suspend = expose(SuspendInstitution, "/{institution_id:uuid}/suspend", guards=[GOVERNORS])
+    reinstate = expose(ReinstateInstitution, "/{institution_id:uuid}/reinstate", guards=[GOVERNORS])
 
     @get("/", guards=[requires_roles(*READERS)], summary="List institutions")
     async def list_institutions(
@@ -102,80 +77,4 @@ class InstitutionController(Controller):
             institutions.get_institution,
             institution_id,
             what="institution",
-        )
-
-    @post(
-        "/{institution_id:uuid}/rename",
-        guards=[WRITERS],
-        status_code=200,
-        summary="Rename (send If-Match with the version you read)",
-    )
-    async def rename(
-        self,
-        request: Request[Any, Any, Any],
-        tenant: FromPath[str],
-        institution_id: FromPath[UUID],
-        data: JSONBody[RenameInstitution],
-        commands: NamedDependency[CommandRunner],
-    ) -> Response[CommandAccepted]:
-        version = expected_version(request)
-        return await execute(
-            request,
-            commands,
-            tenant,
-            lambda app: rename_institution(
-                app, institution_id, name=data.name, expected_version=version
-            ),
-            CommandAccepted,
-            payload=data,
-        )
-
-    @post(
-        "/{institution_id:uuid}/suspend",
-        guards=[GOVERNORS],
-        status_code=200,
-        summary="Suspend an institution, with the reason",
-    )
-    async def suspend(
-        self,
-        request: Request[Any, Any, Any],
-        tenant: FromPath[str],
-        institution_id: FromPath[UUID],
-        data: JSONBody[GovernanceChange],
-        commands: NamedDependency[CommandRunner],
-    ) -> Response[CommandAccepted]:
-        version = expected_version(request)
-        return await execute(
-            request,
-            commands,
-            tenant,
-            lambda app: suspend_institution(app, institution_id, expected_version=version),
-            CommandAccepted,
-            payload=data,
-            reason=data.reason,
-        )
-
-    @post(
-        "/{institution_id:uuid}/reinstate",
-        guards=[GOVERNORS],
-        status_code=200,
-        summary="Reinstate a suspended institution, with the reason",
-    )
-    async def reinstate(
-        self,
-        request: Request[Any, Any, Any],
-        tenant: FromPath[str],
-        institution_id: FromPath[UUID],
-        data: JSONBody[GovernanceChange],
-        commands: NamedDependency[CommandRunner],
-    ) -> Response[CommandAccepted]:
-        version = expected_version(request)
-        return await execute(
-            request,
-            commands,
-            tenant,
-            lambda app: reinstate_institution(app, institution_id, expected_version=version),
-            CommandAccepted,
-            payload=data,
-            reason=data.reason,
         )

@@ -1,20 +1,46 @@
 from __future__ import annotations
 
+from typing import Annotated
+
+import msgspec
+
+from services.registry.application.fields import Name
 from services.registry.domain.institution import Institution, InstitutionType, Owner
-from shared.eventstore.commands import Decision
-from shared.eventstore.stores import TenantApplication
+from shared.domain.fields import PdmCode
+from shared.service_layer.commands import Command
+from shared.service_layer.unit_of_work import UnitOfWork
 
 
-def register_institution(
-    app: TenantApplication,
-    *,
-    name: str,
-    kind: InstitutionType,
-    owner: Owner,
-    pdm: str,
-    address: str | None,
-) -> Decision:
+class RegisterInstitution(Command, frozen=True):
+    """Register an institution (AUMSos)."""
+
+    name: Name
+    kind: InstitutionType
+    pdm: PdmCode
+    owner: Owner = Owner.MUHAMMADIYAH
+    address: Annotated[str, msgspec.Meta(max_length=500)] | None = None
+
+
+async def register_institution(cmd: RegisterInstitution, uow: UnitOfWork) -> Institution:
     institution = Institution.register(
-        tenant=app.tenant, name=name, kind=kind, owner=owner, pdm=pdm, address=address
+        tenant=uow.tenant,
+        name=cmd.name,
+        kind=cmd.kind,
+        owner=cmd.owner,
+        pdm=cmd.pdm,
+        address=cmd.address,
     )
-    return Decision.saving(institution, status=201)
+    uow.add(institution)
+    return institution
+
+
+# Valid as they stand in province 35, Jawa Timur (PDM 3578 is Kota Surabaya).
+RegisterInstitution.examples = {
+    "A children's home in Kota Surabaya": RegisterInstitution(
+        name="LKSA Muhammadiyah Wiyung",
+        kind=InstitutionType.LKSA,
+        pdm="3578",
+        owner=Owner.MUHAMMADIYAH,
+        address="Jl. Raya Menganti No. 52, Wiyung, Surabaya",
+    )
+}

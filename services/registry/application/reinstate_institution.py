@@ -3,13 +3,26 @@ from __future__ import annotations
 from uuid import UUID
 
 from services.registry.domain.institution import Institution
-from shared.eventstore.commands import Decision, load
-from shared.eventstore.stores import TenantApplication
+from shared.domain.fields import DECISION_EXAMPLE, Reason
+from shared.service_layer.commands import Command
+from shared.service_layer.unit_of_work import UnitOfWork
 
 
-def reinstate_institution(
-    app: TenantApplication, institution_id: UUID, *, expected_version: int | None
-) -> Decision:
-    institution = load(app, Institution, institution_id, expected_version=expected_version)
+class ReinstateInstitution(Command, frozen=True):
+    """Reinstate a suspended institution, with the reason."""
+
+    institution_id: UUID
+    reason: Reason
+
+
+async def reinstate_institution(cmd: ReinstateInstitution, uow: UnitOfWork) -> Institution:
+    institution = await uow.get(Institution, cmd.institution_id)
     institution.reinstate()
-    return Decision.saving(institution)
+    return institution
+
+
+ReinstateInstitution.examples = {
+    "A decision of the council": ReinstateInstitution(
+        institution_id=UUID(int=0), reason=DECISION_EXAMPLE
+    )
+}

@@ -2,14 +2,27 @@ from __future__ import annotations
 
 from uuid import UUID
 
+from services.registry.application.fields import Name
 from services.registry.domain.institution import Institution
-from shared.eventstore.commands import Decision, load
-from shared.eventstore.stores import TenantApplication
+from shared.service_layer.commands import Command
+from shared.service_layer.unit_of_work import UnitOfWork
 
 
-def rename_institution(
-    app: TenantApplication, institution_id: UUID, *, name: str, expected_version: int | None
-) -> Decision:
-    institution = load(app, Institution, institution_id, expected_version=expected_version)
-    institution.rename(name)
-    return Decision.saving(institution)
+class RenameInstitution(Command, frozen=True):
+    """Rename an institution (send If-Match with the version you read)."""
+
+    institution_id: UUID
+    name: Name
+
+
+async def rename_institution(cmd: RenameInstitution, uow: UnitOfWork) -> Institution:
+    institution = await uow.get(Institution, cmd.institution_id)
+    institution.rename(cmd.name)
+    return institution
+
+
+RenameInstitution.examples = {
+    "Its full name": RenameInstitution(
+        institution_id=UUID(int=0), name="LKSA Muhammadiyah Wiyung Surabaya"
+    ),
+}

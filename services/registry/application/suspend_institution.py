@@ -3,14 +3,26 @@ from __future__ import annotations
 from uuid import UUID
 
 from services.registry.domain.institution import Institution
-from shared.eventstore.commands import Decision, load
-from shared.eventstore.stores import TenantApplication
+from shared.domain.fields import DECISION_EXAMPLE, Reason
+from shared.service_layer.commands import Command
+from shared.service_layer.unit_of_work import UnitOfWork
 
 
-def suspend_institution(
-    app: TenantApplication, institution_id: UUID, *, expected_version: int | None
-) -> Decision:
-    """The reason travels in the command context into the event's metadata."""
-    institution = load(app, Institution, institution_id, expected_version=expected_version)
+class SuspendInstitution(Command, frozen=True):
+    """Suspend an institution, with the reason."""
+
+    institution_id: UUID
+    reason: Reason
+
+
+async def suspend_institution(cmd: SuspendInstitution, uow: UnitOfWork) -> Institution:
+    institution = await uow.get(Institution, cmd.institution_id)
     institution.suspend()
-    return Decision.saving(institution)
+    return institution
+
+
+SuspendInstitution.examples = {
+    "A decision of the council": SuspendInstitution(
+        institution_id=UUID(int=0), reason=DECISION_EXAMPLE
+    )
+}

@@ -1,0 +1,108 @@
+"""The unit of work a handler changes aggregates through: it loads them (refusing records
+outside the actor's reach, and stale versions), collects new ones, and commits all their new
+events atomically with the command's idempotency record.
+
+The rules every store shares live here; a store (PostgreSQL, or memory in unit tests) says
+only how to load and how to save.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Mapping, Sequence
+from typing import TypeVar
+from uuid import UUID
+
+import msgspec
+
+from shared.domain.aggregate import AggregateRoot
+from shared.domain.errors import Conflict, NotFound
+from shared.domain.messages import Message, record_name
+from shared.domain.organisation import Scope, check_scope
+
+A = TypeVar("A", bound=AggregateRoot)
+
+
+class IdempotencyRecord(msgspec.Struct, frozen=True):
+    """A command's Idempotency-Key with what it was for and its reply: a retry with the same
+    key gets the same reply and records nothing twice."""
+
+    key: str
+    fingerprint: str
+    reply: bytes
+
+
+class ConcurrentWrite(Exception):
+    """The commit lost a race: another command changed one of the records, or recorded the
+    same Idempotency-Key, since this one loaded them."""
+
+
+class UnitOfWork(ABC):
+    def __init__(
+        self, tenant: str, actor: Scope, expected_versions: Mapping[UUID, int] | None = None
+    ) -> None:
+        self.tenant = tenant
+        self.actor = actor
+        # The versions the client last saw (If-Match), by record id.
+        self.expected_versions = dict(expected_versions or {})
+        self._seen: dict[UUID, AggregateRoot] = {}
+
+    async def get(self, cls: type[A], aggregate_id: UUID) -> A:
+        """The aggregate as of now, or 404; 403 outside the actor's scope; 409 when the
+        client saw another version."""
+        what = record_name(cls.__name__.lower(), aggregate_id)
+        found = self._seen.get(aggregate_id) or await self._load(aggregate_id)
+        if not isinstance(found, cls):
+            raise NotFound(Message("{record} not found", record=what))
+        # Before any other check, so an actor learns nothing more of a record outside its
+        # scope (its version, its state) than that it is out of reach.
+        check_scope(self.actor, found.scope, what)
+        expected = self.expected_versions.get(aggregate_id)
+        if expected is not None and expected != found.version:
+            raise Conflict(
+                Message(
+                    "{record} is at version {version}, not {expected}: reload it and try again",
+                    record=what,
+                    version=found.version,
+                    expected=expected,
+                )
+            )
+        self._seen[aggregate_id] = found
+        return found
+
+    def add(self, aggregate: AggregateRoot) -> None:
+        """A new aggregate, saved at commit."""
+        self._seen[aggregate.id] = aggregate
+
+    @property
+    def changed(self) -> list[AggregateRoot]:
+        return [a for a in self._seen.values() if a.pending_events]
+
+    async def commit(self, idempotency: IdempotencyRecord | None) -> int | None:
+        """Saves every new event and the idempotency record in one transaction; returns the
+        position of the last event in the tenant log (None: nothing recorded). Every record
+        it saves, new or changed, must lie inside the actor's scope as the write side knows
+        it: the one check no handler can forget. Raises ConcurrentWrite on a lost race."""
+        changed = self.changed
+        for aggregate in changed:
+            check_scope(
+                self.actor,
+                aggregate.scope,
+                record_name(type(aggregate).__name__.lower(), aggregate.id),
+            )
+        return await self._save(changed, idempotency)
+
+    @abstractmethod
+    async def _load(self, aggregate_id: UUID) -> AggregateRoot | None: ...
+
+    @abstractmethod
+    async def _save(
+        self, aggregates: Sequence[AggregateRoot], idempotency: IdempotencyRecord | None
+    ) -> int | None: ...
+
+    @abstractmethod
+    async def find_idempotency_record(self, key: str) -> IdempotencyRecord | None: ...
+
+    @abstractmethod
+    async def head(self) -> int | None:
+        """The last position of the tenant log."""
