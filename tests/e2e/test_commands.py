@@ -276,3 +276,36 @@ async def test_malformed_if_match_names_the_header_and_writes_nothing(
         assert [e["source"] for e in body["errors"]] == ["header"]
         events = await registry.events_of(institution_id)
     assert [e["event"] for e in events] == ["Registered"]
+
+
+async def test_closing_an_institution_needs_it_active_and_leaves_it_read_only(
+    services: dict[str, str], token: Any
+) -> None:
+    async with httpx.AsyncClient(timeout=15) as http:
+        registry = Registry(http, services["registry"], token)
+        institution_id = await registry.registered(unique("LKSA Tutup"))
+        url = f"{registry.url}/institutions/{institution_id}"
+        decision = {"reason": "Keputusan rapat pleno No. 31/KEP/2026"}
+        en = {**registry.admin, "Accept-Language": "en"}
+
+        suspended = await http.post(f"{url}/suspend", json=decision, headers=registry.admin)
+        assert suspended.status_code == 200, suspended.text
+        refused = problem(await http.post(f"{url}/close", json=decision, headers=en), 422)
+        assert "reinstate it first" in refused["detail"]
+        assert refused["errors"][0]["field"] == "status"
+        # Only the governors of the province close; a PDM operator's token is refused.
+        operator = auth(token(TENANT, Role.PDM_OPERATOR, pdm=PDM))
+        problem(await http.post(f"{url}/close", json=decision, headers=operator), 403)
+
+        await http.post(f"{url}/reinstate", json=decision, headers=registry.admin)
+        closed = await http.post(
+            f"{url}/close", json=decision, headers={**registry.admin, "If-Match": '"3"'}
+        )
+        assert closed.status_code == 200, closed.text
+        assert closed.json() == {"id": institution_id, "version": 4}
+        problem(await registry.rename(institution_id, "LKSA Dibuka Lagi"), 422)
+        assert (await registry.read_when(institution_id, 4)).json()["status"] == "closed"
+        events = await registry.events_of(institution_id)
+    assert [e["event"] for e in events] == ["Registered", "Suspended", "Reinstated", "Closed"]
+    assert events[-1]["meta"]["reason"] == decision["reason"]
+    assert events[-1]["meta"]["actor"] == "admin-34"

@@ -17,7 +17,6 @@ from functools import singledispatchmethod
 from typing import Any
 from uuid import UUID, uuid4
 
-import anyio.to_thread
 import asyncpg
 import pytest
 from asyncpg.exceptions import InsufficientPrivilegeError
@@ -25,13 +24,14 @@ from asyncpg.exceptions import InsufficientPrivilegeError
 from services.cases.application.receive_complaint import ReceiveComplaint
 from services.cases.domain.complaint import Channel
 from services.hr.application.register_worker import RegisterWorker
+from services.registry.application.close_institution import CloseInstitution
 from services.registry.application.register_institution import RegisterInstitution
 from services.registry.application.rename_institution import RenameInstitution
 from services.registry.application.suspend_institution import SuspendInstitution
 from services.registry.domain.institution import Institution, InstitutionType, Owner
 from shared.db.pool import DbConnection, tenant_transaction
 from shared.db.roles import APP_ROLE
-from shared.eventstore.context import CommandContext, command_context
+from shared.eventstore.context import CommandContext
 from shared.eventstore.envelope import EventEnvelope
 from shared.projections.runner import ProjectionRunner
 from shared.resilience.stalls import request_retry
@@ -520,26 +520,12 @@ async def test_failing_event_stalls_its_tenant_only_and_rows_commit_with_the_pos
         assert healthy.lag[_Probe.name] == 0
 
 
-async def close(runtime: ServiceRuntime, tenant: str, institution_id: UUID) -> None:
-    """Closes the institution on the write side itself (no command declares it yet)."""
-    ctx = CommandContext(tenant=tenant, actor="read-model-tests", correlation_id=f"corr-{uuid4()}")
-    app = runtime.stores.get(tenant)
-
-    def record() -> None:
-        with command_context(ctx):
-            institution: Institution = app.repository.get(institution_id)
-            institution.close()
-            app.save(institution)
-
-    await anyio.to_thread.run_sync(record)
-
-
 async def test_a_closed_institution_reads_closed(
     registry: Registry, owner: asyncpg.Connection[Any]
 ) -> None:
     runtime = registry.runtime
     closing = await register(runtime, "52", "Rumah Singgah Muhammadiyah Labuan Bajo")
-    await close(runtime, "52", closing)
+    await command(runtime, "52", CloseInstitution(institution_id=closing, reason="dibubarkan"))
     await runtime.projections.catch_up(["52"])
     row = await owner.fetchrow(
         "SELECT status, version FROM registry.institutions WHERE id = $1", closing

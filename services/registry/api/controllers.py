@@ -1,4 +1,4 @@
-"""Institutions: register, read, rename, suspend, reinstate."""
+"""Institutions: register, read, rename, suspend, reinstate, close."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from litestar import Controller, Response, get
 from litestar.di import NamedDependency
 from litestar.params import FromPath, FromQuery, Parameter
 
+from services.registry.application.close_institution import CloseInstitution
 from services.registry.application.register_institution import RegisterInstitution
 from services.registry.application.reinstate_institution import ReinstateInstitution
 from services.registry.application.rename_institution import RenameInstitution
@@ -37,6 +38,7 @@ class InstitutionController(Controller):
     rename = expose(RenameInstitution, "/{institution_id:uuid}/rename", guards=[WRITERS])
     suspend = expose(SuspendInstitution, "/{institution_id:uuid}/suspend", guards=[GOVERNORS])
     reinstate = expose(ReinstateInstitution, "/{institution_id:uuid}/reinstate", guards=[GOVERNORS])
+    close = expose(CloseInstitution, "/{institution_id:uuid}/close", guards=[GOVERNORS])
 
     @get("/", guards=[requires_roles(*READERS)], summary="List institutions")
     async def list_institutions(
