@@ -50,7 +50,7 @@ def build_runtime(name: str, settings: Settings, *, run_background: bool = True)
         run_background=run_background,
         sources={
             source: EventCatalogue(SERVICES[source].define().aggregates)
-            for source in definition.reactions
+            for source in definition.followed
         },
     )
 

@@ -37,6 +37,7 @@ from shared.resilience.supervisor import Supervisor, pause
 from shared.service import ServiceDefinition
 from shared.service_layer.messagebus import MessageBus
 from shared.service_layer.ports import SystemClock
+from shared.service_layer.process_managers import ProcessManager
 from shared.settings import Settings
 from shared.tenancy import province_codes
 
@@ -135,13 +136,17 @@ class ServiceRuntime:
         self.app_database_url = labelled(
             app_database_url(self.settings, self.database_url), f"mpks-{self.name}"
         )
-        unknown = sorted(set(self.definition.reactions) - set(self.sources))
+        unknown = sorted(set(self.definition.followed) - set(self.sources))
         if unknown:
             raise ValueError(f"{self.name} reacts to {unknown}: their catalogues are missing")
 
     @property
     def name(self) -> str:
         return self.definition.name
+
+    def _process_managers(self, source: str) -> list[ProcessManager]:
+        make = self.definition.process_managers.get(source)
+        return make(self.bus) if make is not None else []
 
     async def start(self) -> None:
         self.catalogue = EventCatalogue(self.definition.aggregates)
@@ -170,7 +175,7 @@ class ServiceRuntime:
         self.js = self.nc.jetstream()
         subjects = Subjects(self.settings.nats_prefix)
         await ensure_stream(self.js, subjects, self.name)
-        for source in self.definition.reactions:
+        for source in self.definition.followed:
             await ensure_stream(self.js, subjects, source)
         self.relay = Relay(
             schema=self.name, pool=self.db, logs=self.logs, js=self.js, subjects=subjects
@@ -179,7 +184,7 @@ class ServiceRuntime:
             schema=self.name,
             pool=self.db,
             logs=self.logs,
-            projections=self.definition.projections(),
+            projections=[*self.definition.projections(), *self._process_managers(self.name)],
         )
         self.consumers = [
             EventConsumer(
@@ -189,11 +194,14 @@ class ServiceRuntime:
                 pool=self.db,
                 js=self.js,
                 subjects=subjects,
-                reactions=make_reactions(),
+                reactions=[
+                    *self.definition.reactions.get(source, list)(),
+                    *self._process_managers(source),
+                ],
                 catalogue=self.sources[source],
                 feed=FeedClient(self.settings, source, self.name),
             )
-            for source, make_reactions in self.definition.reactions.items()
+            for source in self.definition.followed
         ]
         self._stop = asyncio.Event()
         self.supervisor = Supervisor(

@@ -14,7 +14,8 @@ from shared.db.pool import DbPool
 from shared.messaging.consumer import Reaction
 from shared.projections.runner import Projection
 from shared.service_layer.handlers import HandlerRegistry
-from shared.service_layer.messagebus import PortFactory
+from shared.service_layer.messagebus import MessageBus, PortFactory
+from shared.service_layer.process_managers import ProcessManager
 
 
 def _no_ports(db: DbPool) -> Mapping[str, PortFactory]:
@@ -36,3 +37,14 @@ class ServiceDefinition:
     projections: Callable[[], list[Projection]] = list
     # Source service -> reactions to that service's events.
     reactions: Mapping[str, Callable[[], list[Reaction]]] = field(default_factory=dict)
+    # Source service (its own name included) -> process managers acting on that service's
+    # events by issuing commands on this service's bus.
+    process_managers: Mapping[str, Callable[[MessageBus], list[ProcessManager]]] = field(
+        default_factory=dict
+    )
+
+    @property
+    def followed(self) -> list[str]:
+        """The other services whose events this one reads."""
+        sources = {*self.reactions, *self.process_managers} - {self.name}
+        return sorted(sources)

@@ -6,6 +6,9 @@ from importlib import resources
 
 from services.cases.api.controllers import ComplaintController, DirectoryController
 from services.cases.domain.complaint import Complaint
+from services.cases.process_managers.when_institution_closed_flag_complaints import (
+    WhenInstitutionClosedFlagComplaints,
+)
 from services.cases.projections.complaints import ComplaintsProjection
 from services.cases.projections.institution_directory import (
     DirectoryLookup,
@@ -28,6 +31,9 @@ def cases_service() -> ServiceDefinition:
         ports=_ports,
         projections=lambda: [ComplaintsProjection()],
         reactions={"registry": lambda: [InstitutionDirectoryProjection()]},
+        process_managers={
+            "registry": lambda bus: [WhenInstitutionClosedFlagComplaints(bus)],
+        },
     )
 
 

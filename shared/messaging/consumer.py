@@ -149,6 +149,9 @@ class EventConsumer:
                         sub = await self.subscribe()
                 except Exception as exc:
                     await self._nats_unavailable(exc, stop)
+                    # Check again right after the pause: a passing NATS timeout must not
+                    # show as a wait until the next reconciliation.
+                    next_check = 0.0
                     continue
                 await self._reconcile_quietly()
             try:

@@ -10,8 +10,11 @@ the message (`causation_id`) and keep its correlation id, so the audit trail lin
 
 from __future__ import annotations
 
+from functools import singledispatchmethod
+
 import msgspec
 
+from shared.db.pool import DbConnection
 from shared.domain.organisation import PROVINCE
 from shared.eventstore.context import CommandContext
 from shared.eventstore.envelope import EventEnvelope
@@ -30,6 +33,12 @@ class ProcessManager:
 
     def __init__(self, bus: MessageBus) -> None:
         self.bus = bus
+
+    @singledispatchmethod
+    async def on(self, event: object, conn: DbConnection, envelope: EventEnvelope) -> None:
+        """Events the process manager does not act on; a subclass registers those it does
+        on its own `on`. `conn` is the reader's transaction, for the read-side lookups its
+        rule needs."""
 
     async def issue(
         self, command: Command, *, tenant: str, cause: EventEnvelope, about: object = ""

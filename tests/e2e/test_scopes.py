@@ -167,6 +167,7 @@ def _outside_home(world: World) -> dict[tuple[str, str], tuple[str, dict[str, An
         ("registry", f"{one}/rename"): (f"{away}/rename", {"name": "LKSA Diambil Alih"}),
         ("registry", f"{one}/suspend"): (f"{away}/suspend", {"reason": "bukan wilayahnya"}),
         ("registry", f"{one}/reinstate"): (f"{away}/reinstate", {"reason": "bukan wilayahnya"}),
+        ("registry", f"{one}/close"): (f"{away}/close", {"reason": "bukan wilayahnya"}),
         ("hr", "/v1/tenants/{tenant:str}/workers"): (
             "/workers",
             {"full_name": "Pekerja Titipan", "birth_date": "1990-01-01", "pdm": AWAY},

@@ -107,3 +107,68 @@ async def test_worker_registration_is_read_back_through_hr_projection(
         )
         assert too_young.status_code == 422
         assert too_young.json()["errors"][0]["field"] == "birth_date"
+
+
+async def test_closing_an_institution_flags_the_complaints_about_it_once(
+    services: dict[str, str], token: Any
+) -> None:
+    """Registry → NATS → cases' process manager → a command in cases' own log."""
+    registry = f"{services['registry']}/v1/tenants/35"
+    cases = f"{services['cases']}/v1/tenants/35"
+    async with httpx.AsyncClient(headers=auth(token("35", Role.WILAYAH_ADMIN)), timeout=10) as http:
+        created = await http.post(
+            f"{registry}/institutions",
+            json={
+                "name": "Rumah Singgah Muhammadiyah Sidoarjo",
+                "kind": "rumah_singgah",
+                "pdm": "3515",
+            },
+        )
+        institution_id = created.json()["id"]
+
+        async def cases_knows_it() -> Any:
+            r = await http.get(f"{cases}/directory/institutions")
+            return [e for e in r.json() if e["institution_id"] == institution_id]
+
+        await eventually(cases_knows_it)
+        about = {
+            "channel": "walk_in",
+            "summary": "Dua anak tidur di lantai sejak Oktober.",
+            "institution_id": institution_id,
+        }
+        complaint_ids = [
+            (await http.post(f"{cases}/complaints", json=about)).json()["id"] for _ in range(2)
+        ]
+        elsewhere = (
+            await http.post(f"{cases}/complaints", json={**about, "institution_id": None})
+        ).json()["id"]
+
+        async def received() -> Any:
+            r = await http.get(f"{cases}/complaints", params={"limit": 500})
+            return {c["id"] for c in r.json()} >= {*complaint_ids, elsewhere}
+
+        await eventually(received)
+        reason = "Keputusan rapat pleno No. 40/KEP/2026: izin operasional dicabut"
+        closed = await http.post(
+            f"{registry}/institutions/{institution_id}/close", json={"reason": reason}
+        )
+        assert closed.status_code == 200, closed.text
+
+        async def flagged() -> Any:
+            views = [(await http.get(f"{cases}/complaints/{c}")).json() for c in complaint_ids]
+            return views if all(v["flags"] for v in views) else None
+
+        for view in await eventually(flagged):
+            assert view["flags"] == ["institution_closed"]
+            assert view["version"] == 2
+        assert (await http.get(f"{cases}/complaints/{elsewhere}")).json()["flags"] == []
+
+        events = (await http.get(f"{cases}/events", params={"after": 0, "limit": 1000})).json()[
+            "events"
+        ]
+    flags = [e for e in events if e["event"] == "Flagged" and e["aggregate_id"] in complaint_ids]
+    assert len(flags) == 2
+    for event in flags:
+        assert event["meta"]["actor"] == "process-manager:when-institution-closed-flag-complaints"
+        assert event["meta"]["reason"] == f"institution closed: {reason}"
+        assert event["meta"]["causation_id"].startswith("registry.35.")

@@ -6,7 +6,9 @@ from enum import StrEnum
 from typing import Any
 from uuid import UUID
 
-from shared.domain.aggregate import AggregateRoot, event
+from shared.domain.aggregate import AggregateRoot, event, singledispatchmethod
+from shared.domain.errors import RuleBroken
+from shared.domain.messages import Message
 from shared.domain.organisation import Scope
 from shared.domain.rules import check_rule
 
@@ -18,6 +20,13 @@ class Channel(StrEnum):
     EMAIL = "email"
     WEB = "web"
     REFERRAL = "referral"
+
+
+class ComplaintFlag(StrEnum):
+    """What happened to what a complaint is about that a case worker must look at; raised
+    by the system (process managers), not by people."""
+
+    INSTITUTION_CLOSED = "institution_closed"
 
 
 class KnownInstitution:
@@ -83,6 +92,7 @@ class Complaint(AggregateRoot):
         self.concerns_child = concerns_child
         self.institution_id = institution_id
         self.pdm = pdm
+        self.flags: tuple[ComplaintFlag, ...] = ()
 
     @classmethod
     def receive(
@@ -109,3 +119,24 @@ class Complaint(AggregateRoot):
     @property
     def scope(self) -> Scope:
         return Scope(pdm=self.pdm, institution=self.institution_id)
+
+    @singledispatchmethod
+    def apply(self, event: AggregateRoot.Event) -> None:
+        """Received: applied by `__init__`."""
+
+    class Flagged(AggregateRoot.Event):
+        """Something happened to what the complaint is about that a case worker must look
+        at (the reason is in the metadata)."""
+
+        flag: ComplaintFlag
+
+    def raise_flag(self, flag: ComplaintFlag) -> None:
+        if flag in self.flags:
+            raise RuleBroken(
+                Message("the complaint is already flagged {flag}", flag=flag.value), field="flag"
+            )
+        self.trigger_event(self.Flagged, flag=flag)
+
+    @apply.register
+    def _(self, event: Complaint.Flagged) -> None:
+        self.flags = (*self.flags, event.flag)

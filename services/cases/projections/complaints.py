@@ -8,7 +8,7 @@ from uuid import UUID
 
 import msgspec
 
-from services.cases.domain.complaint import Channel, Complaint
+from services.cases.domain.complaint import Channel, Complaint, ComplaintFlag
 from shared.db.pool import DbConnection
 from shared.eventstore.envelope import EventEnvelope
 from shared.projections.queries import Query
@@ -26,6 +26,7 @@ class ComplaintView(msgspec.Struct):
     version: int
     received_at: datetime
     received_by: str
+    flags: list[ComplaintFlag]
 
 
 _COLUMNS = ", ".join(ComplaintView.__struct_fields__)
@@ -42,6 +43,15 @@ async def list_complaints(conn: DbConnection, *, limit: int, offset: int) -> lis
 
 async def get_complaint(conn: DbConnection, complaint_id: UUID) -> ComplaintView | None:
     return await _ONE.one(conn, complaint_id)
+
+
+async def complaints_naming(conn: DbConnection, institution_id: UUID) -> list[UUID]:
+    """The ids of the complaints about `institution_id`, oldest first."""
+    rows = await conn.fetch(
+        f"SELECT id FROM {TABLE} WHERE institution_id = $1 ORDER BY received_at, id",
+        institution_id,
+    )
+    return [row["id"] for row in rows]
 
 
 class ComplaintsProjection:
@@ -72,4 +82,18 @@ class ComplaintsProjection:
             envelope.aggregate_version,
             envelope.occurred_at,
             envelope.meta.actor,
+        )
+
+    @on.register
+    async def _(
+        self, event: Complaint.Flagged, conn: DbConnection, envelope: EventEnvelope
+    ) -> None:
+        # The version guard makes replaying an already-applied event a no-op.
+        await conn.execute(
+            f"""UPDATE {TABLE} SET flags = array_append(flags, $3), version = $4
+                WHERE tenant_id = $1 AND id = $2 AND version < $4""",
+            envelope.tenant,
+            envelope.aggregate_id,
+            event.flag,
+            envelope.aggregate_version,
         )

@@ -8,8 +8,9 @@ from uuid import UUID, uuid4
 import msgspec
 import pytest
 
+from services.cases.application.flag_complaint import FlagComplaint
 from services.cases.application.receive_complaint import ReceiveComplaint
-from services.cases.domain.complaint import Channel, Complaint, KnownInstitution
+from services.cases.domain.complaint import Channel, Complaint, ComplaintFlag, KnownInstitution
 from shared.domain.errors import OutOfScope, RuleBroken
 from shared.domain.organisation import PROVINCE, Scope
 from shared.eventstore.context import CommandContext
@@ -88,3 +89,20 @@ async def test_a_pdm_desk_cannot_file_against_another_pdms_institution(
     with pytest.raises(OutOfScope):
         await receive(bus, complaint(WIYUNG.institution_id), Scope(pdm="3573"))
     assert store.events == []
+
+
+async def test_a_flag_is_raised_once_with_its_reason(bus: MessageBus, store: MemoryStore) -> None:
+    complaint_id = await receive(bus, complaint(WIYUNG.institution_id))
+    flag = FlagComplaint(
+        complaint_id=complaint_id,
+        flag=ComplaintFlag.INSTITUTION_CLOSED,
+        reason="institution closed: dibubarkan",
+    )
+    ctx = CommandContext(tenant=TENANT, actor="process-manager:x", correlation_id="c")
+    await bus.execute(flag, ctx)
+    with pytest.raises(RuleBroken, match="already flagged"):
+        await bus.execute(flag, ctx)
+    flagged = store.events_of(TENANT)[-1]
+    assert isinstance(flagged, Complaint.Flagged)
+    assert flagged.flag is ComplaintFlag.INSTITUTION_CLOSED
+    assert len(store.events_of(TENANT)) == 2
