@@ -8,8 +8,7 @@ load than the pool can take).
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Mapping, Sequence
 from uuid import UUID
 
 import anyio
@@ -83,23 +82,45 @@ class EventStoreUnitsOfWork:
 
     def __init__(self, stores: TenantStores) -> None:
         self.stores = stores
-        self._admission = anyio.CapacityLimiter(stores.pool.max_connections)
+        self.admission = anyio.CapacityLimiter(stores.pool.max_connections)
         # Admission above keeps this one from ever being the one that waits.
-        self._threads = anyio.CapacityLimiter(stores.pool.max_connections)
+        self.threads = anyio.CapacityLimiter(stores.pool.max_connections)
 
-    @asynccontextmanager
-    async def __call__(
+    def __call__(
         self, tenant: str, ctx: CommandContext, expected_versions: Mapping[UUID, int]
-    ) -> AsyncIterator[UnitOfWork]:
+    ) -> _Admitted:
+        return _Admitted(self, tenant, ctx, expected_versions)
+
+
+class _Admitted:
+    """A unit of work once the command's turn has come (a class, not a generator-based
+    context manager: this runs on every command)."""
+
+    def __init__(
+        self,
+        units: EventStoreUnitsOfWork,
+        tenant: str,
+        ctx: CommandContext,
+        expected_versions: Mapping[UUID, int],
+    ) -> None:
+        self.units = units
+        self.tenant = tenant
+        self.ctx = ctx
+        self.expected_versions = expected_versions
+
+    async def __aenter__(self) -> UnitOfWork:
         admitted = False
         with anyio.move_on_after(CONNECTION_WAIT_SECONDS):
-            await self._admission.acquire()
+            await self.units.admission.acquire()
             admitted = True
         if not admitted:
             raise Unavailable("PostgreSQL", "every event-store connection stayed busy")
         try:
-            yield EventStoreUnitOfWork(
-                self.stores.get(tenant), ctx, expected_versions, self._threads
-            )
-        finally:
-            self._admission.release()
+            app = self.units.stores.get(self.tenant)
+        except BaseException:
+            self.units.admission.release()
+            raise
+        return EventStoreUnitOfWork(app, self.ctx, self.expected_versions, self.units.threads)
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        self.units.admission.release()

@@ -46,12 +46,14 @@ def expose(
     body. The summary defaults to the first line of the command's docstring."""
     ids = [name for name in msgspec.structs.fields(command) if f"{{{name.name}:" in path]
     body = _body_of(command, {f.name for f in ids})
+    # Read once: msgspec looks the fields up anew (type hints and all) on every call.
+    body_fields = [f.name for f in msgspec.structs.fields(body)]
 
     async def route(
         self: object, request: Request[Any, Any, Any], **values: Any
     ) -> Response[Accepted]:
         data = values.pop("data", None)
-        fields = {f.name: getattr(data, f.name) for f in msgspec.structs.fields(body)}
+        fields = {name: getattr(data, name) for name in body_fields}
         record_ids = {f.name: values[f.name] for f in ids}
         version = expected_version(request)
         expected = (
@@ -75,7 +77,7 @@ def expose(
         *(_param(f.name, _path[f.type]) for f in ids),
         _param("bus", NamedDependency[MessageBus]),
     ]
-    if msgspec.structs.fields(body):
+    if body_fields:
         parameters.append(_param("data", _json_body[body]))
     route.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
         parameters, return_annotation=Response[Accepted]

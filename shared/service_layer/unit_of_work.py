@@ -50,19 +50,19 @@ class UnitOfWork(ABC):
     async def get(self, cls: type[A], aggregate_id: UUID) -> A:
         """The aggregate as of now, or 404; 403 outside the actor's scope; 409 when the
         client saw another version."""
-        what = record_name(cls.__name__.lower(), aggregate_id)
         found = self._seen.get(aggregate_id) or await self._load(aggregate_id)
         if not isinstance(found, cls):
-            raise NotFound(Message("{record} not found", record=what))
+            raise NotFound(Message("{record} not found", record=_name(cls, aggregate_id)))
         # Before any other check, so an actor learns nothing more of a record outside its
         # scope (its version, its state) than that it is out of reach.
-        check_scope(self.actor, found.scope, what)
+        if not self.actor.covers(found.scope):
+            check_scope(self.actor, found.scope, _name(cls, aggregate_id))
         expected = self.expected_versions.get(aggregate_id)
         if expected is not None and expected != found.version:
             raise Conflict(
                 Message(
                     "{record} is at version {version}, not {expected}: reload it and try again",
-                    record=what,
+                    record=_name(cls, aggregate_id),
                     version=found.version,
                     expected=expected,
                 )
@@ -85,11 +85,8 @@ class UnitOfWork(ABC):
         it: the one check no handler can forget. Raises ConcurrentWrite on a lost race."""
         changed = self.changed
         for aggregate in changed:
-            check_scope(
-                self.actor,
-                aggregate.scope,
-                record_name(type(aggregate).__name__.lower(), aggregate.id),
-            )
+            if not self.actor.covers(aggregate.scope):
+                check_scope(self.actor, aggregate.scope, _name(type(aggregate), aggregate.id))
         return await self._save(changed, idempotency)
 
     @abstractmethod
@@ -106,3 +103,8 @@ class UnitOfWork(ABC):
     @abstractmethod
     async def head(self) -> int | None:
         """The last position of the tenant log."""
+
+
+def _name(cls: type[AggregateRoot], aggregate_id: UUID) -> str:
+    """How messages name the record (built only for a refusal: it costs on every command)."""
+    return record_name(cls.__name__.lower(), aggregate_id)
