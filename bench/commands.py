@@ -60,9 +60,41 @@ async def _wait_up(url: str, proc: subprocess.Popen[bytes]) -> None:
     raise RuntimeError(f"{url} did not come up")
 
 
+def _cpu_seconds(pid: int) -> float | None:
+    """CPU time (user + system) of a process and its descendants, from /proc (Linux)."""
+    proc = Path("/proc")
+    if not proc.exists():
+        return None
+    parents: dict[int, int] = {}
+    times: dict[int, float] = {}
+    tick = os.sysconf("SC_CLK_TCK")
+    for entry in proc.iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            # The command name may hold spaces: the fields start after its closing ")".
+            fields = (entry / "stat").read_text().rpartition(")")[2].split()
+        except OSError:
+            continue
+        parents[int(entry.name)] = int(fields[1])
+        times[int(entry.name)] = (int(fields[11]) + int(fields[12])) / tick
+    tree = {pid}
+    grew = True
+    while grew:
+        grown = {p for p, parent in parents.items() if parent in tree} | tree
+        grew, tree = grown != tree, grown
+    return sum(times.get(p, 0.0) for p in tree)
+
+
 class Result:
     def __init__(
-        self, name: str, clients: int, latencies: list[float], seconds: float, errors: int
+        self,
+        name: str,
+        clients: int,
+        latencies: list[float],
+        seconds: float,
+        errors: int,
+        cpu_seconds: float | None = None,
     ):
         self.name = name
         self.clients = clients
@@ -72,17 +104,30 @@ class Result:
         self.p50 = statistics.median(ordered) * 1000 if ordered else float("nan")
         self.p99 = ordered[int(len(ordered) * 0.99) - 1] * 1000 if ordered else float("nan")
         self.errors = errors
+        # Server CPU per request, background work (relay, projections) included.
+        self.cpu_ms = (
+            cpu_seconds * 1000 / self.count if cpu_seconds is not None and self.count else None
+        )
 
     def line(self) -> str:
+        cpu = f"   cpu {self.cpu_ms:5.2f} ms/req" if self.cpu_ms is not None else ""
         return (
             f"{self.name:<22} clients={self.clients:<3} {self.rate:8.0f} req/s   "
             f"p50 {self.p50:6.2f} ms   p99 {self.p99:6.2f} ms   n={self.count} errors={self.errors}"
+            f"{cpu}"
         )
 
 
 async def _drive(
-    name: str, base: str, clients: int, seconds: float, make_request: RequestMaker
+    name: str,
+    base: str,
+    clients: int,
+    seconds: float,
+    make_request: RequestMaker,
+    server: int | None = None,
 ) -> Result:
+    """`clients` connections sending requests for `seconds`; `server`: the pid whose CPU
+    time to measure over the run."""
     parsed = urlparse(base)
     latencies: list[float] = []
     errors = 0
@@ -106,9 +151,15 @@ async def _drive(
         finally:
             await conn.close()
 
+    cpu_before = _cpu_seconds(server) if server is not None else None
     began = time.perf_counter()
     await asyncio.gather(*(worker(w) for w in range(clients)))
-    return Result(name, clients, latencies, time.perf_counter() - began, errors)
+    elapsed = time.perf_counter() - began
+    # Work the run queued (projections, relay) still counts: let it finish first.
+    await asyncio.sleep(1.0)
+    cpu_after = _cpu_seconds(server) if server is not None else None
+    cpu = cpu_after - cpu_before if cpu_before is not None and cpu_after is not None else None
+    return Result(name, clients, latencies, elapsed, errors, cpu)
 
 
 def _launch(env: dict[str, str], raw_port: int) -> list[subprocess.Popen[bytes]]:
@@ -185,6 +236,9 @@ async def main(seconds: float, workers: int) -> None:
                 for t in tenants
             }
             run_id = secrets.token_hex(3)
+            # Each run its own keys: a key reused from the warm-up would be a replay, not
+            # a command.
+            phase = 0
 
             def command(worker: int, i: int) -> tuple[str, str, object, dict[str, str]]:
                 tenant = tenants[(worker * 7 + i) % len(tenants)]
@@ -194,7 +248,7 @@ async def main(seconds: float, workers: int) -> None:
                     {"name": f"LKSA Bench {worker}-{i}", "kind": "lksa", "pdm": f"{tenant}71"},
                     {
                         "Authorization": f"Bearer {tokens[tenant]}",
-                        "Idempotency-Key": f"bench-{run_id}-{worker}-{i}",
+                        "Idempotency-Key": f"bench-{run_id}-{phase}-{worker}-{i}",
                     },
                 )
 
@@ -219,10 +273,13 @@ async def main(seconds: float, workers: int) -> None:
                         await asyncio.sleep(0.25)
 
                 sampler = asyncio.create_task(sample(sampler_stop))
-                a = await _drive("command (registry)", registry, clients, seconds, command)
+                phase += 1
+                a = await _drive(
+                    "command (registry)", registry, clients, seconds, command, procs[0].pid
+                )
                 sampler_stop.set()
                 await sampler
-                b = await _drive("raw INSERT", raw, clients, seconds, raw_insert)
+                b = await _drive("raw INSERT", raw, clients, seconds, raw_insert, procs[1].pid)
                 results.append((a, b))
 
             print(
