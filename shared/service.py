@@ -29,6 +29,9 @@ class ServiceDefinition:
     aggregates: Sequence[tuple[str, type[Aggregate]]]
     migrations: Traversable
     controllers: Sequence[type[Any]]
+    # Aggregate name -> the resource it is served as (`institutions`): the kernel adds its
+    # history route, `GET /v1/tenants/{t}/<resource>/{id}/history`.
+    resources: Mapping[str, str] = field(default_factory=dict)
     # Its command handlers: `HandlerRegistry.discover` of its use-case package.
     handlers: Callable[[], HandlerRegistry] = HandlerRegistry
     # The ports its handlers need besides the unit of work, the actor and the clock (the

@@ -25,6 +25,7 @@ def cases_service() -> ServiceDefinition:
         name="cases",
         title="Cases (complaint centre)",
         aggregates=[("Complaint", Complaint)],
+        resources={"Complaint": "complaints"},
         migrations=resources.files("services.cases.migrations"),
         controllers=[ComplaintController, DirectoryController],
         handlers=lambda: HandlerRegistry.discover("services.cases.application"),

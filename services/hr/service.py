@@ -16,6 +16,7 @@ def hr_service() -> ServiceDefinition:
         name="hr",
         title="HR (social workers)",
         aggregates=[("SocialWorker", SocialWorker)],
+        resources={"SocialWorker": "workers"},
         migrations=resources.files("services.hr.migrations"),
         controllers=[WorkerController],
         handlers=lambda: HandlerRegistry.discover("services.hr.application"),

@@ -16,6 +16,7 @@ def registry_service() -> ServiceDefinition:
         name="registry",
         title="Registry",
         aggregates=[("Institution", Institution)],
+        resources={"Institution": "institutions"},
         migrations=resources.files("services.registry.migrations"),
         controllers=[InstitutionController],
         handlers=lambda: HandlerRegistry.discover("services.registry.application"),

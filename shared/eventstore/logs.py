@@ -16,6 +16,7 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from contextlib import asynccontextmanager
 from typing import Any
+from uuid import UUID
 
 import asyncpg
 
@@ -100,6 +101,37 @@ class TenantLogs:
                 )
             previous = position
         return envelopes[:limit]
+
+    async def of_record(
+        self, conn: DbConnection, tenant: str, aggregate_id: UUID
+    ) -> list[EventEnvelope]:
+        """Every event of one record, in order (its history); `previous_position` names the
+        record's event before, not the log's."""
+        table = self._table(tenant)
+        async with _in_tenant(conn, tenant):
+            rows = await conn.fetch(
+                f"""SELECT notification_id, originator_id, originator_version, topic, state
+                    FROM {table} WHERE originator_id = $1 ORDER BY originator_version""",
+                aggregate_id,
+            )
+        envelopes: list[EventEnvelope] = []
+        previous: int | None = None
+        for row in rows:
+            envelopes.append(
+                envelope_from_row(
+                    catalogue=self.catalogue,
+                    service=self.service,
+                    tenant=tenant,
+                    position=row["notification_id"],
+                    previous_position=previous,
+                    aggregate_id=row["originator_id"],
+                    aggregate_version=row["originator_version"],
+                    topic=row["topic"],
+                    state=row["state"],
+                )
+            )
+            previous = row["notification_id"]
+        return envelopes
 
 
 @asynccontextmanager

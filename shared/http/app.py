@@ -18,6 +18,7 @@ from shared.db.pool import DbPool
 from shared.domain.organisation import Scope
 from shared.http.docs import OfflineSwaggerUI
 from shared.http.edge import EdgeInputMiddleware, EdgeRequest
+from shared.http.history import history_routes
 from shared.http.kernel_controllers import KERNEL_CONTROLLERS
 from shared.http.middleware import RequestContextMiddleware
 from shared.http.openapi import complete_contract
@@ -64,7 +65,11 @@ def create_app(runtime: ServiceRuntime) -> Litestar:
         return positions
 
     app = Litestar(
-        route_handlers=[*KERNEL_CONTROLLERS, *definition.controllers],
+        route_handlers=[
+            *KERNEL_CONTROLLERS,
+            *definition.controllers,
+            *history_routes(definition),
+        ],
         lifespan=[lifespan],
         dependencies={
             "runtime": Provide(provide_runtime, sync_to_thread=False),

@@ -1,0 +1,1 @@
+"""What auditors rely on, written once for every service: the history of any record."""
