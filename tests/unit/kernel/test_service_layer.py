@@ -6,6 +6,7 @@ from __future__ import annotations
 import sys
 import textwrap
 from collections.abc import Iterator
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -13,6 +14,8 @@ from litestar.handlers import HTTPRouteHandler
 
 from services.bootstrap import SERVICES
 from shared.service_layer.handlers import HandlerRegistry
+from shared.service_layer.messagebus import MessageBus
+from tests.unit.fakes import FakeUnitsOfWork, FixedClock, MemoryStore
 
 
 def test_every_exposed_command_of_every_service_has_its_handler() -> None:
@@ -98,3 +101,9 @@ def test_two_handlers_of_one_command_are_refused(use_cases: Path) -> None:
     )
     with pytest.raises(ValueError, match="Twice has two handlers"):
         HandlerRegistry.discover("toy_use_cases")
+
+
+def test_a_bus_whose_handlers_need_a_port_nobody_provides_is_refused() -> None:
+    registry = HandlerRegistry.discover("services.cases.application")
+    with pytest.raises(ValueError, match="directory"):
+        MessageBus(registry, FakeUnitsOfWork(MemoryStore()), clock=FixedClock(date.today()))
