@@ -26,6 +26,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     jwks_url: str | None = None
     jwt_issuer: str | None = None
     jwt_audience: str | None = None
+    # Verified tokens kept per process (`shared.auth.VerifiedTokens`); 0 turns the cache off.
+    token_cache_size: int = 4096
+    # The longest a verified token is trusted without checking it again (never past its exp).
+    token_cache_seconds: int = 300
     # Where each service listens, and where the others reach its events feed: MPKS_<NAME>_URL
     # for every service the composition root declares (`from_env`).
     service_urls: dict[str, str] = msgspec.field(default_factory=dict)
