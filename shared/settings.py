@@ -7,11 +7,33 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from enum import StrEnum
 from pathlib import Path
 
 import msgspec
 
 DEV_JWT_KEY = "mpks-development-key-not-for-production-use"
+
+
+class ProcessRole(StrEnum):
+    """What one process of a service runs (`mpks serve --role`, `MPKS_ROLE`). Kubernetes
+    scales the two halves on their own: API pods with the request rate, worker pods (one
+    leads each job, the others stand by) for availability of the background work."""
+
+    # The HTTP API: commands and reads; no relay, projections or consumers (and no NATS).
+    API = "api"
+    # Relay, projections, consumers and process managers; over HTTP only health and metrics.
+    WORKER = "worker"
+    # Both, in one process: `mpks up`, small deployments.
+    ALL = "all"
+
+    @property
+    def serves_api(self) -> bool:
+        return self is not ProcessRole.WORKER
+
+    @property
+    def runs_background(self) -> bool:
+        return self is not ProcessRole.API
 
 
 class Settings(msgspec.Struct, frozen=True, kw_only=True):
@@ -41,6 +63,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     log_level: str = "INFO"
     service_token: str | None = None
     workers: int = 1
+    role: ProcessRole = ProcessRole.ALL
 
     @property
     def is_production_key(self) -> bool:
