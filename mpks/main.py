@@ -8,7 +8,7 @@ import sys
 
 from services.bootstrap import SERVICES, settings_from_env
 from shared.auth import Role, mint_dev_token
-from shared.settings import Settings
+from shared.settings import ProcessRole, Settings
 
 
 def _cmd_token(args: argparse.Namespace, settings: Settings) -> int:
@@ -72,6 +72,8 @@ def _cmd_up(args: argparse.Namespace, settings: Settings) -> int:
 def _cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     from mpks.serve import serve
 
+    if args.role is not None:
+        settings = settings.replace(role=ProcessRole(args.role))
     return serve(args.service, settings, port=args.port)
 
 
@@ -113,6 +115,13 @@ def parser() -> argparse.ArgumentParser:
     serve = sub.add_parser("serve", help="run one service (needs MPKS_DATABASE_URL, MPKS_NATS_URL)")
     serve.add_argument("service", choices=sorted(SERVICES))
     serve.add_argument("--port", type=int, default=None)
+    serve.add_argument(
+        "--role",
+        choices=[r.value for r in ProcessRole],
+        default=None,
+        help="api: HTTP commands and reads; worker: relay, projections, consumers (over HTTP "
+        "only /health and /metrics); all: both (default: $MPKS_ROLE, else all)",
+    )
     serve.set_defaults(func=_cmd_serve)
 
     migrate = sub.add_parser("migrate", help="create or update every service's schemas")

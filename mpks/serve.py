@@ -1,4 +1,5 @@
-"""Runs one service with uvicorn: in this process, or in MPKS_WORKERS worker processes.
+"""Runs one service with uvicorn: in this process, or in MPKS_WORKERS worker processes, in
+one role (`ProcessRole`: the API, the background work, or both).
 
 A service process spends about a core on ~400 commands/s (Python, not PostgreSQL, is the
 limit), so several workers use several cores. Workers are safe to run side by side: one of
@@ -18,6 +19,8 @@ from shared.observability import configure_logging
 from shared.settings import Settings
 
 SERVICE_ENV = "MPKS_SERVICE"
+# Settings.role, read back by each worker process.
+ROLE_ENV = "MPKS_ROLE"
 
 
 def serve(name: str, settings: Settings, *, port: int | None = None) -> int:
@@ -26,6 +29,7 @@ def serve(name: str, settings: Settings, *, port: int | None = None) -> int:
     if settings.workers > 1:
         # Each worker process builds its own app from the environment.
         os.environ[SERVICE_ENV] = name
+        os.environ[ROLE_ENV] = settings.role
         target = "mpks.serve:app_from_env"
     else:
         target = build_app(name, settings)

@@ -28,7 +28,7 @@ from shared.eventstore.logs import TenantLogs
 from shared.projections.runner import ProjectionRunner
 from shared.resilience.stalls import Stall, request_retry
 from shared.runtime import migrate_service
-from shared.settings import Settings
+from shared.settings import ProcessRole, Settings
 
 DATABASE_NAME = "mpks"
 # Where DevStack runs the embedded cluster (its default port).
@@ -193,6 +193,8 @@ def run_up(settings: Settings, *, demo: bool, services: list[str]) -> int:
             **os.environ,
             "MPKS_DATABASE_URL": str(settings.database_url),
             "MPKS_NATS_URL": str(settings.nats_url),
+            # One process per service does everything, whatever the shell exports.
+            "MPKS_ROLE": ProcessRole.ALL,
         }
         for name in services:
             log = (log_dir / f"{name}.log").open("ab")

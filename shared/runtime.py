@@ -38,7 +38,7 @@ from shared.service import ServiceDefinition
 from shared.service_layer.messagebus import MessageBus
 from shared.service_layer.ports import SystemClock
 from shared.service_layer.process_managers import ProcessManager
-from shared.settings import Settings
+from shared.settings import ProcessRole, Settings
 from shared.tenancy import province_codes
 
 log = logging.getLogger(__name__)
@@ -95,6 +95,11 @@ class Readiness(msgspec.Struct, frozen=True, kw_only=True):
     eye) or "not ready" (cannot serve: PostgreSQL unreachable)."""
 
     status: str
+    # The process's role (`mpks serve --role`) and what it runs: "commands" and "reads" (the
+    # API), "relay", "projections", "consumer:<name>" (background work).
+    role: ProcessRole
+    runs: list[str]
+    # PostgreSQL always; NATS only where something here uses it (not in an API process).
     checks: dict[str, bool]
     # Background tasks that are restarting or waiting on a dependency, with why.
     tasks: dict[str, str]
@@ -126,6 +131,7 @@ class ServiceRuntime:
     relay: Relay = field(init=False)
     projections: ProjectionRunner = field(init=False)
     consumers: list[EventConsumer] = field(init=False, default_factory=list)
+    runs: list[str] = field(init=False, default_factory=list)
     supervisor: Supervisor = field(init=False)
     _stop: asyncio.Event = field(init=False)
     _watcher: LogWatcher = field(init=False)
@@ -143,6 +149,10 @@ class ServiceRuntime:
     @property
     def name(self) -> str:
         return self.definition.name
+
+    @property
+    def role(self) -> ProcessRole:
+        return self.settings.role
 
     def _process_managers(self, source: str) -> list[ProcessManager]:
         make = self.definition.process_managers.get(source)
@@ -169,6 +179,25 @@ class ServiceRuntime:
             clock=SystemClock(),
             ports=self.definition.ports(self.db),
         )
+        # Built in every role: an API process reads the projections' names (read-your-writes).
+        self.projections = ProjectionRunner(
+            schema=self.name,
+            pool=self.db,
+            logs=self.logs,
+            projections=[*self.definition.projections(), *self._process_managers(self.name)],
+        )
+        self._stop = asyncio.Event()
+        self.supervisor = Supervisor(
+            self._stop, on_restart=lambda task: self.metrics.restarts.labels(task).inc()
+        )
+        self._watcher = LogWatcher(self.app_database_url, self.logs.channel)
+        self.runs = ["commands", "reads"] if self.role.serves_api else []
+        if self.role.runs_background:
+            await self._start_followers()
+
+    async def _start_followers(self) -> None:
+        """NATS, the relay and the consumers; with `run_background`, the tasks that run
+        them and the projections."""
         self.nc = await nats.connect(
             self.nats_url, name=f"mpks-{self.name}", max_reconnect_attempts=-1
         )
@@ -179,12 +208,6 @@ class ServiceRuntime:
             await ensure_stream(self.js, subjects, source)
         self.relay = Relay(
             schema=self.name, pool=self.db, logs=self.logs, js=self.js, subjects=subjects
-        )
-        self.projections = ProjectionRunner(
-            schema=self.name,
-            pool=self.db,
-            logs=self.logs,
-            projections=[*self.definition.projections(), *self._process_managers(self.name)],
         )
         self.consumers = [
             EventConsumer(
@@ -203,30 +226,27 @@ class ServiceRuntime:
             )
             for source in self.definition.followed
         ]
-        self._stop = asyncio.Event()
-        self.supervisor = Supervisor(
-            self._stop, on_restart=lambda task: self.metrics.restarts.labels(task).inc()
+        if not self.run_background:
+            return
+        await self._watcher.start()
+        relay_changes = self._watcher.subscribe()
+        projection_changes = self._watcher.subscribe()
+        self.supervisor.spawn(
+            "relay",
+            lambda: self._as_leader("relay", lambda: self.relay.run(relay_changes, self._stop)),
         )
-        self._watcher = LogWatcher(self.app_database_url, self.logs.channel)
-        if self.run_background:
-            await self._watcher.start()
-            relay_changes = self._watcher.subscribe()
-            projection_changes = self._watcher.subscribe()
+        self.supervisor.spawn(
+            "projections",
+            lambda: self._as_leader(
+                "projections", lambda: self.projections.run(projection_changes, self._stop)
+            ),
+        )
+        for consumer in self.consumers:
             self.supervisor.spawn(
-                "relay",
-                lambda: self._as_leader("relay", lambda: self.relay.run(relay_changes, self._stop)),
+                f"consumer:{consumer.name}", functools.partial(consumer.run, self._stop)
             )
-            self.supervisor.spawn(
-                "projections",
-                lambda: self._as_leader(
-                    "projections", lambda: self.projections.run(projection_changes, self._stop)
-                ),
-            )
-            for consumer in self.consumers:
-                self.supervisor.spawn(
-                    f"consumer:{consumer.name}", functools.partial(consumer.run, self._stop)
-                )
-            self.supervisor.spawn("metrics", self._export_metrics)
+        self.supervisor.spawn("metrics", self._export_metrics)
+        self.runs += ["relay", "projections", *(f"consumer:{c.name}" for c in self.consumers)]
 
     async def _as_leader(self, job: str, work: Callable[[], Coroutine[Any, Any, None]]) -> None:
         """Replicas and worker processes of a service share its logs: one of them runs the
@@ -272,7 +292,9 @@ class ServiceRuntime:
     async def ready(self) -> Readiness:
         """Whether this instance can serve (PostgreSQL answers), and what is degraded: NATS
         unreachable, background tasks restarting or waiting, followers stalled."""
-        checks = {"postgres": False, "nats": False}
+        checks = {"postgres": False}
+        if self.role.runs_background:
+            checks["nats"] = False
         stalls: list[Stall] = []
         try:
             await asyncio.wait_for(self.db.fetchval("SELECT 1"), 2)
@@ -280,25 +302,36 @@ class ServiceRuntime:
             stalls = await asyncio.wait_for(all_stalls(self.db, self.name), 2)
         except Exception:
             log.warning("readiness: PostgreSQL unreachable")
-        try:
-            if self.nc.is_connected:
-                await asyncio.wait_for(self.js.account_info(), 2)
-                checks["nats"] = True
-        except Exception:
-            log.warning("readiness: NATS unreachable")
         tasks = self.supervisor.problems()
-        followers = {"relay": self.relay.waiting_on, "projections": self.projections.waiting_on}
-        followers |= {f"consumer:{c.name}": c.waiting_on for c in self.consumers}
-        for task, waiting_on in followers.items():
-            if waiting_on:
-                tasks.setdefault(task, f"waiting: {waiting_on}")
+        if self.role.runs_background:
+            try:
+                if self.nc.is_connected:
+                    await asyncio.wait_for(self.js.account_info(), 2)
+                    checks["nats"] = True
+            except Exception:
+                log.warning("readiness: NATS unreachable")
+            followers = {
+                "relay": self.relay.waiting_on,
+                "projections": self.projections.waiting_on,
+            }
+            followers |= {f"consumer:{c.name}": c.waiting_on for c in self.consumers}
+            for task, waiting_on in followers.items():
+                if waiting_on:
+                    tasks.setdefault(task, f"waiting: {waiting_on}")
         if not checks["postgres"]:
             status = "not ready"
         elif stalls or tasks or not all(checks.values()):
             status = "degraded"
         else:
             status = "ready"
-        return Readiness(status=status, checks=checks, tasks=tasks, stalls=stalls)
+        return Readiness(
+            status=status,
+            role=self.role,
+            runs=list(self.runs),
+            checks=checks,
+            tasks=tasks,
+            stalls=stalls,
+        )
 
     async def stop(self) -> None:
         self._stop.set()
@@ -306,6 +339,7 @@ class ServiceRuntime:
         await self._watcher.stop()
         # Background tasks are stopped and nothing is in flight: close, not drain (drain can
         # wait forever on a pull subscription).
-        await self.nc.close()
+        if self.role.runs_background:
+            await self.nc.close()
         await self.db.close()
         await anyio.to_thread.run_sync(self.event_pool.close)

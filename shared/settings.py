@@ -7,11 +7,33 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from enum import StrEnum
 from pathlib import Path
 
 import msgspec
 
 DEV_JWT_KEY = "mpks-development-key-not-for-production-use"
+
+
+class ProcessRole(StrEnum):
+    """What one process of a service runs (`mpks serve --role`, `MPKS_ROLE`). Kubernetes
+    scales the two halves on their own: API pods with the request rate, worker pods (one
+    leads each job, the others stand by) for availability of the background work."""
+
+    # The HTTP API: commands and reads; no relay, projections or consumers (and no NATS).
+    API = "api"
+    # Relay, projections, consumers and process managers; over HTTP only health and metrics.
+    WORKER = "worker"
+    # Both, in one process: `mpks up`, small deployments.
+    ALL = "all"
+
+    @property
+    def serves_api(self) -> bool:
+        return self is not ProcessRole.WORKER
+
+    @property
+    def runs_background(self) -> bool:
+        return self is not ProcessRole.API
 
 
 class Settings(msgspec.Struct, frozen=True, kw_only=True):
@@ -26,6 +48,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     jwks_url: str | None = None
     jwt_issuer: str | None = None
     jwt_audience: str | None = None
+    # Verified tokens kept per process (`shared.auth.VerifiedTokens`); 0 turns the cache off.
+    token_cache_size: int = 4096
+    # The longest a verified token is trusted without checking it again (never past its exp).
+    token_cache_seconds: int = 300
     # Where each service listens, and where the others reach its events feed: MPKS_<NAME>_URL
     # for every service the composition root declares (`from_env`).
     service_urls: dict[str, str] = msgspec.field(default_factory=dict)
@@ -37,6 +63,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     log_level: str = "INFO"
     service_token: str | None = None
     workers: int = 1
+    role: ProcessRole = ProcessRole.ALL
 
     @property
     def is_production_key(self) -> bool:

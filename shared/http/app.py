@@ -12,6 +12,7 @@ from litestar.di import Provide
 from litestar.middleware import DefineMiddleware
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.spec import Components, SecurityScheme
+from litestar.types import ControllerRouterHandler
 
 from shared.auth import TokenVerifier
 from shared.db.pool import DbPool
@@ -19,7 +20,7 @@ from shared.domain.organisation import Scope
 from shared.http.docs import OfflineSwaggerUI
 from shared.http.edge import EdgeInputMiddleware, EdgeRequest
 from shared.http.history import history_routes
-from shared.http.kernel_controllers import KERNEL_CONTROLLERS
+from shared.http.kernel_controllers import KERNEL_CONTROLLERS, OPERATIONS_CONTROLLERS
 from shared.http.middleware import RequestContextMiddleware
 from shared.http.openapi import complete_contract
 from shared.http.problems import EXCEPTION_HANDLERS
@@ -32,7 +33,15 @@ DOCS_PATH = "/docs"
 
 
 def create_app(runtime: ServiceRuntime) -> Litestar:
+    """The service's API, or, in a worker process (`ProcessRole.WORKER`), only its health
+    and metrics: a worker takes no commands and serves no reads (any other path is a 404),
+    so no traffic meant for the API lands on a pod that does not serve it."""
     definition = runtime.definition
+    routes: list[ControllerRouterHandler] = (
+        [*KERNEL_CONTROLLERS, *definition.controllers, *history_routes(definition)]
+        if runtime.role.serves_api
+        else [*OPERATIONS_CONTROLLERS]
+    )
 
     @asynccontextmanager
     async def lifespan(_: Litestar) -> AsyncIterator[None]:
@@ -65,11 +74,7 @@ def create_app(runtime: ServiceRuntime) -> Litestar:
         return positions
 
     app = Litestar(
-        route_handlers=[
-            *KERNEL_CONTROLLERS,
-            *definition.controllers,
-            *history_routes(definition),
-        ],
+        route_handlers=routes,
         lifespan=[lifespan],
         dependencies={
             "runtime": Provide(provide_runtime, sync_to_thread=False),

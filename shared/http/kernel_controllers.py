@@ -110,12 +110,13 @@ class CatalogueController(Controller):
         return runtime.catalogue.specs()
 
 
+# What every process of a service answers, a worker's included: probes and scrapes.
+OPERATIONS_CONTROLLERS = [HealthController, MetricsController]
 KERNEL_CONTROLLERS = [
-    HealthController,
-    MetricsController,
+    *OPERATIONS_CONTROLLERS,
     EventsController,
     LogHeadsController,
     CatalogueController,
 ]
 
-__all__ = ["KERNEL_CONTROLLERS"]
+__all__ = ["KERNEL_CONTROLLERS", "OPERATIONS_CONTROLLERS"]

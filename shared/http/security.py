@@ -58,8 +58,10 @@ def _is_preflight(connection: ASGIConnection[Any, Any, Any, Any]) -> bool:
     return connection.scope.get("method") == "OPTIONS"
 
 
-def tenant_guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
-    """The route's tenant must be the token's; national tokens may read any tenant."""
+async def tenant_guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+    """The route's tenant must be the token's; national tokens may read any tenant.
+    Async, like every guard: Litestar runs a sync guard in its thread pool (two thread hops
+    per request)."""
     tenant = connection.path_params.get("tenant")
     if tenant is None or _is_preflight(connection):
         return

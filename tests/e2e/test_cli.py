@@ -14,10 +14,12 @@ import asyncpg
 import httpx
 import jwt
 import pytest
+import uvicorn
 
+import mpks.serve as serve_module
 from mpks.main import main
-from services.bootstrap import SERVICES
-from shared.settings import Settings
+from services.bootstrap import SERVICES, settings_from_env
+from shared.settings import ProcessRole, Settings
 from shared.tenancy import province_codes
 from tests.conftest import free_port
 from tests.helpers import eventually
@@ -196,3 +198,43 @@ def test_rebuild_replays_a_read_model_from_the_event_logs(
 def test_rebuild_of_an_unknown_projection_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["rebuild", "registry", "no-such-projection"]) == 2
     assert "has no projection" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("argv", "environment", "role"),
+    [
+        ([], {}, ProcessRole.ALL),
+        (["--role", "api"], {}, ProcessRole.API),
+        (["--role", "worker"], {"MPKS_ROLE": "api"}, ProcessRole.WORKER),
+        ([], {"MPKS_ROLE": "worker"}, ProcessRole.WORKER),
+    ],
+)
+def test_serve_runs_the_role_asked_for(
+    monkeypatch: pytest.MonkeyPatch,
+    argv: list[str],
+    environment: dict[str, str],
+    role: ProcessRole,
+) -> None:
+    monkeypatch.delenv("MPKS_ROLE", raising=False)
+    for name, value in environment.items():
+        monkeypatch.setenv(name, value)
+    served: list[Settings] = []
+
+    def fake_serve(name: str, settings: Settings, *, port: int | None = None) -> int:
+        served.append(settings)
+        return 0
+
+    monkeypatch.setattr(serve_module, "serve", fake_serve)
+    assert main(["serve", "registry", *argv]) == 0
+    assert [s.role for s in served] == [role]
+
+
+def test_serve_hands_the_role_to_each_worker_process(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Set (and so restored afterwards) before serve() overwrites them.
+    monkeypatch.setenv("MPKS_ROLE", "all")
+    monkeypatch.setenv(serve_module.SERVICE_ENV, "")
+    monkeypatch.setattr(uvicorn, "run", lambda *args, **kwargs: None)
+    settings = Settings(workers=2, role=ProcessRole.WORKER, service_urls={"registry": "http://h:1"})
+    serve_module.serve("registry", settings)
+    assert os.environ["MPKS_ROLE"] == "worker"
+    assert settings_from_env().role is ProcessRole.WORKER

@@ -8,7 +8,7 @@ import msgspec
 import pytest
 
 from services.bootstrap import SERVICES, settings_from_env
-from shared.settings import DEV_JWT_KEY, Settings
+from shared.settings import DEV_JWT_KEY, ProcessRole, Settings
 
 
 def test_settings_from_env_parse_types_and_ignore_empty_values() -> None:
@@ -65,3 +65,16 @@ def test_the_composition_root_declares_every_service_with_its_own_port() -> None
     assert settings.service_url("cases") == "http://cases.internal:80"
     ports = [declared.port for declared in SERVICES.values()]
     assert len(set(ports)) == len(ports)
+
+
+def test_the_process_role_is_read_from_the_environment_and_defaults_to_all() -> None:
+    assert Settings.from_env({}).role is ProcessRole.ALL
+    assert Settings.from_env({"MPKS_ROLE": "worker"}).role is ProcessRole.WORKER
+    with pytest.raises(msgspec.ValidationError, match="role"):
+        Settings.from_env({"MPKS_ROLE": "everything"})
+
+
+def test_each_role_runs_its_half() -> None:
+    assert (ProcessRole.API.serves_api, ProcessRole.API.runs_background) == (True, False)
+    assert (ProcessRole.WORKER.serves_api, ProcessRole.WORKER.runs_background) == (False, True)
+    assert (ProcessRole.ALL.serves_api, ProcessRole.ALL.runs_background) == (True, True)
