@@ -479,7 +479,8 @@ def _print(
     print(
         "  cpu/req: the server's process tree (background work included) and PostgreSQL's "
         "processes for the bench database plus its shared ones (WAL writer, checkpointer…, "
-        "also busy with anything else on the server)"
+        "also busy with anything else on the server); in the lag run the server is the "
+        "registry alone while PostgreSQL's figure includes cases' connections"
         + ("" if environment["postgres_cpu_measured"] else "; PostgreSQL n/a: not on this machine")
     )
     print(
