@@ -7,8 +7,16 @@ this 2-core machine, which would make the client the limit being measured.
 from __future__ import annotations
 
 import asyncio
+from typing import NamedTuple
 
 import msgspec
+
+
+class Reply(NamedTuple):
+    status: int
+    body: bytes
+    # The server answered from an earlier command with the same Idempotency-Key.
+    replayed: bool
 
 
 class Connection:
@@ -23,8 +31,8 @@ class Connection:
         reader, writer = await asyncio.open_connection(host, port)
         return cls(reader, writer, f"{host}:{port}")
 
-    async def request(self, method: str, path: str, body: object, headers: dict[str, str]) -> int:
-        """Send one request and read the whole response; returns the status code."""
+    async def request(self, method: str, path: str, body: object, headers: dict[str, str]) -> Reply:
+        """Send one request and read the whole response."""
         payload = self._encoder.encode(body)
         head = "".join(f"{k}: {v}\r\n" for k, v in headers.items())
         self._writer.write(
@@ -38,16 +46,19 @@ class Connection:
         status_line = await self._reader.readline()
         status = int(status_line.split(b" ", 2)[1])
         length = 0
+        replayed = False
         while True:
             line = await self._reader.readline()
             if line in (b"\r\n", b""):
                 break
             name, _, value = line.partition(b":")
-            if name.strip().lower() == b"content-length":
+            name = name.strip().lower()
+            if name == b"content-length":
                 length = int(value)
-        if length:
-            await self._reader.readexactly(length)
-        return status
+            elif name == b"idempotent-replayed":
+                replayed = value.strip() == b"true"
+        payload = await self._reader.readexactly(length) if length else b""
+        return Reply(status, payload, replayed)
 
     async def close(self) -> None:
         self._writer.close()

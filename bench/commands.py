@@ -3,41 +3,71 @@
     make bench                # embedded stack unless MPKS_DATABASE_URL / MPKS_NATS_URL are set
     make bench ARGS="--seconds 10"
 
-Scenario A: POST /v1/tenants/{t}/institutions on the registry (token check, validation,
-event-sourced command with the table lock and NOTIFY, idempotency record, JSON reply),
-spread over all 38 provinces. Scenario B: POST /raw doing one plain asyncpg INSERT.
-Both on uvicorn in their own process, driven by the same client at 1 and 16 concurrent
-clients. Also samples PostgreSQL connections while all 38 tenants are active.
+Commands: POST /v1/tenants/{t}/institutions on the registry (token check, validation,
+event-sourced command, idempotency record, JSON reply), spread over all 38 provinces, or all
+into one hot tenant. Raw INSERT: POST /raw doing one plain asyncpg INSERT. Each on uvicorn in
+its own process, driven by the same client at 1, 16 and 64 concurrent clients. Every run
+sends its own Idempotency-Keys (a reused key would be a replay, not a command) and counts the
+answers that say they were replayed anyway.
+
+Lags: a 16-client command run with the cases service up (it follows the registry's stream
+over NATS), sampling commands and polling both read models for their rows (bench.lag).
+Results are printed, saved as JSON and drawn as a PNG under .mpks/bench/.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import secrets
 import shutil
 import socket
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any, NamedTuple
 from urllib.parse import urlparse, urlunparse
+from uuid import UUID
 
 import asyncpg
 import httpx
+import msgspec
 import nats
 
-from bench.client import Connection
+from bench.client import Connection, Reply
+from bench.cpu import PostgresCpu, tree_cpu_seconds
+from bench.lag import METHOD as LAG_METHOD
+from bench.lag import LagProbe
+from bench.report import Lags, Run, ratios, report
 from shared.auth import Role, mint_dev_token
 from shared.devstack.stack import DevStack
 from shared.settings import Settings
 from shared.tenancy import province_codes
 
-RequestMaker = Callable[[int, int], tuple[str, str, object, dict[str, str]]]
+CLIENTS = (1, 16, 64)
+LAG_CLIENTS = 16
+HOT_TENANT = "35"
+# At most one sampled command per this many seconds: ~250 samples in a 5 s run.
+SAMPLE_EVERY_SECONDS = 0.02
+RESULTS = Path(__file__).resolve().parent.parent / ".mpks" / "bench"
+
+
+class Request(NamedTuple):
+    method: str
+    path: str
+    body: object
+    headers: dict[str, str]
+    tenant: str | None
+
+
+RequestMaker = Callable[[int, int], Request]
+Observer = Callable[[Request, Reply, float], None]
 
 
 def _free_port() -> int:
@@ -60,134 +90,91 @@ async def _wait_up(url: str, proc: subprocess.Popen[bytes]) -> None:
     raise RuntimeError(f"{url} did not come up")
 
 
-def _cpu_seconds(pid: int) -> float | None:
-    """CPU time (user + system) of a process and its descendants, from /proc (Linux)."""
-    proc = Path("/proc")
-    if not proc.exists():
-        return None
-    parents: dict[int, int] = {}
-    times: dict[int, float] = {}
-    tick = os.sysconf("SC_CLK_TCK")
-    for entry in proc.iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            # The command name may hold spaces: the fields start after its closing ")".
-            fields = (entry / "stat").read_text().rpartition(")")[2].split()
-        except OSError:
-            continue
-        parents[int(entry.name)] = int(fields[1])
-        times[int(entry.name)] = (int(fields[11]) + int(fields[12])) / tick
-    tree = {pid}
-    grew = True
-    while grew:
-        grown = {p for p, parent in parents.items() if parent in tree} | tree
-        grew, tree = grown != tree, grown
-    return sum(times.get(p, 0.0) for p in tree)
+class Meter:
+    """CPU of the server under test and of PostgreSQL over one run."""
 
+    def __init__(self, server: int | None, postgres: PostgresCpu | None) -> None:
+        self.server = server
+        self.postgres = postgres
 
-class Result:
-    def __init__(
-        self,
-        name: str,
-        clients: int,
-        latencies: list[float],
-        seconds: float,
-        errors: int,
-        cpu_seconds: float | None = None,
-    ):
-        self.name = name
-        self.clients = clients
-        self.count = len(latencies)
-        self.rate = self.count / seconds
-        ordered = sorted(latencies)
-        self.p50 = statistics.median(ordered) * 1000 if ordered else float("nan")
-        self.p99 = ordered[int(len(ordered) * 0.99) - 1] * 1000 if ordered else float("nan")
-        self.errors = errors
-        # Server CPU per request, background work (relay, projections) included.
-        self.cpu_ms = (
-            cpu_seconds * 1000 / self.count if cpu_seconds is not None and self.count else None
+    async def measure(self, work: Awaitable[None]) -> tuple[float | None, float | None]:
+        server_before = tree_cpu_seconds(self.server) if self.server else None
+        pg_before = await self.postgres.snapshot() if self.postgres else None
+        await work
+        # Work the run queued (projections, relay) still counts: let it finish first.
+        await asyncio.sleep(1.0)
+        server_after = tree_cpu_seconds(self.server) if self.server else None
+        pg_after = await self.postgres.snapshot() if self.postgres else None
+        server = (
+            server_after - server_before
+            if server_before is not None and server_after is not None
+            else None
         )
-
-    def line(self) -> str:
-        cpu = f"   cpu {self.cpu_ms:5.2f} ms/req" if self.cpu_ms is not None else ""
-        return (
-            f"{self.name:<22} clients={self.clients:<3} {self.rate:8.0f} req/s   "
-            f"p50 {self.p50:6.2f} ms   p99 {self.p99:6.2f} ms   n={self.count} errors={self.errors}"
-            f"{cpu}"
+        pg = (
+            PostgresCpu.spent(pg_before, pg_after)
+            if pg_before is not None and pg_after is not None
+            else None
         )
+        return server, pg
 
 
 async def _drive(
-    name: str,
+    scenario: str,
     base: str,
     clients: int,
     seconds: float,
     make_request: RequestMaker,
-    server: int | None = None,
-) -> Result:
-    """`clients` connections sending requests for `seconds`; `server`: the pid whose CPU
-    time to measure over the run."""
+    *,
+    tenants: int = 0,
+    meter: Meter | None = None,
+    observe: Observer | None = None,
+) -> Run:
+    """`clients` connections sending requests for `seconds`."""
     parsed = urlparse(base)
     latencies: list[float] = []
-    errors = 0
-    stop_at = time.perf_counter() + seconds
+    errors = replayed = 0
+    elapsed = 0.0
 
-    async def worker(worker_id: int) -> None:
-        nonlocal errors
+    async def worker(worker_id: int, stop_at: float) -> None:
+        nonlocal errors, replayed
         conn = await Connection.open(parsed.hostname or "127.0.0.1", parsed.port or 80)
         try:
             i = 0
             while time.perf_counter() < stop_at:
-                method, path, body, headers = make_request(worker_id, i)
+                request = make_request(worker_id, i)
                 started = time.perf_counter()
-                status = await conn.request(method, path, body, headers)
-                elapsed = time.perf_counter() - started
-                if status >= 400:
+                reply = await conn.request(
+                    request.method, request.path, request.body, request.headers
+                )
+                answered = time.perf_counter()
+                if reply.status >= 400:
                     errors += 1
                 else:
-                    latencies.append(elapsed)
+                    latencies.append(answered - started)
+                    replayed += reply.replayed
+                    if observe is not None:
+                        observe(request, reply, answered)
                 i += 1
         finally:
             await conn.close()
 
-    cpu_before = _cpu_seconds(server) if server is not None else None
-    began = time.perf_counter()
-    await asyncio.gather(*(worker(w) for w in range(clients)))
-    elapsed = time.perf_counter() - began
-    # Work the run queued (projections, relay) still counts: let it finish first.
-    await asyncio.sleep(1.0)
-    cpu_after = _cpu_seconds(server) if server is not None else None
-    cpu = cpu_after - cpu_before if cpu_before is not None and cpu_after is not None else None
-    return Result(name, clients, latencies, elapsed, errors, cpu)
+    async def run() -> None:
+        nonlocal elapsed
+        began = time.perf_counter()
+        await asyncio.gather(*(worker(w, began + seconds) for w in range(clients)))
+        elapsed = time.perf_counter() - began
+
+    server_cpu, pg_cpu = await (meter or Meter(None, None)).measure(run())
+    return Run(scenario, clients, tenants, elapsed, latencies, errors, replayed, server_cpu, pg_cpu)
 
 
-def _launch(env: dict[str, str], raw_port: int) -> list[subprocess.Popen[bytes]]:
-    """The registry and the raw-INSERT app, each in its own process like in production."""
-    return [
-        subprocess.Popen(
-            [sys.executable, "-m", "mpks.main", "serve", "registry"],
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        ),
-        subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "uvicorn",
-                "--factory",
-                "bench.raw_insert_app:create_app",
-                "--port",
-                str(raw_port),
-                "--log-level",
-                "warning",
-            ],
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        ),
-    ]
+def _serve(module_args: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [sys.executable, "-m", *module_args],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
 
 
 async def _connections(admin_url: str, database: str) -> int:
@@ -202,7 +189,52 @@ async def _connections(admin_url: str, database: str) -> int:
         await conn.close()
 
 
+async def _caught_up(conn: asyncpg.Connection, within: float) -> bool:
+    """Cases' directory holds every institution the registry's projection does."""
+    deadline = time.perf_counter() + within
+    while time.perf_counter() < deadline:
+        behind = await conn.fetchval(
+            """SELECT (SELECT count(*) FROM registry.institutions)
+                    - (SELECT count(*) FROM cases.institution_directory)"""
+        )
+        if behind == 0:
+            return True
+        await asyncio.sleep(0.2)
+    return False
+
+
+def _git_commit() -> str | None:
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True
+        )
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    return out.stdout.strip() or None
+
+
+def _ms(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.2f} ms"
+
+
+def _line(run: Run) -> str:
+    label = {
+        "commands": "command (registry)",
+        "raw-insert": "raw INSERT",
+        "hot-tenant": f"command, tenant {HOT_TENANT}",
+        "commands+lag": "command +cases, probe",
+    }[run.scenario]
+    return (
+        f"{label:<22} clients={run.clients:<3} {run.rate:8.0f} req/s   "
+        f"p50 {run.p50_ms:6.2f} ms   p99 {run.p99_ms:6.2f} ms   n={run.count} "
+        f"errors={run.errors} replayed={run.replayed}   "
+        f"cpu/req server {_ms(run.per_request_ms(run.server_cpu_seconds))}, "
+        f"PostgreSQL {_ms(run.per_request_ms(run.postgres_cpu_seconds))}"
+    )
+
+
 async def main(seconds: float, workers: int) -> None:
+    started_at = datetime.now(UTC)
     env_db = os.environ.get("MPKS_DATABASE_URL") or None
     env_nats = os.environ.get("MPKS_NATS_URL") or None
     workdir = Path(tempfile.mkdtemp(prefix="mpks-bench-"))
@@ -212,7 +244,7 @@ async def main(seconds: float, workers: int) -> None:
         await admin.execute(f'CREATE DATABASE "{database}"')
         await admin.close()
         db_url = urlunparse(urlparse(stack.database_url)._replace(path=f"/{database}"))
-        registry_port, raw_port = _free_port(), _free_port()
+        registry_port, cases_port, raw_port = _free_port(), _free_port(), _free_port()
         settings = Settings(database_url=db_url, nats_url=stack.nats_url)
         prefix = f"mpksbench{secrets.token_hex(2)}"
         env = {
@@ -221,50 +253,117 @@ async def main(seconds: float, workers: int) -> None:
             "MPKS_NATS_URL": stack.nats_url,
             "MPKS_NATS_PREFIX": prefix,
             "MPKS_REGISTRY_URL": f"http://127.0.0.1:{registry_port}",
+            "MPKS_CASES_URL": f"http://127.0.0.1:{cases_port}",
             "MPKS_LOG_LEVEL": "WARNING",
             "MPKS_WORKERS": str(workers),
         }
-        procs = _launch(env, raw_port)
+        registry_proc = _serve(["mpks.main", "serve", "registry"], env)
+        raw_proc = _serve(
+            [
+                "uvicorn",
+                "--factory",
+                "bench.raw_insert_app:create_app",
+                "--port",
+                str(raw_port),
+                "--log-level",
+                "warning",
+            ],
+            env,
+        )
+        # Only for the lag run: it follows the registry's stream (its own process, as in
+        # production), and stops before the throughput runs so they measure the registry alone.
+        cases_proc = _serve(["mpks.main", "serve", "cases"], {**env, "MPKS_WORKERS": "1"})
+        procs = [registry_proc, raw_proc, cases_proc]
+        probe_conn: asyncpg.Connection | None = None
         try:
             registry = f"http://127.0.0.1:{registry_port}"
             raw = f"http://127.0.0.1:{raw_port}"
-            await _wait_up(f"{registry}/health/live", procs[0])
-            await _wait_up(f"{raw}/raw", procs[1])
-            tenants = sorted(province_codes())
+            await _wait_up(f"{registry}/health/live", registry_proc)
+            await _wait_up(f"{raw}/raw", raw_proc)
+            await _wait_up(f"http://127.0.0.1:{cases_port}/health/live", cases_proc)
+            candidate = PostgresCpu(stack.database_url, database)
+            postgres = candidate if await candidate.available() else None
+            registry_meter = Meter(registry_proc.pid, postgres)
+            raw_meter = Meter(raw_proc.pid, postgres)
+
+            all_tenants = sorted(province_codes())
             tokens = {
                 t: mint_dev_token(settings, sub="bench", tenant=t, roles=[Role.WILAYAH_ADMIN])
-                for t in tenants
+                for t in all_tenants
             }
             run_id = secrets.token_hex(3)
-            # Each run its own keys: a key reused from the warm-up would be a replay, not
-            # a command.
-            phase = 0
+            runs = 0
 
-            def command(worker: int, i: int) -> tuple[str, str, object, dict[str, str]]:
-                tenant = tenants[(worker * 7 + i) % len(tenants)]
-                return (
-                    "POST",
-                    f"/v1/tenants/{tenant}/institutions",
-                    {"name": f"LKSA Bench {worker}-{i}", "kind": "lksa", "pdm": f"{tenant}71"},
-                    {
-                        "Authorization": f"Bearer {tokens[tenant]}",
-                        "Idempotency-Key": f"bench-{run_id}-{phase}-{worker}-{i}",
-                    },
-                )
+            def commands(tenants: list[str]) -> RequestMaker:
+                """Registrations into `tenants`, with keys no other run uses."""
+                nonlocal runs
+                runs += 1
+                run = runs
 
-            def raw_insert(worker: int, i: int) -> tuple[str, str, object, dict[str, str]]:
-                return ("POST", "/raw", {"name": f"row {worker}-{i}"}, {})
+                def make(worker: int, i: int) -> Request:
+                    tenant = tenants[(worker * 7 + i) % len(tenants)]
+                    return Request(
+                        "POST",
+                        f"/v1/tenants/{tenant}/institutions",
+                        {"name": f"LKSA Bench {worker}-{i}", "kind": "lksa", "pdm": f"{tenant}71"},
+                        {
+                            "Authorization": f"Bearer {tokens[tenant]}",
+                            "Idempotency-Key": f"bench-{run_id}-{run}-{worker}-{i}",
+                        },
+                        tenant,
+                    )
 
-            # Warm up both (connection pools, prepared statements, every tenant's app).
-            await _drive("warm-up", registry, 4, 2.0, command)
-            await _drive("warm-up", raw, 4, 1.0, raw_insert)
+                return make
 
-            results: list[tuple[Result, Result]] = []
+            def raw_insert(worker: int, i: int) -> Request:
+                return Request("POST", "/raw", {"name": f"row {worker}-{i}"}, {}, None)
+
+            # Warm up all (connection pools, prepared statements, every tenant's app).
+            await _drive("commands", registry, 4, 2.0, commands(all_tenants))
+            await _drive("raw-insert", raw, 4, 1.0, raw_insert)
+
+            # The lag run, cases consuming the registry's stream from the warm-up on.
+            probe_conn = await asyncpg.connect(db_url)
+            if postgres is not None:
+                postgres.ignored.add(int(await probe_conn.fetchval("SELECT pg_backend_pid()")))
+            if not await _caught_up(probe_conn, within=60.0):
+                print("warning: cases had not caught up with the warm-up after 60 s")
+            probe = LagProbe(probe_conn)
+            last_sample = 0.0
+
+            def sample(request: Request, reply: Reply, answered_at: float) -> None:
+                nonlocal last_sample
+                if answered_at - last_sample < SAMPLE_EVERY_SECONDS or request.tenant is None:
+                    return
+                last_sample = answered_at
+                row_id = UUID(msgspec.json.decode(reply.body)["id"])
+                probe.sample(request.tenant, row_id, answered_at)
+
+            stop_polling = asyncio.Event()
+            poller = asyncio.create_task(probe.poll(stop_polling))
+            lag_run = await _drive(
+                "commands+lag",
+                registry,
+                LAG_CLIENTS,
+                seconds,
+                commands(all_tenants),
+                tenants=len(all_tenants),
+                meter=registry_meter,
+                observe=sample,
+            )
+            stop_polling.set()
+            await poller
+            missing = await probe.drain(within=15.0)
+            lags = [Lags(kind, probe.lags[kind], missing[kind]) for kind in probe.lags]
+            cases_proc.terminate()
+            cases_proc.wait(timeout=20)
+
+            results: list[Run] = []
             peak_connections = 0
-            for clients in (1, 16):
+            for clients in CLIENTS:
                 sampler_stop = asyncio.Event()
 
-                async def sample(stop: asyncio.Event) -> None:
+                async def sample_connections(stop: asyncio.Event) -> None:
                     nonlocal peak_connections
                     while not stop.is_set():
                         peak_connections = max(
@@ -272,38 +371,62 @@ async def main(seconds: float, workers: int) -> None:
                         )
                         await asyncio.sleep(0.25)
 
-                sampler = asyncio.create_task(sample(sampler_stop))
-                phase += 1
-                a = await _drive(
-                    "command (registry)", registry, clients, seconds, command, procs[0].pid
+                sampler = asyncio.create_task(sample_connections(sampler_stop))
+                results.append(
+                    await _drive(
+                        "commands",
+                        registry,
+                        clients,
+                        seconds,
+                        commands(all_tenants),
+                        tenants=len(all_tenants),
+                        meter=registry_meter,
+                    )
                 )
                 sampler_stop.set()
                 await sampler
-                b = await _drive("raw INSERT", raw, clients, seconds, raw_insert, procs[1].pid)
-                results.append((a, b))
+                results.append(
+                    await _drive("raw-insert", raw, clients, seconds, raw_insert, meter=raw_meter)
+                )
+            results.append(
+                await _drive(
+                    "hot-tenant",
+                    registry,
+                    LAG_CLIENTS,
+                    seconds,
+                    commands([HOT_TENANT]),
+                    tenants=1,
+                    meter=registry_meter,
+                )
+            )
+            results.append(lag_run)
 
-            print(
-                f"\nMPKS benchmark — {seconds:.0f}s per scenario, {os.cpu_count()} cores, "
-                f"registry with {workers} worker process(es)"
+            environment = {
+                "cores": os.cpu_count(),
+                "seconds_per_run": seconds,
+                "registry_workers": workers,
+                "postgres": "embedded" if "postgres" in stack.embedded else "configured",
+                "nats": "embedded" if "nats" in stack.embedded else "configured",
+                "postgres_cpu_measured": postgres is not None,
+                "python": sys.version.split()[0],
+                "commit": _git_commit(),
+            }
+            saved = report(
+                started_at=started_at.isoformat(timespec="seconds"),
+                environment=environment,
+                runs=results,
+                lags=lags,
+                lag_method=LAG_METHOD,
+                peak_connections=peak_connections,
             )
-            print(
-                f"PostgreSQL: {'embedded' if 'postgres' in stack.embedded else 'configured'}; "
-                f"NATS: {'embedded' if 'nats' in stack.embedded else 'configured'}"
-            )
-            for a, b in results:
-                print(a.line())
-                print(b.line())
-                print(f"{'ratio command/raw':<22} clients={a.clients:<3} {a.rate / b.rate:8.2f}")
-            print(
-                f"PostgreSQL connections held by the registry during the command runs (all 38 "
-                f"tenants active): peak {peak_connections} (event-store pool max "
-                f"{settings.eventstore_pool_size + settings.eventstore_pool_overflow}, "
-                f"read-model pool max {settings.readmodel_pool_size}, listener and leader locks "
-                f"— per worker process)"
-            )
+            _print(results, lags, environment, settings, peak_connections)
+            _save(saved, started_at)
         finally:
+            if probe_conn is not None:
+                await probe_conn.close()
             for proc in procs:
-                proc.terminate()
+                if proc.poll() is None:
+                    proc.terminate()
             for proc in procs:
                 proc.wait(timeout=20)
             admin = await asyncpg.connect(stack.database_url)
@@ -311,6 +434,74 @@ async def main(seconds: float, workers: int) -> None:
             await admin.close()
             await _delete_streams(stack.nats_url, prefix)
     shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _print(
+    runs: list[Run],
+    lags: list[Lags],
+    environment: dict[str, Any],
+    settings: Settings,
+    peak_connections: int,
+) -> None:
+    print(
+        f"\nMPKS benchmark — {environment['seconds_per_run']:g}s per run, "
+        f"{environment['cores']} cores, registry with {environment['registry_workers']} worker "
+        f"process(es), commit {environment['commit']}"
+    )
+    print(f"PostgreSQL: {environment['postgres']}; NATS: {environment['nats']}")
+    by_clients = ratios(runs)
+    for clients in CLIENTS:
+        for run in runs:
+            if run.clients == clients and run.scenario in ("commands", "raw-insert"):
+                print(_line(run))
+        ratio = by_clients.get(str(clients))
+        shown = f"{ratio:8.2f}" if ratio is not None else "     n/a"
+        print(f"{'ratio command/raw':<22} clients={clients:<3} {shown}")
+    hot = next(r for r in runs if r.scenario == "hot-tenant")
+    spread = next(r for r in runs if r.scenario == "commands" and r.clients == hot.clients)
+    print(_line(hot))
+    print(
+        f"{'hot tenant / 38':<22} clients={hot.clients:<3} {hot.rate / spread.rate:8.2f}"
+        if spread.rate
+        else "hot tenant / 38: n/a"
+    )
+    lag_run = next(r for r in runs if r.scenario == "commands+lag")
+    print(_line(lag_run))
+    for lag in lags:
+        figures = lag.as_json()
+        print(
+            f"{lag.name + ' lag':<22} clients={lag_run.clients:<3} "
+            f"p50 {_ms(figures['p50_ms'])}   p99 {_ms(figures['p99_ms'])}   "
+            f"max {_ms(figures['max_ms'])}   samples={figures['samples']} "
+            f"missing={figures['missing']}"
+        )
+    print(f"  lag measured {LAG_METHOD}")
+    print(
+        "  cpu/req: the server's process tree (background work included) and PostgreSQL's "
+        "processes for the bench database plus its shared ones (WAL writer, checkpointer…, "
+        "also busy with anything else on the server); in the lag run the server is the "
+        "registry alone while PostgreSQL's figure includes cases' connections"
+        + ("" if environment["postgres_cpu_measured"] else "; PostgreSQL n/a: not on this machine")
+    )
+    print(
+        f"PostgreSQL connections held by the registry during the command runs (all 38 "
+        f"tenants active): peak {peak_connections} (event-store pool max "
+        f"{settings.eventstore_pool_size + settings.eventstore_pool_overflow}, "
+        f"read-model pool max {settings.readmodel_pool_size}, listener and leader locks "
+        f"— per worker process)"
+    )
+
+
+def _save(saved: dict[str, Any], started_at: datetime) -> None:
+    from bench.chart import draw  # matplotlib loads in a second or two: only when saving
+
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    stem = RESULTS / started_at.strftime("%Y%m%dT%H%M%SZ")
+    json_path = stem.with_suffix(".json")
+    json_path.write_text(json.dumps(saved, indent=2) + "\n")
+    png_path = stem.with_suffix(".png")
+    draw(saved, png_path)
+    print(f"Saved {json_path} and {png_path}")
 
 
 async def _delete_streams(nats_url: str, prefix: str) -> None:

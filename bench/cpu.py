@@ -1,0 +1,88 @@
+"""CPU time (user + system) of processes, from /proc (Linux): a server's process tree, and the
+PostgreSQL server's processes that work for the benchmark's database."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import asyncpg
+
+_PROC = Path("/proc")
+
+
+def _stat(pid: int) -> tuple[str, int, float] | None:
+    """(command name, parent pid, CPU seconds), None once the process is gone."""
+    try:
+        text = (_PROC / str(pid) / "stat").read_text()
+    except OSError:
+        return None
+    # The command name may hold spaces: the fields start after its closing ")".
+    name = text[text.index("(") + 1 : text.rindex(")")]
+    fields = text.rpartition(")")[2].split()
+    tick = os.sysconf("SC_CLK_TCK")
+    return name, int(fields[1]), (int(fields[11]) + int(fields[12])) / tick
+
+
+def tree_cpu_seconds(pid: int) -> float | None:
+    """CPU time of a process and its descendants; None without /proc."""
+    if not _PROC.exists():
+        return None
+    parents: dict[int, int] = {}
+    times: dict[int, float] = {}
+    for entry in _PROC.iterdir():
+        if entry.name.isdigit() and (stat := _stat(int(entry.name))) is not None:
+            parents[int(entry.name)], times[int(entry.name)] = stat[1], stat[2]
+    tree = {pid}
+    grew = True
+    while grew:
+        grown = {p for p, parent in parents.items() if parent in tree} | tree
+        grew, tree = grown != tree, grown
+    return sum(times.get(p, 0.0) for p in tree)
+
+
+class PostgresCpu:
+    """CPU time of the PostgreSQL processes serving one database: its backends (the services'
+    connections, autovacuum) and the server's shared ones (WAL writer, checkpointer, …, which
+    anything else on the server also uses). Not the probes' own connections (`ignored`).
+
+    Only when the server runs on this machine (its backends are in our /proc); a backend that
+    exits during a run takes its time with it (the services' pools keep theirs open).
+    """
+
+    def __init__(self, admin_url: str, database: str) -> None:
+        self.admin_url = admin_url
+        self.database = database
+        self.ignored: set[int] = set()
+
+    async def available(self) -> bool:
+        conn = await asyncpg.connect(self.admin_url)
+        try:
+            # Looked up while the backend lives. The same pid in another pid namespace (a
+            # container, another host) would be some other process here.
+            stat = _stat(int(await conn.fetchval("SELECT pg_backend_pid()")))
+        finally:
+            await conn.close()
+        return stat is not None and stat[0].startswith("postgres")
+
+    async def snapshot(self) -> dict[int, float]:
+        conn = await asyncpg.connect(self.admin_url)
+        try:
+            rows = await conn.fetch(
+                """SELECT pid FROM pg_stat_activity
+                   WHERE (datname IS NULL OR datname = $1) AND pid <> pg_backend_pid()""",
+                self.database,
+            )
+        finally:
+            await conn.close()
+        times: dict[int, float] = {}
+        for row in rows:
+            pid = int(row["pid"])
+            if pid not in self.ignored and (stat := _stat(pid)) is not None:
+                times[pid] = stat[2]
+        return times
+
+    @staticmethod
+    def spent(before: dict[int, float], after: dict[int, float]) -> float:
+        """CPU seconds between two snapshots; a process born in between counts from zero."""
+        return sum(seconds - before.get(pid, 0.0) for pid, seconds in after.items())
