@@ -90,20 +90,28 @@ async def _wait_up(url: str, proc: subprocess.Popen[bytes]) -> None:
     raise RuntimeError(f"{url} did not come up")
 
 
+_SPLIT = " + a worker process (--split)"
+
+
 class Meter:
     """CPU of the server under test and of PostgreSQL over one run."""
 
-    def __init__(self, server: int | None, postgres: PostgresCpu | None) -> None:
-        self.server = server
+    def __init__(self, servers: list[int], postgres: PostgresCpu | None) -> None:
+        # The server's processes: one, or the API and the worker process (`--split`).
+        self.servers = servers
         self.postgres = postgres
 
+    def _server_seconds(self) -> float | None:
+        spent = [tree_cpu_seconds(pid) for pid in self.servers]
+        return None if not spent or None in spent else sum(s for s in spent if s is not None)
+
     async def measure(self, work: Awaitable[None]) -> tuple[float | None, float | None]:
-        server_before = tree_cpu_seconds(self.server) if self.server else None
+        server_before = self._server_seconds()
         pg_before = await self.postgres.snapshot() if self.postgres else None
         await work
         # Work the run queued (projections, relay) still counts: let it finish first.
         await asyncio.sleep(1.0)
-        server_after = tree_cpu_seconds(self.server) if self.server else None
+        server_after = self._server_seconds()
         pg_after = await self.postgres.snapshot() if self.postgres else None
         server = (
             server_after - server_before
@@ -164,7 +172,7 @@ async def _drive(
         await asyncio.gather(*(worker(w, began + seconds) for w in range(clients)))
         elapsed = time.perf_counter() - began
 
-    server_cpu, pg_cpu = await (meter or Meter(None, None)).measure(run())
+    server_cpu, pg_cpu = await (meter or Meter([], None)).measure(run())
     return Run(scenario, clients, tenants, elapsed, latencies, errors, replayed, server_cpu, pg_cpu)
 
 
@@ -233,7 +241,7 @@ def _line(run: Run) -> str:
     )
 
 
-async def main(seconds: float, workers: int) -> None:
+async def main(seconds: float, workers: int, *, split: bool = False) -> None:
     started_at = datetime.now(UTC)
     env_db = os.environ.get("MPKS_DATABASE_URL") or None
     env_nats = os.environ.get("MPKS_NATS_URL") or None
@@ -257,7 +265,30 @@ async def main(seconds: float, workers: int) -> None:
             "MPKS_LOG_LEVEL": "WARNING",
             "MPKS_WORKERS": str(workers),
         }
-        registry_proc = _serve(["mpks.main", "serve", "registry"], env)
+        registry_proc = _serve(
+            ["mpks.main", "serve", "registry", *(["--role", "api"] if split else [])], env
+        )
+        # `--split`: relay and projections in a process of their own (`--role worker`), as
+        # a deployment runs them, so they do not compete with requests for one GIL.
+        worker_port = _free_port()
+        worker_procs = (
+            [
+                _serve(
+                    [
+                        "mpks.main",
+                        "serve",
+                        "registry",
+                        "--role",
+                        "worker",
+                        "--port",
+                        str(worker_port),
+                    ],
+                    {**env, "MPKS_WORKERS": "1"},
+                )
+            ]
+            if split
+            else []
+        )
         raw_proc = _serve(
             [
                 "uvicorn",
@@ -273,18 +304,20 @@ async def main(seconds: float, workers: int) -> None:
         # Only for the lag run: it follows the registry's stream (its own process, as in
         # production), and stops before the throughput runs so they measure the registry alone.
         cases_proc = _serve(["mpks.main", "serve", "cases"], {**env, "MPKS_WORKERS": "1"})
-        procs = [registry_proc, raw_proc, cases_proc]
+        procs = [registry_proc, *worker_procs, raw_proc, cases_proc]
         probe_conn: asyncpg.Connection | None = None
         try:
             registry = f"http://127.0.0.1:{registry_port}"
             raw = f"http://127.0.0.1:{raw_port}"
             await _wait_up(f"{registry}/health/live", registry_proc)
             await _wait_up(f"{raw}/raw", raw_proc)
+            for worker_proc in worker_procs:
+                await _wait_up(f"http://127.0.0.1:{worker_port}/health/live", worker_proc)
             await _wait_up(f"http://127.0.0.1:{cases_port}/health/live", cases_proc)
             candidate = PostgresCpu(stack.database_url, database)
             postgres = candidate if await candidate.available() else None
-            registry_meter = Meter(registry_proc.pid, postgres)
-            raw_meter = Meter(raw_proc.pid, postgres)
+            registry_meter = Meter([registry_proc.pid, *(p.pid for p in worker_procs)], postgres)
+            raw_meter = Meter([raw_proc.pid], postgres)
 
             all_tenants = sorted(province_codes())
             tokens = {
@@ -405,6 +438,7 @@ async def main(seconds: float, workers: int) -> None:
                 "cores": os.cpu_count(),
                 "seconds_per_run": seconds,
                 "registry_workers": workers,
+                "registry_split": split,
                 "postgres": "embedded" if "postgres" in stack.embedded else "configured",
                 "nats": "embedded" if "nats" in stack.embedded else "configured",
                 "postgres_cpu_measured": postgres is not None,
@@ -446,7 +480,8 @@ def _print(
     print(
         f"\nMPKS benchmark — {environment['seconds_per_run']:g}s per run, "
         f"{environment['cores']} cores, registry with {environment['registry_workers']} worker "
-        f"process(es), commit {environment['commit']}"
+        f"process(es){_SPLIT if environment.get('registry_split') else ''}, "
+        f"commit {environment['commit']}"
     )
     print(f"PostgreSQL: {environment['postgres']}; NATS: {environment['nats']}")
     by_clients = ratios(runs)
@@ -520,5 +555,10 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--workers", type=int, default=1, help="registry worker processes")
+    parser.add_argument(
+        "--split",
+        action="store_true",
+        help="run the registry as an api process and a worker process (relay, projections)",
+    )
     args = parser.parse_args()
-    asyncio.run(main(args.seconds, args.workers))
+    asyncio.run(main(args.seconds, args.workers, split=args.split))
