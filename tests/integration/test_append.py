@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import secrets
+from collections.abc import AsyncIterator
 from uuid import uuid4
 
 import asyncpg
@@ -14,16 +15,28 @@ import pytest
 
 from services.registry.application.register_institution import RegisterInstitution
 from services.registry.domain.institution import Institution, InstitutionType
+from shared.devstack.stack import DevStack
 from shared.eventstore.context import command_context
 from shared.eventstore.logs import LogWatcher
 from shared.runtime import ServiceRuntime
 from shared.service_layer.unit_of_work import ConcurrentWrite, IdempotencyRecord
 from shared.settings import Settings
 from shared.tenancy import province_codes
-from tests.helpers import context, register_institution_in, running
+from tests.helpers import context, fresh_database, own_streams, register_institution_in, running
 
 WRITERS = 32
 COMMANDS_PER_WRITER = 12
+
+
+@pytest.fixture(scope="module")
+async def own(backing: DevStack, settings: Settings) -> AsyncIterator[Settings]:
+    """A database and NATS prefix of this module's own: it writes to every tenant's log,
+    where other modules expect positions of their own."""
+    async with (
+        fresh_database(backing.database_url, "append") as url,
+        own_streams(backing.nats_url, "append") as prefix,
+    ):
+        yield settings.replace(database_url=url, nats_prefix=prefix)
 
 
 async def _follow(
@@ -47,10 +60,10 @@ async def _follow(
 
 @pytest.mark.parametrize("spread", ["one hot tenant", "every tenant"])
 async def test_a_follower_sees_every_position_once_in_order_under_concurrent_appends(
-    settings: Settings, spread: str
+    own: Settings, spread: str
 ) -> None:
     tenants = ["76"] if spread == "one hot tenant" else sorted(province_codes())
-    async with running("registry", settings) as runtime:
+    async with running("registry", own) as runtime:
         async with runtime.db.acquire() as conn:
             before = {t: await runtime.logs.head(conn, t) for t in tenants}
         done = asyncio.Event()
@@ -96,9 +109,9 @@ async def test_a_follower_sees_every_position_once_in_order_under_concurrent_app
         assert {p for t, p in written if t == tenant} <= set(positions), tenant
 
 
-async def test_a_lost_race_and_a_reused_key_are_concurrent_writes(settings: Settings) -> None:
+async def test_a_lost_race_and_a_reused_key_are_concurrent_writes(own: Settings) -> None:
     tenant = "82"
-    async with running("registry", settings) as runtime:
+    async with running("registry", own) as runtime:
         institution = await register_institution_in(runtime, tenant, "LKSA Balapan")
         units = runtime.bus.units_of_work
         ctx = context(tenant)
@@ -136,8 +149,8 @@ async def test_a_lost_race_and_a_reused_key_are_concurrent_writes(settings: Sett
                 assert await uow.head() == head
 
 
-async def test_the_log_functions_are_bound_by_row_level_security(settings: Settings) -> None:
-    async with running("registry", settings) as runtime:
+async def test_the_log_functions_are_bound_by_row_level_security(own: Settings) -> None:
+    async with running("registry", own) as runtime:
         institution = await register_institution_in(runtime, "94", "LKSA Rahasia")
         conn = await asyncpg.connect(runtime.app_database_url)
         try:
@@ -173,8 +186,8 @@ async def test_the_log_functions_are_bound_by_row_level_security(settings: Setti
             await conn.close()
 
 
-async def test_readers_in_other_processes_are_woken_after_the_commit(settings: Settings) -> None:
-    async with running("registry", settings) as runtime:
+async def test_readers_in_other_processes_are_woken_after_the_commit(own: Settings) -> None:
+    async with running("registry", own) as runtime:
         elsewhere = LogWatcher(runtime.app_database_url, runtime.logs.channel)
         changes = elsewhere.subscribe()
         await elsewhere.start()
