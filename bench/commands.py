@@ -5,8 +5,7 @@
 
 Scenario A: POST /v1/tenants/{t}/institutions on the registry (token check, validation,
 event-sourced command appended in one call with the table lock and its idempotency record,
-JSON reply),
-spread over all 38 provinces. Scenario B: POST /raw doing one plain asyncpg INSERT.
+JSON reply), spread over all 38 provinces. Scenario B: POST /raw doing one plain asyncpg INSERT.
 Both on uvicorn in their own process, driven by the same client at 1 and 16 concurrent
 clients. Also samples PostgreSQL connections while all 38 tenants are active.
 """
