@@ -9,8 +9,8 @@ tenants (and once on one hot tenant):
 - "before": the statements the library's recorder sends today, in its two round trips
   (tenant, `SET LOCAL lock_timeout`, `LOCK TABLE`, `NOTIFY`; then the events, the key,
   COMMIT);
-- "function + NOTIFY inside": one call to `append_events` followed by a NOTIFY in the
-  same transaction (one round trip; what a NOTIFY in the function would cost);
+- "function + NOTIFY inside": one call to `append_events` with a `pg_notify` in the same
+  statement (one round trip; what a NOTIFY in the function would cost);
 - "function": one call to `append_events`, no NOTIFY (the command path now);
 - "function + coalesced notify": the same, plus one `pg_notify` per 5 ms burst from a
   connection of its own (what the service sends for other processes);
@@ -45,7 +45,7 @@ from shared.tenancy import province_codes
 SERVICE = "registry"
 STATE = b'{"v":1,"meta":{},"data":{}}'
 
-Append = Callable[[asyncpg.Connection[Any], str, int], Awaitable[None]]
+Append = Callable[["asyncpg.Connection[Any]", str, int], Awaitable[None]]
 
 
 def _key(n: int) -> str:
@@ -88,9 +88,19 @@ async def function(conn: asyncpg.Connection[Any], tenant: str, n: int) -> None:
 
 
 async def function_notify_inside(conn: asyncpg.Connection[Any], tenant: str, n: int) -> None:
-    async with conn.transaction():
-        await function(conn, tenant, n)
-        await conn.execute(f"NOTIFY {events_table(SERVICE)}, '{tenant}'")
+    # pg_notify in the same statement: the same implicit transaction, one round trip.
+    await conn.fetchval(
+        _call(tenant).replace("SELECT ", "SELECT pg_notify($9, $1), ", 1),
+        tenant,
+        [uuid4()],
+        [1],
+        ["Institution.Registered"],
+        [STATE],
+        _key(n),
+        "f",
+        b"",
+        events_table(SERVICE),
+    )
 
 
 async def raw_insert(conn: asyncpg.Connection[Any], tenant: str, n: int) -> None:
