@@ -4,7 +4,8 @@
     make bench ARGS="--seconds 10"
 
 Commands: POST /v1/tenants/{t}/institutions on the registry (token check, validation,
-event-sourced command, idempotency record, JSON reply), spread over all 38 provinces, or all
+event-sourced command appended in one call with the table lock and its idempotency record,
+JSON reply), spread over all 38 provinces, or all
 into one hot tenant. Raw INSERT: POST /raw doing one plain asyncpg INSERT. Each on uvicorn in
 its own process, driven by the same client at 1, 16 and 64 concurrent clients. Every run
 sends its own Idempotency-Keys (a reused key would be a replay, not a command) and counts the

@@ -23,9 +23,12 @@ from shared.db.pool import DbPool, create_pool, labelled
 from shared.db.roles import app_database_url, ensure_app_login
 from shared.eventstore.access import grant_log_access
 from shared.eventstore.catalogue import EventCatalogue
+from shared.eventstore.functions import install_log_functions
 from shared.eventstore.logs import LogWatcher, TenantLogs
+from shared.eventstore.mapper import EnvelopeMapper
 from shared.eventstore.stores import EventStorePool, TenantStores
 from shared.eventstore.unit_of_work import EventStoreUnitsOfWork
+from shared.eventstore.wakeups import AppendNotifier, wake_all
 from shared.messaging.consumer import EventConsumer
 from shared.messaging.feed import FeedClient
 from shared.messaging.streams import Subjects, ensure_stream
@@ -65,6 +68,7 @@ async def migrate(
 
         await anyio.to_thread.run_sync(create_event_stores)
         await grant_log_access(guard, definition.name, province_codes(), app_role)
+        await install_log_functions(guard, definition.name, province_codes(), app_role)
     finally:
         # Closing the session releases the lock.
         await guard.close()
@@ -121,8 +125,13 @@ class ServiceRuntime:
     app_database_url: str = field(init=False)
     metrics: Metrics = field(init=False)
     catalogue: EventCatalogue = field(init=False)
+    # The command path's pool (asyncpg, the services' login).
+    event_store: DbPool = field(init=False)
+    # The library's view of the logs (aggregates at a version, tools and tests): off the
+    # command path, its pool opens only when something uses it.
     event_pool: EventStorePool = field(init=False)
     stores: TenantStores = field(init=False)
+    notifier: AppendNotifier = field(init=False)
     bus: MessageBus = field(init=False)
     logs: TenantLogs = field(init=False)
     db: DbPool = field(init=False)
@@ -173,9 +182,29 @@ class ServiceRuntime:
         self.db = await create_pool(
             self.app_database_url, max_size=self.settings.readmodel_pool_size
         )
+        self.event_store = await create_pool(
+            self.app_database_url,
+            min_size=self.settings.eventstore_pool_size,
+            max_size=self.settings.eventstore_pool_size + self.settings.eventstore_pool_overflow,
+            server_settings={
+                "lock_timeout": f"{self.settings.lock_timeout_seconds}s",
+                # A client that vanished mid-transaction must not hold a table lock for long.
+                "idle_in_transaction_session_timeout": "30s",
+            },
+            keep_session=True,
+        )
+        self._watcher = LogWatcher(self.app_database_url, self.logs.channel)
+        self.notifier = AppendNotifier(self.event_store, self.logs.channel)
+        self.notifier.start()
         self.bus = MessageBus(
             self.definition.handlers(),
-            EventStoreUnitsOfWork(self.stores),
+            EventStoreUnitsOfWork(
+                self.event_store,
+                self.name,
+                EnvelopeMapper(self.catalogue),
+                # This process's readers at once; the others' by a NOTIFY after the commit.
+                wake_all(self._watcher.wake, self.notifier.notify),
+            ),
             clock=SystemClock(),
             ports=self.definition.ports(self.db),
         )
@@ -190,7 +219,6 @@ class ServiceRuntime:
         self.supervisor = Supervisor(
             self._stop, on_restart=lambda task: self.metrics.restarts.labels(task).inc()
         )
-        self._watcher = LogWatcher(self.app_database_url, self.logs.channel)
         self.runs = ["commands", "reads"] if self.role.serves_api else []
         if self.role.runs_background:
             await self._start_followers()
@@ -337,9 +365,11 @@ class ServiceRuntime:
         self._stop.set()
         await self.supervisor.shutdown()
         await self._watcher.stop()
+        await self.notifier.stop()
         # Background tasks are stopped and nothing is in flight: close, not drain (drain can
         # wait forever on a pull subscription).
         if self.role.runs_background:
             await self.nc.close()
         await self.db.close()
+        await self.event_store.close()
         await anyio.to_thread.run_sync(self.event_pool.close)

@@ -32,7 +32,14 @@ def labelled(database_url: str, application_name: str) -> str:
     return urlunsplit(parts._replace(query=urlencode(query)))
 
 
-async def create_pool(database_url: str, *, max_size: int) -> asyncpg.Pool[Any]:
+async def create_pool(
+    database_url: str,
+    *,
+    max_size: int,
+    min_size: int = 1,
+    server_settings: dict[str, str] | None = None,
+    keep_session: bool = False,
+) -> asyncpg.Pool[Any]:
     """A pool on the services' own login (`shared.db.roles`), refused if that login is one
     row-level security would not bind.
 
@@ -41,11 +48,17 @@ async def create_pool(database_url: str, *, max_size: int) -> asyncpg.Pool[Any]:
     `SET app.tenant_id`, a `search_path` — reaches the next holder of the connection. That
     is one round trip per release (~50 µs here, see the README); the login refuses to
     become any other role, so no `SET ROLE` has to be undone.
+
+    `keep_session` skips that reset, for a pool whose every statement runs in a transaction
+    of its own and sets nothing beyond it (the event store's): asyncpg still rolls back a
+    transaction left open.
     """
     pool = await asyncpg.create_pool(
         database_url,
-        min_size=1,
+        min_size=min_size,
         max_size=max_size,
+        server_settings=server_settings,
+        reset=_keep_session if keep_session else None,
         # Tenant logs are per schema, so statements differ per tenant: keep them all.
         statement_cache_size=4096,
         # A connect nobody answers (a host gone from the network) fails like a refused one.
@@ -59,6 +72,10 @@ async def create_pool(database_url: str, *, max_size: int) -> asyncpg.Pool[Any]:
         await pool.close()
         raise
     return pool
+
+
+async def _keep_session(_conn: asyncpg.Connection[Any]) -> None:
+    """No reset beyond asyncpg's own (see `create_pool`)."""
 
 
 @asynccontextmanager

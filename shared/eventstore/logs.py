@@ -4,9 +4,9 @@ Row-level security lets a reader see one tenant's log at a time (`shared.eventst
 each read names its tenant in its own transaction, and the heads of all logs come from
 `<service>.log_heads()`.
 
-Commit order equals notification order (the library locks the table per append), so reading
-`notification_id > position` never skips a late commit; ids may have gaps, so nothing here
-assumes they are consecutive.
+Commit order equals notification order (every append locks the table, see
+`shared.eventstore.functions`), so reading `notification_id > position` never skips a late
+commit; ids may have gaps, so nothing here assumes they are consecutive.
 """
 
 from __future__ import annotations
@@ -179,8 +179,9 @@ class TenantChanges:
 
 
 class LogWatcher:
-    """Wakes readers as soon as a tenant of the service appends: the recorder sends
-    `NOTIFY <service>_events, '<tenant>'` in the appending transaction."""
+    """Wakes readers as soon as a tenant of the service appends: the command path wakes its
+    own process's readers and sends `NOTIFY <service>_events, '<tenant>'` after its commit
+    (`shared.eventstore.wakeups`) for the others."""
 
     def __init__(self, database_url: str, channel: str) -> None:
         self.database_url = database_url
@@ -234,8 +235,13 @@ class LogWatcher:
         return self._conn is not None and not self._conn.is_closed()
 
     def _on_notify(self, _conn: DbConnection, _pid: int, _channel: str, payload: object) -> None:
+        self.wake(str(payload))
+
+    def wake(self, tenant: str) -> None:
+        """Tell every reader `tenant`'s log changed (a notification, or this process's own
+        command path right after its commit)."""
         for reader in self._readers:
-            reader.mark(str(payload))
+            reader.mark(tenant)
 
     async def stop(self) -> None:
         self._stopping = True

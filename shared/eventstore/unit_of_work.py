@@ -1,126 +1,175 @@
-"""The unit of work on a tenant's PostgreSQL event log, through the `eventsourcing` library.
+"""The unit of work on a tenant's PostgreSQL event log, on asyncpg in the event loop.
 
-The library is synchronous: loading and saving run in worker threads, never more at a time
-than the pool has connections (extra threads would only queue there). A command waits for
-its turn as long as for a connection, then is told to come back (PostgreSQL down, or more
-load than the pool can take).
+Each step is one statement calling the tenant schema's functions
+(`shared.eventstore.functions`), so one round trip: loading an aggregate, the append (the
+table lock, the events and the Idempotency-Key in one implicit transaction), a key lookup,
+the log's head. The eventsourcing library still provides the domain model and the mapping
+between domain and stored events; no worker thread is on the command path.
+
+A command holds one connection of the event-store pool from its admission to its answer:
+no more commands run at a time than the pool has connections, and a command waits for its
+turn as long as for a connection, then is told to come back (PostgreSQL down, or more load
+than the pool can take).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 from uuid import UUID
 
-import anyio
-import anyio.to_thread
-from eventsourcing.application import AggregateNotFoundError
-from eventsourcing.persistence import IntegrityError
+import asyncpg
+from asyncpg.pool import PoolConnectionProxy
+from eventsourcing.persistence import StoredEvent
 
+from shared.db.pool import DbConnection
 from shared.domain.aggregate import AggregateRoot
 from shared.eventstore.context import CommandContext
-from shared.eventstore.stores import TenantApplication, TenantStores
+from shared.eventstore.mapper import EnvelopeMapper
+from shared.eventstore.stores import tenant_schema
 from shared.resilience.faults import CONNECTION_WAIT_SECONDS, Unavailable
 from shared.service_layer.unit_of_work import ConcurrentWrite, IdempotencyRecord, UnitOfWork
+from shared.tenancy import province_codes
+
+
+class TenantLogStatements:
+    """The statements on one tenant's log (built once per tenant: this runs per command)."""
+
+    def __init__(self, service: str, tenant: str) -> None:
+        schema = tenant_schema(service, tenant)
+        self.load = f"SELECT * FROM {schema}.aggregate_events($1, $2)"
+        self.append = f"SELECT {schema}.append_events($1, $2, $3, $4, $5, $6, $7, $8)"
+        self.find_key = f"SELECT * FROM {schema}.idempotency_record($1, $2)"
+        self.head = f"SELECT {schema}.log_head($1)"
 
 
 class EventStoreUnitOfWork(UnitOfWork):
     def __init__(
         self,
-        app: TenantApplication,
+        conn: DbConnection,
+        statements: TenantLogStatements,
+        mapper: EnvelopeMapper,
         actor: CommandContext,
         expected_versions: Mapping[UUID, int],
-        threads: anyio.CapacityLimiter,
+        appended: Callable[[str], None],
     ) -> None:
-        super().__init__(app.tenant, actor.scope, expected_versions)
-        self.app = app
-        self._threads = threads
+        super().__init__(actor.tenant, actor.scope, expected_versions)
+        self._conn = conn
+        self._sql = statements
+        self._mapper = mapper
+        self._appended = appended
 
     async def _load(self, aggregate_id: UUID) -> AggregateRoot | None:
-        return await anyio.to_thread.run_sync(self._get, aggregate_id, limiter=self._threads)
-
-    def _get(self, aggregate_id: UUID) -> AggregateRoot | None:
-        try:
-            found: object = self.app.repository.get(aggregate_id)
-        except AggregateNotFoundError:
-            return None
-        return found if isinstance(found, AggregateRoot) else None
+        rows = await self._conn.fetch(self._sql.load, self.tenant, aggregate_id)
+        # What the library's repository does: each event mutates the aggregate so far.
+        aggregate: Any = None
+        for version, topic, state in rows:
+            stored = StoredEvent(
+                originator_id=aggregate_id, originator_version=version, topic=topic, state=state
+            )
+            aggregate = self._mapper.to_domain_event(stored).mutate(aggregate)
+        return aggregate if isinstance(aggregate, AggregateRoot) else None
 
     async def _save(
         self, aggregates: Sequence[AggregateRoot], idempotency: IdempotencyRecord | None
     ) -> int | None:
-        # Not cancellable once started (to_thread): a command that committed is reported.
-        return await anyio.to_thread.run_sync(
-            self._record, aggregates, idempotency, limiter=self._threads
-        )
-
-    def _record(
-        self, aggregates: Sequence[AggregateRoot], idempotency: IdempotencyRecord | None
-    ) -> int | None:
-        try:
-            if aggregates or idempotency is None:
-                recordings = self.app.save(*aggregates, idempotency=idempotency)
-                return max((r.notification.id for r in recordings), default=None)
-            self.app.recorder.record_without_events(idempotency)
+        events = [
+            self._mapper.to_stored_event(event)
+            for aggregate in aggregates
+            for event in aggregate.collect_events()
+        ]
+        if not events and idempotency is None:
             return None
-        except IntegrityError as exc:
+        try:
+            positions: list[int] = await self._conn.fetchval(
+                self._sql.append,
+                self.tenant,
+                [e.originator_id for e in events],
+                [e.originator_version for e in events],
+                [e.topic for e in events],
+                [e.state for e in events],
+                idempotency.key if idempotency else None,
+                idempotency.fingerprint if idempotency else None,
+                idempotency.reply if idempotency else None,
+            )
+        except asyncpg.UniqueViolationError as exc:
+            # Another command recorded this version of a record, or this Idempotency-Key.
             raise ConcurrentWrite(str(exc)) from exc
+        if not positions:
+            return None
+        self._appended(self.tenant)
+        return positions[-1]
 
     async def find_idempotency_record(self, key: str) -> IdempotencyRecord | None:
-        return await anyio.to_thread.run_sync(
-            self.app.recorder.find_idempotency_record, key, limiter=self._threads
-        )
+        row = await self._conn.fetchrow(self._sql.find_key, self.tenant, key)
+        if row is None:
+            return None
+        return IdempotencyRecord(key, row["fingerprint"], bytes(row["body"]))
 
     async def head(self) -> int | None:
-        return await anyio.to_thread.run_sync(
-            self.app.recorder.max_notification_id, limiter=self._threads
-        )
+        head: int | None = await self._conn.fetchval(self._sql.head, self.tenant)
+        return head
 
 
 class EventStoreUnitsOfWork:
-    """Opens units of work on a service's tenant logs, admitting no more commands at a time
-    than the pool has connections."""
+    """Opens units of work on a service's tenant logs, one pooled connection each.
 
-    def __init__(self, stores: TenantStores) -> None:
-        self.stores = stores
-        self.admission = anyio.CapacityLimiter(stores.pool.max_connections)
-        # Admission above keeps this one from ever being the one that waits.
-        self.threads = anyio.CapacityLimiter(stores.pool.max_connections)
+    `appended` hears the tenant of every append, right after its commit: it wakes the
+    readers (`shared.eventstore.wakeups`)."""
+
+    def __init__(
+        self,
+        pool: asyncpg.Pool[Any],
+        service: str,
+        mapper: EnvelopeMapper,
+        appended: Callable[[str], None],
+    ) -> None:
+        self.pool = pool
+        self.mapper = mapper
+        self.appended = appended
+        self._statements = {t: TenantLogStatements(service, t) for t in province_codes()}
 
     def __call__(
         self, tenant: str, ctx: CommandContext, expected_versions: Mapping[UUID, int]
     ) -> _Admitted:
-        return _Admitted(self, tenant, ctx, expected_versions)
+        try:
+            statements = self._statements[tenant]
+        except KeyError:
+            raise KeyError(f"unknown tenant {tenant!r}") from None
+        return _Admitted(self, statements, ctx, expected_versions)
 
 
 class _Admitted:
-    """A unit of work once the command's turn has come (a class, not a generator-based
-    context manager: this runs on every command)."""
+    """A unit of work once the command's connection is there (a class, not a
+    generator-based context manager: this runs on every command)."""
 
     def __init__(
         self,
         units: EventStoreUnitsOfWork,
-        tenant: str,
+        statements: TenantLogStatements,
         ctx: CommandContext,
         expected_versions: Mapping[UUID, int],
     ) -> None:
         self.units = units
-        self.tenant = tenant
+        self.statements = statements
         self.ctx = ctx
         self.expected_versions = expected_versions
+        self.conn: PoolConnectionProxy[Any] | None = None
 
     async def __aenter__(self) -> UnitOfWork:
-        admitted = False
-        with anyio.move_on_after(CONNECTION_WAIT_SECONDS):
-            await self.units.admission.acquire()
-            admitted = True
-        if not admitted:
-            raise Unavailable("PostgreSQL", "every event-store connection stayed busy")
         try:
-            app = self.units.stores.get(self.tenant)
-        except BaseException:
-            self.units.admission.release()
-            raise
-        return EventStoreUnitOfWork(app, self.ctx, self.expected_versions, self.units.threads)
+            self.conn = await self.units.pool.acquire(timeout=CONNECTION_WAIT_SECONDS)
+        except TimeoutError:
+            raise Unavailable("PostgreSQL", "every event-store connection stayed busy") from None
+        return EventStoreUnitOfWork(
+            self.conn,
+            self.statements,
+            self.units.mapper,
+            self.ctx,
+            self.expected_versions,
+            self.units.appended,
+        )
 
     async def __aexit__(self, *exc_info: object) -> None:
-        self.units.admission.release()
+        if self.conn is not None:
+            await self.units.pool.release(self.conn)

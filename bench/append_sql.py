@@ -1,0 +1,191 @@
+"""The SQL ceiling of an append: what PostgreSQL alone allows, without HTTP or the domain.
+
+    python -m bench.append_sql [--seconds 5] [--connections 16]
+
+Raw asyncpg, `--connections` connections as the services' login, each appending one
+event with its Idempotency-Key per command to the registry's logs, spread over the 38
+tenants (and once on one hot tenant):
+
+- "before": the statements the library's recorder sends today, in its two round trips
+  (tenant, `SET LOCAL lock_timeout`, `LOCK TABLE`, `NOTIFY`; then the events, the key,
+  COMMIT);
+- "function + NOTIFY inside": one call to `append_events` with a `pg_notify` in the same
+  statement (one round trip; what a NOTIFY in the function would cost);
+- "function": one call to `append_events`, no NOTIFY (the command path now);
+- "function + coalesced notify": the same, plus one `pg_notify` per 5 ms burst from a
+  connection of its own (what the service sends for other processes);
+- "raw INSERT": one plain row per transaction, no lock (the machine's limit).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import secrets
+import tempfile
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse, urlunparse
+from uuid import uuid4
+
+import asyncpg
+
+from services.bootstrap import SERVICES
+from shared.db.roles import app_database_url
+from shared.devstack.stack import DevStack
+from shared.eventstore.stores import events_table, tenant_schema
+from shared.eventstore.wakeups import AppendNotifier
+from shared.runtime import migrate_service
+from shared.settings import Settings
+from shared.tenancy import province_codes
+
+SERVICE = "registry"
+STATE = b'{"v":1,"meta":{},"data":{}}'
+
+Append = Callable[["asyncpg.Connection[Any]", str, int], Awaitable[None]]
+
+
+def _key(n: int) -> str:
+    return f"k-{secrets.token_hex(6)}-{n}"
+
+
+async def before(conn: asyncpg.Connection[Any], tenant: str, n: int) -> None:
+    schema = tenant_schema(SERVICE, tenant)
+    table = f"{schema}.{events_table(SERVICE)}"
+    # Literal values: a simple-query script is one round trip, as psycopg's pipeline is.
+    await conn.execute(
+        f"BEGIN; SELECT set_config('app.tenant_id', '{tenant}', true); "
+        f"SET LOCAL lock_timeout = '5s'; LOCK TABLE {table} IN EXCLUSIVE MODE; "
+        f"NOTIFY {events_table(SERVICE)}, '{tenant}'"
+    )
+    await conn.execute(
+        f"INSERT INTO {table} (originator_id, originator_version, topic, state) "
+        f"VALUES ('{uuid4()}', 1, 'Institution.Registered', '\\x{STATE.hex()}'); "
+        f"INSERT INTO {schema}.idempotency_keys (key, fingerprint, status, body) "
+        f"VALUES ('{_key(n)}', 'f', 0, ''); COMMIT"
+    )
+
+
+def _call(tenant: str) -> str:
+    return f"SELECT {tenant_schema(SERVICE, tenant)}.append_events($1, $2, $3, $4, $5, $6, $7, $8)"
+
+
+async def function(conn: asyncpg.Connection[Any], tenant: str, n: int) -> None:
+    await conn.fetchval(
+        _call(tenant),
+        tenant,
+        [uuid4()],
+        [1],
+        ["Institution.Registered"],
+        [STATE],
+        _key(n),
+        "f",
+        b"",
+    )
+
+
+async def function_notify_inside(conn: asyncpg.Connection[Any], tenant: str, n: int) -> None:
+    # pg_notify in the same statement: the same implicit transaction, one round trip.
+    await conn.fetchval(
+        _call(tenant).replace("SELECT ", "SELECT pg_notify($9, $1), ", 1),
+        tenant,
+        [uuid4()],
+        [1],
+        ["Institution.Registered"],
+        [STATE],
+        _key(n),
+        "f",
+        b"",
+        events_table(SERVICE),
+    )
+
+
+async def raw_insert(conn: asyncpg.Connection[Any], tenant: str, n: int) -> None:
+    await conn.execute("INSERT INTO bench_raw (id, name) VALUES ($1, $2)", uuid4(), tenant)
+
+
+async def _run(
+    url: str,
+    append: Append,
+    tenants: list[str],
+    connections: int,
+    seconds: float,
+    notifier: AppendNotifier | None = None,
+) -> float:
+    conns = [await asyncpg.connect(url) for _ in range(connections)]
+    done = 0
+    deadline = time.perf_counter() + seconds
+
+    async def worker(i: int, conn: asyncpg.Connection[Any]) -> None:
+        nonlocal done
+        n = 0
+        while time.perf_counter() < deadline:
+            tenant = tenants[(i * 7 + n) % len(tenants)]
+            await append(conn, tenant, n)
+            if notifier is not None:
+                notifier.notify(tenant)
+            n += 1
+            done += 1
+
+    start = time.perf_counter()
+    try:
+        await asyncio.gather(*(worker(i, c) for i, c in enumerate(conns)))
+    finally:
+        for conn in conns:
+            await conn.close()
+    return done / (time.perf_counter() - start)
+
+
+async def main(seconds: float, connections: int) -> None:
+    env_db = os.environ.get("MPKS_DATABASE_URL") or None
+    workdir = Path(tempfile.mkdtemp(prefix="mpks-bench-sql-"))
+    with DevStack(workdir, env_db, os.environ.get("MPKS_NATS_URL") or None) as stack:
+        database = f"mpks_bench_sql_{secrets.token_hex(3)}"
+        admin = await asyncpg.connect(stack.database_url)
+        await admin.execute(f'CREATE DATABASE "{database}"')
+        owner_url = urlunparse(urlparse(stack.database_url)._replace(path=f"/{database}"))
+        try:
+            settings = Settings(database_url=owner_url, nats_url=stack.nats_url)
+            await migrate_service(SERVICES[SERVICE].define(), owner_url, settings)
+            app_url = app_database_url(settings, owner_url)
+            owner = await asyncpg.connect(owner_url)
+            await owner.execute(
+                "CREATE TABLE bench_raw (id uuid PRIMARY KEY, name text NOT NULL); "
+                f"GRANT INSERT ON bench_raw TO {urlparse(app_url).username}"
+            )
+            await owner.close()
+            everywhere = sorted(province_codes())
+            pool = await asyncpg.create_pool(app_url, min_size=1, max_size=1)
+            notifier = AppendNotifier(pool, events_table(SERVICE))
+            notifier.start()
+            print(
+                f"SQL ceiling of one append (1 event + Idempotency-Key per command), "
+                f"{connections} connections, {seconds:.0f}s each, {os.cpu_count()} cores"
+            )
+            scenarios: list[tuple[str, Append, AppendNotifier | None]] = [
+                ("before: library's statements, 2 round trips", before, None),
+                ("function + NOTIFY inside", function_notify_inside, None),
+                ("function (no NOTIFY)", function, None),
+                ("function + coalesced notify", function, notifier),
+                ("raw INSERT", raw_insert, None),
+            ]
+            for label, tenants in (("38 tenants", everywhere), ("one hot tenant", ["31"])):
+                for name, append, notify in scenarios:
+                    rate = await _run(app_url, append, tenants, connections, seconds, notify)
+                    print(f"{label:<15} {name:<46} {rate:9,.0f} commands/s")
+            await notifier.stop()
+            await pool.close()
+        finally:
+            await admin.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+            await admin.close()
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--seconds", type=float, default=5.0)
+    parser.add_argument("--connections", type=int, default=16)
+    args = parser.parse_args()
+    asyncio.run(main(args.seconds, args.connections))

@@ -1,0 +1,114 @@
+"""The SQL functions the command path calls on a tenant log, one set per tenant schema: each
+command's read, append, key lookup and head is one statement, so one round trip.
+
+Every function names its tenant first and sets `app.tenant_id` for its own duration (the
+`SET` clause puts the caller's value back on return): they are SECURITY INVOKER, so the
+log's row-level security (`shared.eventstore.access`) still decides what the services'
+login sees and writes, exactly as for a plain statement naming that tenant.
+
+`append_events` keeps the library's guarantee that commit order equals notification order:
+it takes `LOCK TABLE … IN EXCLUSIVE MODE` before it draws positions from the sequence, so a
+reader that reads `notification_id > position` never skips an append that commits late. It
+sends no NOTIFY: a notifying transaction holds a cluster-wide lock through its commit flush,
+which serialised every command of every tenant. Readers are woken after the commit instead
+(`shared.eventstore.wakeups`). It takes events as arrays, so the events of several commands
+could share one call.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from shared.db.pool import DbConnection
+from shared.eventstore.stores import events_table, tenant_schema
+
+# The caller's tenant setting is restored when each function returns.
+_HEADER = """LANGUAGE plpgsql SECURITY INVOKER
+SET search_path = pg_catalog SET app.tenant_id = ''"""
+
+
+def log_functions(service: str, tenant: str) -> str:
+    schema = tenant_schema(service, tenant)
+    table = f"{schema}.{events_table(service)}"
+    keys = f"{schema}.idempotency_keys"
+    return f"""
+CREATE OR REPLACE FUNCTION {schema}.append_events(
+    in_tenant text, in_ids uuid[], in_versions bigint[], in_topics text[], in_states bytea[],
+    in_key text DEFAULT NULL, in_fingerprint text DEFAULT NULL, in_reply bytea DEFAULT NULL)
+RETURNS bigint[]
+{_HEADER}
+AS $$
+DECLARE
+  positions bigint[] := '{{}}';
+BEGIN
+  PERFORM set_config('app.tenant_id', in_tenant, true);
+  IF cardinality(in_ids) > 0 THEN
+    LOCK TABLE {table} IN EXCLUSIVE MODE;
+    WITH inserted AS (
+      INSERT INTO {table} (originator_id, originator_version, topic, state)
+      SELECT * FROM unnest(in_ids, in_versions, in_topics, in_states)
+      RETURNING notification_id)
+    SELECT array_agg(notification_id ORDER BY notification_id) INTO positions FROM inserted;
+  END IF;
+  -- After the events: a concurrent retry with the same key fails here on the primary key
+  -- and its events go with it.
+  IF in_key IS NOT NULL THEN
+    INSERT INTO {keys} (key, fingerprint, status, body)
+    VALUES (in_key, in_fingerprint, 0, in_reply);
+  END IF;
+  RETURN positions;
+END $$;
+
+CREATE OR REPLACE FUNCTION {schema}.aggregate_events(in_tenant text, in_id uuid)
+RETURNS TABLE (originator_version bigint, topic text, state bytea)
+{_HEADER}
+AS $$
+BEGIN
+  PERFORM set_config('app.tenant_id', in_tenant, true);
+  RETURN QUERY SELECT e.originator_version, e.topic, e.state FROM {table} e
+    WHERE e.originator_id = in_id ORDER BY e.originator_version;
+END $$;
+
+CREATE OR REPLACE FUNCTION {schema}.idempotency_record(in_tenant text, in_key text)
+RETURNS TABLE (fingerprint text, body bytea)
+{_HEADER}
+AS $$
+BEGIN
+  PERFORM set_config('app.tenant_id', in_tenant, true);
+  RETURN QUERY SELECT k.fingerprint, k.body FROM {keys} k WHERE k.key = in_key;
+END $$;
+
+CREATE OR REPLACE FUNCTION {schema}.log_head(in_tenant text)
+RETURNS bigint
+{_HEADER}
+AS $$
+BEGIN
+  PERFORM set_config('app.tenant_id', in_tenant, true);
+  RETURN (SELECT max(notification_id) FROM {table});
+END $$;
+"""
+
+
+_FUNCTIONS = (
+    "append_events(text, uuid[], bigint[], text[], bytea[], text, text, bytea)",
+    "aggregate_events(text, uuid)",
+    "idempotency_record(text, text)",
+    "log_head(text)",
+)
+
+
+async def install_log_functions(
+    conn: DbConnection, service: str, tenants: Iterable[str], role: str
+) -> None:
+    """Create (or update) every tenant schema's functions, as their owner, and let `role`
+    (the services' login) call them; run by the migration after the tables exist."""
+    async with conn.transaction():
+        for tenant in sorted(tenants):
+            schema = tenant_schema(service, tenant)
+            await conn.execute(log_functions(service, tenant))
+            for signature in _FUNCTIONS:
+                function = f"{schema}.{signature}"
+                await conn.execute(
+                    f"REVOKE ALL ON FUNCTION {function} FROM PUBLIC; "
+                    f"GRANT EXECUTE ON FUNCTION {function} TO {role}"
+                )
