@@ -67,20 +67,35 @@ class TenantLogs:
     ) -> list[EventEnvelope]:
         """Events with position > after (and <= until), each naming the position of the
         event before it in the log, so a reader can prove it missed nothing."""
-        table = self._table(tenant)
         async with _in_tenant(conn, tenant):
-            rows = await conn.fetch(
-                f"""SELECT notification_id, originator_id, originator_version, topic, state
-                    FROM {table}
-                    WHERE notification_id >= (
-                        SELECT coalesce(max(notification_id), 0) FROM {table}
-                        WHERE notification_id <= $1)
-                      AND ($3::bigint IS NULL OR notification_id <= $3)
-                    ORDER BY notification_id LIMIT $2""",
-                after,
-                limit + 1,
-                until,
+            return await self.read_in_transaction(
+                conn, tenant, after=after, limit=limit, until=until
             )
+
+    async def read_in_transaction(
+        self,
+        conn: DbConnection,
+        tenant: str,
+        *,
+        after: int,
+        limit: int,
+        until: int | None = None,
+    ) -> list[EventEnvelope]:
+        """`read`, in the caller's transaction, which has named `tenant` already
+        (`tenant_transaction`): a reader that writes what it read saves a transaction."""
+        table = self._table(tenant)
+        rows = await conn.fetch(
+            f"""SELECT notification_id, originator_id, originator_version, topic, state
+                FROM {table}
+                WHERE notification_id >= (
+                    SELECT coalesce(max(notification_id), 0) FROM {table}
+                    WHERE notification_id <= $1)
+                  AND ($3::bigint IS NULL OR notification_id <= $3)
+                ORDER BY notification_id LIMIT $2""",
+            after,
+            limit + 1,
+            until,
+        )
         envelopes: list[EventEnvelope] = []
         previous: int | None = None
         for row in rows:

@@ -79,29 +79,35 @@ class Relay:
         else:
             positions = await self.positions()
         count = 0
-        for tenant in tenants:
-            position = positions.get(tenant, 0)
-            while True:
-                async with self.pool.acquire() as conn:
-                    batch = await self.logs.read(
-                        conn, tenant, after=position, limit=self.batch_size
-                    )
-                if not batch:
-                    break
-                try:
-                    await self._publish(batch)
-                except NoStreamResponseError:
-                    # The stream is gone (NATS lost its store): recreate it and rewind;
-                    # the next pass publishes again what it lost.
-                    self._stream_created = None
-                    await self.check_stream(positions)
-                    raise
-                position = batch[-1].position
-                await self._store_position(tenant, position)
-                positions[tenant] = position
-                count += len(batch)
-                if len(batch) < self.batch_size:
-                    break
+        published: dict[str, int] = {}
+        try:
+            for tenant in tenants:
+                position = positions.get(tenant, 0)
+                while True:
+                    async with self.pool.acquire() as conn:
+                        batch = await self.logs.read(
+                            conn, tenant, after=position, limit=self.batch_size
+                        )
+                    if not batch:
+                        break
+                    try:
+                        await self._publish(batch)
+                    except NoStreamResponseError:
+                        # The stream is gone (NATS lost its store): recreate it and rewind;
+                        # the next pass publishes again what it lost.
+                        self._stream_created = None
+                        published.clear()
+                        await self.check_stream(positions)
+                        raise
+                    position = batch[-1].position
+                    published[tenant] = positions[tenant] = position
+                    count += len(batch)
+                    if len(batch) < self.batch_size:
+                        break
+        finally:
+            # Once per pass, not per batch: what was published is stored even when a later
+            # tenant fails.
+            await self._store_positions(published)
         self.published += count
         return count
 
@@ -133,7 +139,7 @@ class Relay:
                     held,
                     position,
                 )
-                await self._store_position(tenant, held)
+                await self._store_positions({tenant: held})
                 positions[tenant] = held
                 self.rewound += position - held
         self._stream_created = info.created
@@ -167,17 +173,19 @@ class Relay:
         if len(acks) != len(batch):
             raise RuntimeError("JetStream acknowledged fewer messages than were published")
 
-    async def _store_position(self, tenant: str, position: int) -> None:
+    async def _store_positions(self, positions: dict[str, int]) -> None:
+        if not positions:
+            return
         async with self.pool.acquire() as conn, conn.transaction():
             # No flush to disk for this commit: a position lost in a crash only means the
             # batch is published again, which JetStream and consumers de-duplicate.
             await conn.execute("SET LOCAL synchronous_commit = off")
             await conn.execute(
                 f"""INSERT INTO {self.schema}.relay_positions (tenant_id, position)
-                    VALUES ($1, $2)
+                    SELECT * FROM unnest($1::text[], $2::bigint[])
                     ON CONFLICT (tenant_id) DO UPDATE SET position = EXCLUDED.position""",
-                tenant,
-                position,
+                list(positions),
+                list(positions.values()),
             )
 
     def _report(self, failing: str | None) -> None:

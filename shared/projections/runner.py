@@ -172,30 +172,29 @@ class ProjectionRunner:
     ) -> tuple[int, int]:
         applied = 0
         while True:
-            async with self.pool.acquire() as conn:
-                batch = await self.logs.read(
-                    conn, tenant, after=position, limit=batch_size, until=until
-                )
-            if not batch:
-                break
             async with tenant_transaction(self.pool, tenant) as conn:
                 # A read model is derived data and its rows commit with their position: a
                 # crash can only lose both together, and they are replayed. So this commit
                 # need not wait for its flush to disk (which would double a command's cost).
                 # Replicas of a service may follow the same log: the lock serialises them
                 # per (projection, tenant), and events another replica applied meanwhile
-                # are skipped, so each event still counts exactly once. (The position is
-                # read by the next statement, whose snapshot is taken after the lock.)
+                # are skipped, so each event still counts exactly once. (The position and
+                # the events are read by the next statements, whose snapshots are taken
+                # after the lock.) One transaction reads the batch and writes its rows.
                 await conn.execute(
                     "SELECT set_config('synchronous_commit', 'off', true), "
                     "pg_advisory_xact_lock(hashtext($1))",
                     f"{projection.name}/{tenant}",
                 )
-                committed = await self._position(projection, tenant, conn)
-                fresh = [e for e in batch if e.position > committed]
-                for event in fresh:
+                position = max(position, await self._position(projection, tenant, conn))
+                batch = await self.logs.read_in_transaction(
+                    conn, tenant, after=position, limit=batch_size, until=until
+                )
+                if not batch:
+                    break
+                for event in batch:
                     await _apply(self._dispatch[projection.name], conn, event)
-                position = max(batch[-1].position, committed)
+                position = batch[-1].position
                 await conn.execute(
                     f"""INSERT INTO {self.schema}.projection_positions
                           (projection, tenant_id, position) VALUES ($1, $2, $3)
@@ -205,7 +204,7 @@ class ProjectionRunner:
                     tenant,
                     position,
                 )
-            applied += len(fresh)
+            applied += len(batch)
             if len(batch) < batch_size:
                 break
         return applied, position

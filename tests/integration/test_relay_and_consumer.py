@@ -301,11 +301,11 @@ class CrashAfterAck(Relay):
 
     crashed = False
 
-    async def _store_position(self, tenant: str, position: int) -> None:
+    async def _store_positions(self, positions: dict[str, int]) -> None:
         if not self.crashed:
             self.crashed = True
             raise RuntimeError("relay crashed after JetStream acked the batch")
-        await super()._store_position(tenant, position)
+        await super()._store_positions(positions)
 
 
 async def test_crash_after_ack_republishes_without_duplicates(
