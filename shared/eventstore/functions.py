@@ -51,7 +51,8 @@ BEGIN
     SELECT array_agg(notification_id ORDER BY notification_id) INTO positions FROM inserted;
   END IF;
   -- After the events: a concurrent retry with the same key fails here on the primary key
-  -- and its events go with it.
+  -- and its events go with it. (`status` is no longer read: a replay answers with the
+  -- status of its route.)
   IF in_key IS NOT NULL THEN
     INSERT INTO {keys} (key, fingerprint, status, body)
     VALUES (in_key, in_fingerprint, 0, in_reply);
