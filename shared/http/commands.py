@@ -23,7 +23,7 @@ from shared.eventstore.context import CommandContext
 from shared.http.middleware import TRACE_ID
 from shared.http.reads import POSITION_HEADER
 from shared.http.security import actor_scope, principal_of
-from shared.service_layer.commands import Accepted, Command, reason_of
+from shared.service_layer.commands import Accepted, Command
 from shared.service_layer.messagebus import MessageBus, fingerprint
 
 # Subscripted with types known only at run time (each command's fields).
@@ -185,7 +185,6 @@ async def execute(
         actor=principal.sub,
         correlation_id=request.state.get("correlation_id") or "",
         causation_id=causation_id(request),
-        reason=reason_of(command),
         scope=actor_scope(request),
     )
     key = request.headers.get(IDEMPOTENCY_HEADER.lower())

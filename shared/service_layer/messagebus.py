@@ -16,7 +16,7 @@ import msgspec
 from shared.domain.errors import Conflict, DomainError, RuleBroken
 from shared.domain.messages import Message
 from shared.eventstore.context import CommandContext, command_context
-from shared.service_layer.commands import Accepted, Command
+from shared.service_layer.commands import Accepted, Command, reason_of
 from shared.service_layer.handlers import Handler, HandlerRegistry
 from shared.service_layer.ports import Actor, Clock
 from shared.service_layer.unit_of_work import ConcurrentWrite, IdempotencyRecord, UnitOfWork
@@ -77,6 +77,10 @@ class MessageBus:
         """Runs `command` in `ctx.tenant`; `expected_versions` are the versions the client
         last saw of the records it names (If-Match)."""
         handler = self.handlers[type(command)]
+        # The why of a change is the command's own `reason`: recorded with its events,
+        # whoever sent it.
+        if (reason := reason_of(command)) is not None:
+            ctx = msgspec.structs.replace(ctx, reason=reason)
         with command_context(ctx):
             async with self.units_of_work(ctx.tenant, ctx, expected_versions or {}) as uow:
                 provided: dict[str, Any] = {
@@ -106,9 +110,8 @@ class MessageBus:
         try:
             aggregate = await handler(command, provided)
         except DomainError:
-            earlier = await _earlier(uow, key)
-            if earlier is not None:
-                return await _replay(uow, earlier, request_fingerprint)
+            if (replay := await _replay_if_retried(uow, key, request_fingerprint)) is not None:
+                return replay
             raise
         reply = msgspec.json.encode(Accepted(aggregate.id, aggregate.version))
         record = IdempotencyRecord(key, request_fingerprint, reply) if key is not None else None
@@ -117,14 +120,12 @@ class MessageBus:
             # an earlier, allowed command still gets its reply.
             position = await uow.commit(record)
         except DomainError:
-            earlier = await _earlier(uow, key)
-            if earlier is not None:
-                return await _replay(uow, earlier, request_fingerprint)
+            if (replay := await _replay_if_retried(uow, key, request_fingerprint)) is not None:
+                return replay
             raise
         except ConcurrentWrite:
-            earlier = await _earlier(uow, key)
-            if earlier is not None:
-                return await _replay(uow, earlier, request_fingerprint)
+            if (replay := await _replay_if_retried(uow, key, request_fingerprint)) is not None:
+                return replay
             raise Conflict(
                 Message(
                     "the record was changed by someone else at the same time: "
@@ -134,8 +135,13 @@ class MessageBus:
         return Outcome(reply, position=position)
 
 
-async def _earlier(uow: UnitOfWork, key: str | None) -> IdempotencyRecord | None:
-    return await uow.find_idempotency_record(key) if key is not None else None
+async def _replay_if_retried(
+    uow: UnitOfWork, key: str | None, request_fingerprint: str
+) -> Outcome | None:
+    """The first attempt's reply when `key` was used before (the command cannot go
+    through as new because it already did); None when there is no such attempt."""
+    earlier = await uow.find_idempotency_record(key) if key is not None else None
+    return await _replay(uow, earlier, request_fingerprint) if earlier is not None else None
 
 
 async def _replay(uow: UnitOfWork, earlier: IdempotencyRecord, request_fingerprint: str) -> Outcome:

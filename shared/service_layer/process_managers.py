@@ -18,7 +18,7 @@ from shared.db.pool import DbConnection
 from shared.domain.organisation import PROVINCE
 from shared.eventstore.context import CommandContext
 from shared.eventstore.envelope import EventEnvelope
-from shared.service_layer.commands import Command, reason_of
+from shared.service_layer.commands import Command
 from shared.service_layer.messagebus import MessageBus, Outcome, fingerprint
 
 
@@ -50,7 +50,6 @@ class ProcessManager:
             actor=f"process-manager:{self.name}",
             correlation_id=cause.meta.correlation_id,
             causation_id=cause.message_id,
-            reason=reason_of(command),
             # A system actor reaches the whole province it acts in.
             scope=PROVINCE,
         )

@@ -36,7 +36,7 @@ from shared.eventstore.envelope import EventEnvelope
 from shared.projections.runner import ProjectionRunner
 from shared.resilience.stalls import request_retry
 from shared.runtime import ServiceRuntime
-from shared.service_layer.commands import Command, reason_of
+from shared.service_layer.commands import Command
 from shared.settings import Settings
 from shared.tenancy import province_codes
 from tests.helpers import accepted, running
@@ -100,7 +100,6 @@ async def command(runtime: ServiceRuntime, tenant: str, command: Command) -> UUI
         tenant=tenant,
         actor="read-model-tests",
         correlation_id=f"corr-{uuid4()}",
-        reason=reason_of(command),
     )
     return accepted(await runtime.bus.execute(command, ctx)).id
 
