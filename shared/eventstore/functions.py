@@ -11,8 +11,16 @@ it takes `LOCK TABLE … IN EXCLUSIVE MODE` before it draws positions from the s
 reader that reads `notification_id > position` never skips an append that commits late. It
 sends no NOTIFY: a notifying transaction holds a cluster-wide lock through its commit flush,
 which serialised every command of every tenant. Readers are woken after the commit instead
-(`shared.eventstore.wakeups`). It takes events as arrays, so the events of several commands
-could share one call.
+(`shared.eventstore.wakeups`).
+
+It takes the events of several commands at once (group commit, `shared.eventstore.appends`):
+each event names its command, each command its Idempotency-Key. Under the lock it refuses
+every command one of whose record versions or whose key is already taken — it writes nothing
+of that command and names it in `refused` — and appends the others in one transaction. The
+lock makes that check exact (every earlier append has committed, no other is running), so a
+lost race is an answer for its own command, never an error that fails the commands sharing
+its call. Two commands of one call claiming the same version or key (a retry arriving with
+its first attempt) fail the call on the unique constraint; the caller then sends each alone.
 """
 
 from __future__ import annotations
@@ -32,32 +40,42 @@ def log_functions(service: str, tenant: str) -> str:
     table = f"{schema}.{events_table(service)}"
     keys = f"{schema}.idempotency_keys"
     return f"""
+-- The signature before group commit (one command per call).
+DROP FUNCTION IF EXISTS {schema}.append_events(
+    text, uuid[], bigint[], text[], bytea[], text, text, bytea);
+
 CREATE OR REPLACE FUNCTION {schema}.append_events(
-    in_tenant text, in_ids uuid[], in_versions bigint[], in_topics text[], in_states bytea[],
-    in_key text DEFAULT NULL, in_fingerprint text DEFAULT NULL, in_reply bytea DEFAULT NULL)
-RETURNS bigint[]
+    in_tenant text, in_commands int[], in_ids uuid[], in_versions bigint[], in_topics text[],
+    in_states bytea[], in_keys text[], in_fingerprints text[], in_replies bytea[],
+    OUT refused int[], OUT positions bigint[])
 {_HEADER}
 AS $$
-DECLARE
-  positions bigint[] := '{{}}';
 BEGIN
   PERFORM set_config('app.tenant_id', in_tenant, true);
-  IF cardinality(in_ids) > 0 THEN
-    LOCK TABLE {table} IN EXCLUSIVE MODE;
-    WITH inserted AS (
-      INSERT INTO {table} (originator_id, originator_version, topic, state)
-      SELECT * FROM unnest(in_ids, in_versions, in_topics, in_states)
-      RETURNING notification_id)
-    SELECT array_agg(notification_id ORDER BY notification_id) INTO positions FROM inserted;
-  END IF;
-  -- After the events: a concurrent retry with the same key fails here on the primary key
-  -- and its events go with it. (`status` is no longer read: a replay answers with the
-  -- status of its route.)
-  IF in_key IS NOT NULL THEN
-    INSERT INTO {keys} (key, fingerprint, status, body)
-    VALUES (in_key, in_fingerprint, 0, in_reply);
-  END IF;
-  RETURN positions;
+  LOCK TABLE {table} IN EXCLUSIVE MODE;
+  -- Commands are numbered from 1 in the order of the key arrays.
+  SELECT coalesce(array_agg(DISTINCT taken.command), '{{}}') INTO refused FROM (
+    SELECT e.command FROM unnest(in_commands, in_ids, in_versions) AS e(command, id, version)
+      JOIN {table} t ON t.originator_id = e.id AND t.originator_version = e.version
+    UNION ALL
+    SELECT k.command FROM unnest(in_keys) WITH ORDINALITY AS k(key, command)
+      JOIN {keys} t ON t.key = k.key) AS taken;
+  -- In the order given, so each command's positions follow its events' order.
+  WITH inserted AS (
+    INSERT INTO {table} (originator_id, originator_version, topic, state)
+    SELECT e.id, e.version, e.topic, e.state
+      FROM unnest(in_commands, in_ids, in_versions, in_topics, in_states)
+        WITH ORDINALITY AS e(command, id, version, topic, state, n)
+      WHERE e.command <> ALL (refused) ORDER BY e.n
+    RETURNING notification_id)
+  SELECT coalesce(array_agg(notification_id ORDER BY notification_id), '{{}}')
+    INTO positions FROM inserted;
+  -- (`status` is no longer read: a replay answers with the status of its route.)
+  INSERT INTO {keys} (key, fingerprint, status, body)
+  SELECT k.key, k.fingerprint, 0, k.reply
+    FROM unnest(in_keys, in_fingerprints, in_replies)
+      WITH ORDINALITY AS k(key, fingerprint, reply, command)
+    WHERE k.key IS NOT NULL AND k.command <> ALL (refused);
 END $$;
 
 CREATE OR REPLACE FUNCTION {schema}.aggregate_events(in_tenant text, in_id uuid)
@@ -91,7 +109,7 @@ END $$;
 
 
 _FUNCTIONS = (
-    "append_events(text, uuid[], bigint[], text[], bytea[], text, text, bytea)",
+    "append_events(text, int[], uuid[], bigint[], text[], bytea[], text[], text[], bytea[])",
     "aggregate_events(text, uuid)",
     "idempotency_record(text, text)",
     "log_head(text)",

@@ -2,9 +2,11 @@
 
 Each step is one statement calling the tenant schema's functions
 (`shared.eventstore.functions`), so one round trip: loading an aggregate, the append (the
-table lock, the events and the Idempotency-Key in one implicit transaction), a key lookup,
-the log's head. The eventsourcing library still provides the domain model and the mapping
-between domain and stored events; no worker thread is on the command path.
+table lock, the events and the Idempotency-Key in one implicit transaction, shared with the
+other commands of this process appending to the same log at that moment:
+`shared.eventstore.appends`), a key lookup, the log's head. The eventsourcing library still
+provides the domain model and the mapping between domain and stored events; no worker thread
+is on the command path.
 
 A command holds one connection of the event-store pool from its admission to its answer:
 no more commands run at a time than the pool has connections, and a command waits for its
@@ -24,11 +26,12 @@ from eventsourcing.persistence import StoredEvent
 
 from shared.db.pool import DbConnection
 from shared.domain.aggregate import AggregateRoot
+from shared.eventstore.appends import TenantAppends
 from shared.eventstore.context import CommandContext
 from shared.eventstore.mapper import EnvelopeMapper
 from shared.eventstore.stores import tenant_schema
 from shared.resilience.faults import CONNECTION_WAIT_SECONDS, Unavailable
-from shared.service_layer.unit_of_work import ConcurrentWrite, IdempotencyRecord, UnitOfWork
+from shared.service_layer.unit_of_work import IdempotencyRecord, UnitOfWork
 from shared.tenancy import province_codes
 
 
@@ -38,7 +41,9 @@ class TenantLogStatements:
     def __init__(self, service: str, tenant: str) -> None:
         schema = tenant_schema(service, tenant)
         self.load = f"SELECT * FROM {schema}.aggregate_events($1, $2)"
-        self.append = f"SELECT {schema}.append_events($1, $2, $3, $4, $5, $6, $7, $8)"
+        self.append = TenantAppends(
+            f"SELECT * FROM {schema}.append_events($1, $2, $3, $4, $5, $6, $7, $8, $9)", tenant
+        )
         self.find_key = f"SELECT * FROM {schema}.idempotency_record($1, $2)"
         self.head = f"SELECT {schema}.log_head($1)"
 
@@ -80,21 +85,9 @@ class EventStoreUnitOfWork(UnitOfWork):
         ]
         if not events and idempotency is None:
             return None
-        try:
-            positions: list[int] = await self._conn.fetchval(
-                self._sql.append,
-                self.tenant,
-                [e.originator_id for e in events],
-                [e.originator_version for e in events],
-                [e.topic for e in events],
-                [e.state for e in events],
-                idempotency.key if idempotency else None,
-                idempotency.fingerprint if idempotency else None,
-                idempotency.reply if idempotency else None,
-            )
-        except asyncpg.UniqueViolationError as exc:
-            # Another command recorded this version of a record, or this Idempotency-Key.
-            raise ConcurrentWrite(str(exc)) from exc
+        # Raises ConcurrentWrite when another command recorded one of these versions of a
+        # record, or this Idempotency-Key.
+        positions = await self._sql.append.append(self._conn, events, idempotency)
         if not positions:
             return None
         self._appended(self.tenant)

@@ -1,28 +1,40 @@
-"""The command path's append (one call to the tenant schema's `append_events`, on asyncpg):
-a follower reading a log while many commands append to it sees every position exactly once,
-in order; a lost race and a reused Idempotency-Key are refused as such; row-level security
-still binds the call; readers are woken after the commit, in this process and in others."""
+"""The command path's append (calls to the tenant schema's `append_events`, on asyncpg, that
+commands arriving together share): a follower reading a log while many commands append to it
+sees every position exactly once, in order, and each command its own events' positions; a
+lost race and a reused Idempotency-Key are refused as such, for that command alone, whatever
+call it shares; row-level security still binds the call; readers are woken after the commit,
+in this process and in others."""
 
 from __future__ import annotations
 
 import asyncio
 import secrets
-from collections.abc import AsyncIterator
-from uuid import uuid4
+from collections.abc import AsyncIterator, Awaitable
+from contextlib import asynccontextmanager
+from uuid import UUID, uuid4
 
 import asyncpg
 import pytest
 
 from services.registry.application.register_institution import RegisterInstitution
+from services.registry.application.rename_institution import RenameInstitution
 from services.registry.domain.institution import Institution, InstitutionType
 from shared.devstack.stack import DevStack
 from shared.eventstore.context import command_context
 from shared.eventstore.logs import LogWatcher
+from shared.eventstore.stores import events_table, tenant_schema
 from shared.runtime import ServiceRuntime
 from shared.service_layer.unit_of_work import ConcurrentWrite, IdempotencyRecord
 from shared.settings import Settings
 from shared.tenancy import province_codes
-from tests.helpers import context, fresh_database, own_streams, register_institution_in, running
+from tests.helpers import (
+    accepted,
+    context,
+    fresh_database,
+    own_streams,
+    register_institution_in,
+    running,
+)
 
 WRITERS = 32
 COMMANDS_PER_WRITER = 12
@@ -69,7 +81,7 @@ async def test_a_follower_sees_every_position_once_in_order_under_concurrent_app
         done = asyncio.Event()
         follower = asyncio.create_task(_follow(runtime, tenants, done))
 
-        async def write(writer: int) -> list[tuple[str, int]]:
+        async def write(writer: int) -> list[tuple[str, int, UUID]]:
             positions = []
             for n in range(COMMANDS_PER_WRITER):
                 tenant = tenants[(writer + n) % len(tenants)]
@@ -82,7 +94,7 @@ async def test_a_follower_sees_every_position_once_in_order_under_concurrent_app
                     context(tenant),
                 )
                 assert outcome.position is not None
-                positions.append((tenant, outcome.position))
+                positions.append((tenant, outcome.position, accepted(outcome).id))
             return positions
 
         try:
@@ -93,20 +105,65 @@ async def test_a_follower_sees_every_position_once_in_order_under_concurrent_app
 
         async with runtime.db.acquire() as conn:
             final = {
-                t: [
-                    e.position
+                t: {
+                    e.position: e.aggregate_id
                     for e in await runtime.logs.read(conn, t, after=before[t], limit=100_000)
-                ]
+                }
                 for t in tenants
             }
+        transactions = await _transactions(own, tenants[0], before[tenants[0]])
     assert len(written) == WRITERS * COMMANDS_PER_WRITER
     for tenant in tenants:
         positions = [p for p in seen[tenant] if p > before[tenant]]
         # In order, each once...
         assert positions == sorted(set(positions)), tenant
         # ...and nothing the follower had already passed turned up later.
-        assert positions == final[tenant], tenant
-        assert {p for t, p in written if t == tenant} <= set(positions), tenant
+        assert positions == list(final[tenant]), tenant
+    # Each command was told the position of its own event.
+    assert all(final[t][p] == institution for t, p, institution in written)
+    if spread == "one hot tenant":
+        # Commands arriving together shared a transaction.
+        assert len(transactions) < len(written)
+
+
+async def _transactions(settings: Settings, tenant: str, after: int | None) -> list[int]:
+    """The transactions (by id) that appended to a log after a position, one per event."""
+    table = f"{tenant_schema('registry', tenant)}.{events_table('registry')}"
+    conn = await asyncpg.connect(settings.database_url)
+    try:
+        rows = await conn.fetch(
+            f"SELECT DISTINCT xmin::text::bigint FROM {table} WHERE notification_id > $1",
+            after or 0,
+        )
+    finally:
+        await conn.close()
+    return [r[0] for r in rows]
+
+
+@asynccontextmanager
+async def _log_locked(settings: Settings, tenant: str) -> AsyncIterator[None]:
+    """Holds a tenant log's table lock, as an append in progress does: appends arriving
+    meanwhile wait in line and share the next call."""
+    table = f"{tenant_schema('registry', tenant)}.{events_table('registry')}"
+    conn = await asyncpg.connect(settings.database_url)
+    try:
+        async with conn.transaction():
+            await conn.execute(f"LOCK TABLE {table} IN EXCLUSIVE MODE")
+            yield
+    finally:
+        await conn.close()
+
+
+async def _together(
+    *commits: Awaitable[int | None], settings: Settings, tenant: str
+) -> list[int | BaseException | None]:
+    """Commits that reach the append while one is under way, so that all but the first
+    share one call; their answers (a position, or the error), in order."""
+    async with _log_locked(settings, tenant):
+        answers = asyncio.gather(*commits, return_exceptions=True)
+        # Until every commit is in line behind the first (blocked by the lock).
+        await asyncio.sleep(0.5)
+    return list(await answers)
 
 
 async def test_a_lost_race_and_a_reused_key_are_concurrent_writes(own: Settings) -> None:
@@ -162,12 +219,17 @@ async def test_the_log_functions_are_bound_by_row_level_security(own: Settings) 
                 == []
             )
             with pytest.raises(asyncpg.InsufficientPrivilegeError):
-                await conn.fetchval(
-                    "SELECT registry_t94.append_events('51', $1, $2, $3, $4)",
+                await conn.fetchrow(
+                    "SELECT * FROM registry_t94.append_events('51', $1, $2, $3, $4, $5, $6, $7,"
+                    " $8)",
+                    [1],
                     [uuid4()],
                     [1],
                     ["Institution.Registered"],
                     [b"{}"],
+                    [None],
+                    [None],
+                    [None],
                 )
             assert (
                 len(
@@ -196,3 +258,91 @@ async def test_readers_in_other_processes_are_woken_after_the_commit(own: Settin
             assert await changes.wait(poll_interval=5.0) == {"95"}
         finally:
             await elsewhere.stop()
+
+
+async def test_a_refused_command_in_a_shared_call_fails_alone(own: Settings) -> None:
+    tenant = "91"
+    async with running("registry", own) as runtime:
+        contested = await register_institution_in(runtime, tenant, "LKSA Rebutan")
+        others = [await register_institution_in(runtime, tenant, f"LKSA {n}") for n in range(2)]
+        units = runtime.bus.units_of_work
+        ctx = context(tenant)
+        key = f"k-{secrets.token_hex(4)}"
+        with command_context(ctx):
+            async with units(tenant, ctx, {}) as uow:
+                before = await uow.head()
+            # As many units as the tests' event-store pool has connections.
+            async with (
+                units(tenant, ctx, {}) as winner,
+                units(tenant, ctx, {}) as stale,
+                units(tenant, ctx, {}) as first,
+                units(tenant, ctx, {}) as second,
+            ):
+                (await winner.get(Institution, contested)).rename("Nama Menang")
+                (await stale.get(Institution, contested)).rename("Nama Basi")
+                for uow, institution in zip((first, second), others, strict=True):
+                    (await uow.get(Institution, institution)).rename("Nama Baru")
+                answers = await _together(
+                    winner.commit(None),
+                    first.commit(None),
+                    stale.commit(IdempotencyRecord(f"stale-{key}", "f", b"{}")),
+                    second.commit(IdempotencyRecord(key, "f", b"{}")),
+                    settings=own,
+                    tenant=tenant,
+                )
+            async with units(tenant, ctx, {}) as uow:
+                assert (await uow.get(Institution, contested)).name == "Nama Menang"
+                for institution in others:
+                    assert (await uow.get(Institution, institution)).name == "Nama Baru"
+                assert await uow.find_idempotency_record(key) is not None
+                # The refused command's key went with it: a retry can still go through.
+                assert await uow.find_idempotency_record(f"stale-{key}") is None
+    assert isinstance(answers[2], ConcurrentWrite)
+    positions = [a for a in answers if not isinstance(a, BaseException)]
+    assert len(positions) == 3
+    assert all(isinstance(p, int) for p in positions)
+    # The first went alone; the two after it, and the refused one, shared one call: one
+    # transaction, in which the refused command wrote nothing.
+    assert len(await _transactions(own, tenant, before)) == 2
+
+
+async def test_one_key_or_one_version_twice_in_a_line_goes_through_once(own: Settings) -> None:
+    tenant = "92"
+    async with running("registry", own) as runtime:
+        institution = await register_institution_in(runtime, tenant, "LKSA Kembar")
+        elsewhere = await register_institution_in(runtime, tenant, "LKSA Lain")
+
+        async def rename(target: UUID, name: str, key: str | None = None) -> bool:
+            """A rename; True if it was a replay of an earlier answer."""
+            command = RenameInstitution(institution_id=target, name=name)
+            outcome = await runtime.bus.execute(
+                command, context(tenant), idempotency_key=key, request_fingerprint="same body"
+            )
+            return outcome.replayed
+
+        # A retry arriving with its first attempt (behind a command that goes first, alone):
+        # one applies, the other replays its answer.
+        key = f"twice-{secrets.token_hex(4)}"
+        retried = await _together(
+            rename(elsewhere, "Nama Lain"),
+            rename(institution, "Nama Ulang", key),
+            rename(institution, "Nama Ulang", key),
+            settings=own,
+            tenant=tenant,
+        )
+        # Two renames of one version arriving together: one applies, the other is a 409.
+        raced = await _together(
+            rename(elsewhere, "Nama Lain Lagi"),
+            rename(institution, "Nama Kesatu"),
+            rename(institution, "Nama Kedua"),
+            settings=own,
+            tenant=tenant,
+        )
+        async with runtime.bus.units_of_work(tenant, context(tenant), {}) as uow:
+            found = await uow.get(Institution, institution)
+    assert retried == [False, False, True]
+    assert raced[0] is False
+    assert sorted(type(a).__name__ for a in raced[1:]) == ["Conflict", "bool"]
+    # Registered, renamed once by the retried command, once by the race's winner.
+    assert found.version == 3
+    assert found.name in {"Nama Kesatu", "Nama Kedua"}
