@@ -11,7 +11,10 @@ tenants (and once on one hot tenant):
   COMMIT);
 - "function + NOTIFY inside": one call to `append_events` with a `pg_notify` in the same
   statement (one round trip; what a NOTIFY in the function would cost);
-- "function": one call to `append_events`, no NOTIFY (the command path now);
+- "function": one call to `append_events`, no NOTIFY (the command path now, one command
+  per call);
+- "function, 8 commands per call": what group commit does when commands arrive together
+  (`shared.eventstore.appends`), counted per command;
 - "function + coalesced notify": the same, plus one `pg_notify` per 5 ms burst from a
   connection of its own (what the service sends for other processes);
 - "raw INSERT": one plain row per transaction, no lock (the machine's limit).
@@ -45,14 +48,16 @@ from shared.tenancy import province_codes
 SERVICE = "registry"
 STATE = b'{"v":1,"meta":{},"data":{}}'
 
-Append = Callable[["asyncpg.Connection[Any]", str, int], Awaitable[None]]
+# An append of some commands; how many.
+Append = Callable[["asyncpg.Connection[Any]", str, int], Awaitable[int]]
+GROUP = 8
 
 
 def _key(n: int) -> str:
     return f"k-{secrets.token_hex(6)}-{n}"
 
 
-async def before(conn: asyncpg.Connection[Any], tenant: str, n: int) -> None:
+async def before(conn: asyncpg.Connection[Any], tenant: str, n: int) -> int:
     schema = tenant_schema(SERVICE, tenant)
     table = f"{schema}.{events_table(SERVICE)}"
     # Literal values: a simple-query script is one round trip, as psycopg's pipeline is.
@@ -67,44 +72,52 @@ async def before(conn: asyncpg.Connection[Any], tenant: str, n: int) -> None:
         f"INSERT INTO {schema}.idempotency_keys (key, fingerprint, status, body) "
         f"VALUES ('{_key(n)}', 'f', 0, ''); COMMIT"
     )
+    return 1
 
 
 def _call(tenant: str) -> str:
-    return f"SELECT {tenant_schema(SERVICE, tenant)}.append_events($1, $2, $3, $4, $5, $6, $7, $8)"
+    schema = tenant_schema(SERVICE, tenant)
+    return f"SELECT * FROM {schema}.append_events($1, $2, $3, $4, $5, $6, $7, $8, $9)"
 
 
-async def function(conn: asyncpg.Connection[Any], tenant: str, n: int) -> None:
-    await conn.fetchval(
-        _call(tenant),
+def _arguments(tenant: str, n: int, commands: int) -> list[object]:
+    """`commands` commands of one event and a key each."""
+    return [
         tenant,
-        [uuid4()],
-        [1],
-        ["Institution.Registered"],
-        [STATE],
-        _key(n),
-        "f",
-        b"",
-    )
+        list(range(1, commands + 1)),
+        [uuid4() for _ in range(commands)],
+        [1] * commands,
+        ["Institution.Registered"] * commands,
+        [STATE] * commands,
+        [_key(n * commands + c) for c in range(commands)],
+        ["f"] * commands,
+        [b""] * commands,
+    ]
 
 
-async def function_notify_inside(conn: asyncpg.Connection[Any], tenant: str, n: int) -> None:
+async def function(conn: asyncpg.Connection[Any], tenant: str, n: int) -> int:
+    await conn.fetchrow(_call(tenant), *_arguments(tenant, n, 1))
+    return 1
+
+
+async def grouped(conn: asyncpg.Connection[Any], tenant: str, n: int) -> int:
+    await conn.fetchrow(_call(tenant), *_arguments(tenant, n, GROUP))
+    return GROUP
+
+
+async def function_notify_inside(conn: asyncpg.Connection[Any], tenant: str, n: int) -> int:
     # pg_notify in the same statement: the same implicit transaction, one round trip.
-    await conn.fetchval(
-        _call(tenant).replace("SELECT ", "SELECT pg_notify($9, $1), ", 1),
-        tenant,
-        [uuid4()],
-        [1],
-        ["Institution.Registered"],
-        [STATE],
-        _key(n),
-        "f",
-        b"",
+    await conn.fetchrow(
+        _call(tenant).replace("SELECT * ", "SELECT pg_notify($10, $1), * ", 1),
+        *_arguments(tenant, n, 1),
         events_table(SERVICE),
     )
+    return 1
 
 
-async def raw_insert(conn: asyncpg.Connection[Any], tenant: str, n: int) -> None:
+async def raw_insert(conn: asyncpg.Connection[Any], tenant: str, n: int) -> int:
     await conn.execute("INSERT INTO bench_raw (id, name) VALUES ($1, $2)", uuid4(), tenant)
+    return 1
 
 
 async def _run(
@@ -124,11 +137,10 @@ async def _run(
         n = 0
         while time.perf_counter() < deadline:
             tenant = tenants[(i * 7 + n) % len(tenants)]
-            await append(conn, tenant, n)
+            done += await append(conn, tenant, n)
             if notifier is not None:
                 notifier.notify(tenant)
             n += 1
-            done += 1
 
     start = time.perf_counter()
     try:
@@ -170,6 +182,7 @@ async def main(seconds: float, connections: int) -> None:
                 ("function + NOTIFY inside", function_notify_inside, None),
                 ("function (no NOTIFY)", function, None),
                 ("function + coalesced notify", function, notifier),
+                (f"function, {GROUP} commands per call", grouped, None),
                 ("raw INSERT", raw_insert, None),
             ]
             for label, tenants in (("38 tenants", everywhere), ("one hot tenant", ["31"])):

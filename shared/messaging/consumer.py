@@ -2,6 +2,11 @@
 
 - The effect and the processed-message record commit in one transaction; the message is
   acknowledged only after that commit, so a crash redelivers and the record skips it.
+- A pull's messages apply together: one transaction for all their tenants (one
+  processed-messages insert and one position per tenant), so a commit and its round trips
+  are paid per pull, not per message. If one event fails there, the pull rolls back and its
+  tenants apply again each on its own, event by event, so that event stalls its tenant only,
+  at that event, and everything before it and every other tenant still applies.
 - NATS is only the transport; the source service's events feed is the truth. Every message
   names the previous position of its tenant log: a consumer that sees a hole refills it from
   the feed first, and it never moves past a position it has not applied.
@@ -21,8 +26,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Sequence
-from typing import Any, Protocol
+from collections.abc import Mapping, Sequence
+from contextlib import AsyncExitStack
+from typing import Any, NamedTuple, Protocol
 
 import asyncpg
 import msgspec
@@ -161,8 +167,7 @@ class EventConsumer:
             except Exception as exc:
                 await self._nats_unavailable(exc, stop)
                 continue
-            for msg in messages:
-                await self.handle_message(msg)
+            await self.handle_messages(messages)
 
     async def _nats_unavailable(self, exc: Exception, stop: asyncio.Event) -> None:
         if not is_outage(exc):
@@ -179,52 +184,153 @@ class EventConsumer:
         self.waiting_on = what
 
     async def handle_message(self, msg: Msg) -> None:
-        deliveries = msg.metadata.num_delivered or 1
-        try:
-            await self._handle(msg)
-        except Exception as exc:
-            if not is_outage(exc):
-                raise
-            self._wait_on(describe(exc))
-            delay = self.backoff[min(deliveries, len(self.backoff)) - 1]
-            await _settle(msg.nak(delay=delay))
-            return
-        self.waiting_on = None
-        await _settle(msg.ack())
+        await self.handle_messages([msg])
 
-    async def _handle(self, msg: Msg) -> None:
+    async def handle_messages(self, messages: Sequence[Msg]) -> None:
+        """Apply a pull's events and settle each message: acknowledged once applied (or
+        parked, or skipped as applied already), retried later when an outage stopped it."""
+        by_tenant: dict[str, list[tuple[Msg, EventEnvelope]]] = {}
+        for msg in messages:
+            try:
+                event = await self._event_of(msg)
+            except Exception as exc:
+                if not is_outage(exc):
+                    raise
+                self._wait_on(describe(exc))
+                await _settle(msg.nak(delay=_delay(self.backoff, msg)))
+                continue
+            if event is None:
+                await _settle(msg.ack())
+            else:
+                by_tenant.setdefault(event.tenant, []).append((msg, event))
+        outages = await self._process_tenants(
+            {tenant: [event for _, event in pulled] for tenant, pulled in by_tenant.items()}
+        )
+        if not outages:
+            self.waiting_on = None
+        for tenant, pulled in by_tenant.items():
+            outage = outages.get(tenant)
+            if outage is not None:
+                self._wait_on(describe(outage.reason))
+            for msg, event in pulled:
+                if outage is None or event.position < outage.from_position:
+                    await _settle(msg.ack())
+                else:
+                    await _settle(msg.nak(delay=_delay(self.backoff, msg)))
+
+    async def _event_of(self, msg: Msg) -> EventEnvelope | None:
+        """The event a message carries; None when it is none of the source's (parked)."""
         try:
             event = self._decoder.decode(msg.data)
         except msgspec.DecodeError as exc:
             await self._park_raw(msg, f"undecodable message: {exc}")
-            return
+            return None
         if msg.subject != self.subjects.of(event) or event.service != self.source:
             # Only the relay publishes here; a message whose subject disagrees with its own
             # envelope was redirected by someone else (e.g. a push consumer's deliver subject
             # pointing into the stream) and must never be applied.
             await self._park_raw(msg, f"subject {msg.subject} does not match its envelope")
-            return
-        await self.process(event)
+            return None
+        return event
 
     async def process(self, event: EventEnvelope) -> None:
         """Apply `event` in its place in the tenant's log: after every earlier event (taken
         from the source if NATS lost them), never after a stall of the tenant."""
-        async with self._lock(event.tenant):
-            if self._stalled.get(event.tenant) is not None:
-                # The tenant waits at an earlier event; this one comes from the source once
-                # that applies (so acknowledging it loses nothing).
-                return
-            last = await self.last_position(event.tenant)
+        outages = await self._process_tenants({event.tenant: [event]})
+        if outage := outages.get(event.tenant):
+            raise outage.reason
+
+    async def _process_tenants(
+        self, events: Mapping[str, Sequence[EventEnvelope]]
+    ) -> dict[str, _Outage]:
+        """Apply each tenant's events in their places (see `process`), all tenants in one
+        transaction when they can; the outages that stopped a tenant, by tenant."""
+        outages: dict[str, _Outage] = {}
+        async with AsyncExitStack() as locks:
+            for tenant in sorted(events):
+                await locks.enter_async_context(self._lock(tenant))
+            try:
+                positions = await self.positions()
+            except Exception as exc:
+                if not is_outage(exc):
+                    raise
+                return dict.fromkeys(events, _Outage(exc))
+            pending: dict[str, list[EventEnvelope]] = {}
+            for tenant, received in events.items():
+                if self._stalled.get(tenant) is not None:
+                    # The tenant waits at an earlier event; these come from the source once
+                    # that applies (so acknowledging them loses nothing).
+                    continue
+                in_order, outage = await self._in_order(tenant, positions.get(tenant, 0), received)
+                if in_order:
+                    pending[tenant] = in_order
+                if outage is not None:
+                    outages[tenant] = outage
+            try:
+                await self._apply_together(pending)
+            except Exception as exc:
+                if is_outage(exc):
+                    return {**outages, **dict.fromkeys(pending, _Outage(exc))}
+                # One event cannot apply: each tenant on its own, event by event, so that
+                # event stalls its tenant only.
+                for tenant, in_order in pending.items():
+                    try:
+                        await self._apply_in_order(tenant, in_order)
+                    except Exception as exc:
+                        if not is_outage(exc):
+                            raise
+                        outages[tenant] = _Outage(exc)
+        return outages
+
+    async def _in_order(
+        self, tenant: str, last: int, received: Sequence[EventEnvelope]
+    ) -> tuple[list[EventEnvelope], _Outage | None]:
+        """The events after `last` to apply, in log order, with any the messages skipped
+        (JetStream lost or reordered them) taken from the source of truth; if the source
+        cannot be read, those before the hole and the outage that stops the rest."""
+        in_order: list[EventEnvelope] = []
+        for event in sorted({e.position: e for e in received}.values(), key=_position):
             if event.position <= last:
-                return
-            pending = [event]
+                continue
             if event.previous_position is not None and event.previous_position > last:
-                # JetStream lost or reordered something: take the missing events from the
-                # source of truth before applying this one.
-                missing = await self._read_source(event.tenant, last, event.position - 1)
+                try:
+                    missing = await self._read_source(tenant, last, event.position - 1)
+                except Exception as exc:
+                    if not is_outage(exc):
+                        raise
+                    return in_order, _Outage(exc, event.position)
                 self.refilled += len(missing)
-                pending = [*missing, event]
-            await self._apply_in_order(event.tenant, pending)
+                in_order.extend(missing)
+            in_order.append(event)
+            last = event.position
+        return in_order, None
+
+    async def _apply_together(self, events: Mapping[str, Sequence[EventEnvelope]]) -> None:
+        """Every tenant's events in one transaction, each tenant's rows under its own
+        setting; the events processed already are skipped."""
+        if not events:
+            return
+        applied = 0
+        async with self.pool.acquire() as conn, conn.transaction():
+            for tenant, in_order in events.items():
+                await conn.execute("SELECT set_config('app.tenant_id', $1, true)", tenant)
+                fresh = {
+                    row[0]
+                    for row in await conn.fetch(
+                        f"""INSERT INTO {self.schema}.processed_messages (consumer, message_id)
+                            SELECT $1, unnest($2::text[]) ON CONFLICT DO NOTHING
+                            RETURNING message_id""",
+                        self.name,
+                        [e.message_id for e in in_order],
+                    )
+                }
+                for event in in_order:
+                    if event.message_id in fresh:
+                        for dispatch in self._dispatch:
+                            await dispatch.deliver(conn, event)
+                await self._advance(conn, tenant, in_order[-1].position)
+                applied += len(fresh)
+        self.applied += applied
 
     async def catch_up(self, tenant: str) -> int:
         """Take from the source every event of `tenant` not applied yet (a lost tail, a
@@ -367,6 +473,25 @@ class EventConsumer:
                 msg.metadata.num_delivered or 1,
             )
         self.parked += 1
+
+
+class _Outage(NamedTuple):
+    """What stopped a tenant's events in a pull, and from which position on."""
+
+    reason: Exception
+    # Events before it applied (0: none of the pull's did).
+    from_position: int = 0
+
+
+def _delay(backoff: Sequence[float], msg: Msg) -> float:
+    """The pause before a message stopped by an outage comes again, growing with its
+    deliveries."""
+    deliveries = msg.metadata.num_delivered or 1
+    return backoff[min(deliveries, len(backoff)) - 1]
+
+
+def _position(event: EventEnvelope) -> int:
+    return event.position
 
 
 async def _settle(reply: Any) -> None:

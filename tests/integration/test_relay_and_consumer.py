@@ -438,6 +438,29 @@ async def test_redelivered_message_has_its_effect_once(
     assert consumer.applied == 2
 
 
+async def test_a_pulls_events_of_every_tenant_apply_in_one_transaction(
+    make_lane: Callable[..., Awaitable[Lane]], runtime: ServiceRuntime
+) -> None:
+    lane = await make_lane("61", "62")
+    await lane.register(3)
+    await lane.register(2, tenant="62")
+    await lane.relay().publish_pending()
+    name = "relaytest-pull"
+    consumer = lane.consumer(name, RecordEffect(name))
+
+    async def all_applied() -> bool:
+        return len(await effects(runtime, name)) == 5
+
+    await consume_until(lane, consumer, all_applied)
+    assert await effects(runtime, name, "61") == [e.position for e in await lane.log()]
+    assert await effects(runtime, name, "62") == [e.position for e in await lane.log("62")]
+    transactions = await runtime.db.fetchval(
+        f"SELECT count(DISTINCT xmin::text) FROM {SCHEMA}.effects WHERE consumer = $1", name
+    )
+    assert transactions == 1
+    assert consumer.applied == 5
+
+
 async def test_lost_message_is_refilled_from_the_log_in_order(
     make_lane: Callable[..., Awaitable[Lane]], runtime: ServiceRuntime
 ) -> None:
