@@ -9,16 +9,15 @@ the values `ERASED` anyway. A retry after a failure between the two steps finish
 
 from __future__ import annotations
 
-from typing import Annotated
 from uuid import UUID, uuid5
 
-import msgspec
 from litestar import Controller
 
 from shared.auth import Role
 from shared.db.pool import DbPool, tenant_transaction
 from shared.domain.aggregate import AggregateRoot, event
 from shared.domain.errors import NotFound
+from shared.domain.fields import Reason
 from shared.domain.messages import Message
 from shared.http.commands import expose
 from shared.http.security import requires_roles, tenant_guard
@@ -76,7 +75,7 @@ class EraseSubject(Command, frozen=True):
     those fields erased."""
 
     subject: UUID
-    reason: Annotated[str, msgspec.Meta(min_length=3, max_length=500, pattern=r"\S")]
+    reason: Reason
 
 
 async def erase_subject(
