@@ -86,10 +86,6 @@ class EventCatalogue:
         """The event's personal fields, each with where its data subject's id is."""
         return self._personal.get(event_cls, {})
 
-    @property
-    def has_personal_data(self) -> bool:
-        return any(self._personal.values())
-
     def class_of(self, name: str) -> type[Any]:
         return self._by_name[name]
 

@@ -107,7 +107,3 @@ def open_value(data_key: bytes, sealed: Any, *, service: str, tenant: str, field
         raise CannotOpen("the sealed value is not base64") from exc
     context = _value_context(service, tenant, value.subject, field)
     return msgspec.json.decode(_open(data_key, ciphertext, context))
-
-
-def subject_of(sealed: Any) -> str:
-    return msgspec.convert(sealed, Sealed).subject

@@ -66,8 +66,7 @@ class SubjectErasure:
 
     async def erase(self, subject: UUID) -> Erasure:
         async with tenant_transaction(self.db, self.tenant, wait=CONNECTION_WAIT_SECONDS) as conn:
-            outcome, _ = await self.keys.erase(conn, self.tenant, str(subject))
-        return outcome
+            return await self.keys.erase(conn, self.tenant, str(subject))
 
 
 class EraseSubject(Command, frozen=True):

@@ -14,7 +14,6 @@ import enum
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from datetime import datetime
 from typing import Any
 
 import msgspec
@@ -175,11 +174,8 @@ class SubjectKeys:
 
     # Erasure.
 
-    async def erase(
-        self, conn: DbConnection, tenant: str, subject: str
-    ) -> tuple[Erasure, datetime | None]:
-        """Destroy the subject's key, in the caller's tenant transaction; what happened and
-        when the subject was (or had been) erased."""
+    async def erase(self, conn: DbConnection, tenant: str, subject: str) -> Erasure:
+        """Destroy the subject's key, in the caller's tenant transaction."""
         row = await conn.fetchrow(
             f"SELECT erased_at FROM {self._table} WHERE tenant_id = $1 AND subject = $2 FOR UPDATE",
             tenant,
@@ -187,16 +183,16 @@ class SubjectKeys:
         )
         self.forget(tenant, subject)
         if row is None:
-            return Erasure.UNKNOWN, None
+            return Erasure.UNKNOWN
         if row["erased_at"] is not None:
-            return Erasure.ALREADY_ERASED, row["erased_at"]
-        erased_at = await conn.fetchval(
+            return Erasure.ALREADY_ERASED
+        await conn.execute(
             f"UPDATE {self._table} SET wrapped = NULL, erased_at = now() "
-            "WHERE tenant_id = $1 AND subject = $2 RETURNING erased_at",
+            "WHERE tenant_id = $1 AND subject = $2",
             tenant,
             subject,
         )
-        return Erasure.ERASED, erased_at
+        return Erasure.ERASED
 
 
 def sealed_subjects(data: Mapping[str, Any]) -> set[str]:

@@ -114,12 +114,21 @@ CREATE TABLE IF NOT EXISTS {schema}.subject_keys (
     PRIMARY KEY (tenant_id, subject),
     CHECK ((wrapped IS NULL) = (erased_at IS NOT NULL))
 );
-SELECT {schema}.enable_tenant_rls('{schema}.subject_keys');
+-- Once: re-declaring policies locks the table, which running replicas use.
+DO $$ BEGIN
+  IF NOT EXISTS (SELECT 1 FROM pg_policies
+                 WHERE schemaname = '{schema}' AND tablename = 'subject_keys') THEN
+    PERFORM {schema}.enable_tenant_rls('{schema}.subject_keys');
+  END IF;
+END $$;
 
 -- The command path's keys, in one round trip: creates the ones missing (with the wrapped
 -- keys the caller made; a concurrent command creating the same subject's key wins, and
 -- both get its key) and returns every one asked for. A key made for a command that then
--- fails is harmless: it encrypts nothing.
+-- fails is harmless: it encrypts nothing. Its commit does not wait for the disk: the
+-- append that follows does, and flushing the log up to the append flushes the key too
+-- (one log, in order), so no event is ever durable without its key — and a key lost in a
+-- crash before that append sealed nothing that survived.
 CREATE OR REPLACE FUNCTION {schema}.subject_keys_ensure(
     in_tenant text, in_subjects text[], in_wrapped bytea[])
 RETURNS TABLE (subject text, wrapped bytea)
@@ -128,6 +137,7 @@ SET search_path = pg_catalog SET app.tenant_id = ''
 AS $$
 BEGIN
   PERFORM set_config('app.tenant_id', in_tenant, true);
+  PERFORM set_config('synchronous_commit', 'off', true);
   INSERT INTO {schema}.subject_keys (tenant_id, subject, wrapped)
     SELECT in_tenant, s, w FROM unnest(in_subjects, in_wrapped) AS u(s, w)
     ON CONFLICT DO NOTHING;
