@@ -2,7 +2,7 @@
 point 7), on real PostgreSQL: an erased complainant's complaint still loads and takes
 commands, and its read model keeps no plaintext, rebuilt or not.
 
-Tenant 63 belongs to this module.
+Tenant 73 belongs to this module.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from shared.personal.fields import ERASED
 from shared.settings import Settings
 from tests.helpers import accepted, run_command, running
 
-TENANT = "63"
+TENANT = "73"
 NAME = "Purnamasari Handayaningrum"
 CONTACT = "+62 811 5555 0101"
 
@@ -52,7 +52,7 @@ async def test_an_erased_complainants_complaint_still_loads_and_takes_commands(
         assert await _complainant(owner, complaint) == (NAME, CONTACT)
 
         erased = EraseSubject(subject=subject, reason="Permintaan subjek data")
-        await run_command(cases, TENANT, erased, actor="admin-63")
+        await run_command(cases, TENANT, erased, actor="admin-73")
         # The aggregate folds with the fields erased, and takes a command.
         flag = FlagComplaint(
             complaint_id=complaint, flag=ComplaintFlag.INSTITUTION_CLOSED, reason="uji"
