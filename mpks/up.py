@@ -25,6 +25,8 @@ from shared.devstack.processes import port_accepts
 from shared.devstack.stack import DevStack
 from shared.eventstore.catalogue import EventCatalogue
 from shared.eventstore.logs import TenantLogs
+from shared.personal.cipher import master_key
+from shared.personal.keys import SubjectKeys
 from shared.projections.runner import ProjectionRunner
 from shared.resilience.stalls import Stall, request_retry
 from shared.runtime import migrate_service
@@ -118,6 +120,7 @@ def run_rebuild(settings: Settings, service: str, projection: str) -> int:
                 pool=pool,
                 logs=TenantLogs(service, EventCatalogue(definition.aggregates)),
                 projections=list(runner_projections.values()),
+                keys=SubjectKeys(service, master_key(settings)),
             )
             count = await runner.rebuild(owner, projection)
             return count, list((await runner.stalls[projection].all()).values())

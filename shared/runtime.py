@@ -34,6 +34,9 @@ from shared.messaging.feed import FeedClient
 from shared.messaging.streams import Subjects, ensure_stream
 from shared.observability import Metrics
 from shared.outbox.relay import Relay
+from shared.personal.cipher import master_key
+from shared.personal.erasure import SubjectErasure
+from shared.personal.keys import SubjectKeys
 from shared.projections.runner import ProjectionRunner
 from shared.resilience.stalls import Stall, all_stalls
 from shared.resilience.supervisor import Supervisor, pause
@@ -131,6 +134,9 @@ class ServiceRuntime:
     # command path, its pool opens only when something uses it.
     event_pool: EventStorePool = field(init=False)
     stores: TenantStores = field(init=False)
+    # Personal data's keys (`shared.personal`): the command path, the projections and the
+    # history open personal values with them; the relay and the feed never do.
+    keys: SubjectKeys = field(init=False)
     notifier: AppendNotifier = field(init=False)
     bus: MessageBus = field(init=False)
     logs: TenantLogs = field(init=False)
@@ -169,6 +175,8 @@ class ServiceRuntime:
 
     async def start(self) -> None:
         self.catalogue = EventCatalogue(self.definition.aggregates)
+        # First: a production configuration without a master key refuses to start.
+        self.keys = SubjectKeys(self.name, master_key(self.settings))
         await migrate_service(self.definition, self.database_url, self.settings)
         self.event_pool = EventStorePool(
             self.app_database_url,
@@ -201,12 +209,15 @@ class ServiceRuntime:
             EventStoreUnitsOfWork(
                 self.event_store,
                 self.name,
-                EnvelopeMapper(self.catalogue),
+                EnvelopeMapper(self.catalogue, self.keys),
                 # This process's readers at once; the others' by a NOTIFY after the commit.
                 wake_all(self._watcher.wake, self.notifier.notify),
             ),
             clock=SystemClock(),
-            ports=self.definition.ports(self.db),
+            ports={
+                **self.definition.ports(self.db),
+                "subject_keys": lambda tenant: SubjectErasure(self.db, self.keys, tenant),
+            },
         )
         # Built in every role: an API process reads the projections' names (read-your-writes).
         self.projections = ProjectionRunner(
@@ -214,6 +225,7 @@ class ServiceRuntime:
             pool=self.db,
             logs=self.logs,
             projections=[*self.definition.projections(), *self._process_managers(self.name)],
+            keys=self.keys,
         )
         self._stop = asyncio.Event()
         self.supervisor = Supervisor(

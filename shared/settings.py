@@ -62,6 +62,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     lock_timeout_seconds: int = 5
     log_level: str = "INFO"
     service_token: str | None = None
+    # The key personal-data keys are encrypted under (32 bytes, base64; `shared.personal`).
+    master_key: str | None = None
     workers: int = 1
     role: ProcessRole = ProcessRole.ALL
 

@@ -15,6 +15,7 @@ from services.cases.projections.institution_directory import (
     InstitutionDirectoryProjection,
 )
 from shared.db.pool import DbPool
+from shared.personal.erasure import SUBJECT_AGGREGATE, SubjectsController, with_erasure
 from shared.service import ServiceDefinition
 from shared.service_layer.handlers import HandlerRegistry
 from shared.service_layer.messagebus import PortFactory
@@ -24,11 +25,11 @@ def cases_service() -> ServiceDefinition:
     return ServiceDefinition(
         name="cases",
         title="Cases (complaint centre)",
-        aggregates=[("Complaint", Complaint)],
+        aggregates=[("Complaint", Complaint), SUBJECT_AGGREGATE],
         resources={"Complaint": "complaints"},
         migrations=resources.files("services.cases.migrations"),
-        controllers=[ComplaintController, DirectoryController],
-        handlers=lambda: HandlerRegistry.discover("services.cases.application"),
+        controllers=[ComplaintController, DirectoryController, SubjectsController],
+        handlers=lambda: with_erasure(HandlerRegistry.discover("services.cases.application")),
         ports=_ports,
         projections=lambda: [ComplaintsProjection()],
         reactions={"registry": lambda: [InstitutionDirectoryProjection()]},

@@ -18,6 +18,7 @@ from shared.db.pool import DbConnection
 from shared.domain.aggregate import AggregateRoot
 from shared.eventstore.envelope import EventEnvelope
 from shared.eventstore.logs import TenantLogs
+from shared.personal.keys import SubjectKeys
 from shared.projections.dispatch import typed
 
 
@@ -56,12 +57,19 @@ class History:
 
 
 async def history_of(
-    conn: DbConnection, logs: TenantLogs, tenant: str, aggregate_id: UUID
+    conn: DbConnection,
+    logs: TenantLogs,
+    tenant: str,
+    aggregate_id: UUID,
+    keys: SubjectKeys | None = None,
 ) -> History | None:
-    """None: no record with that id in the tenant's log."""
+    """None: no record with that id in the tenant's log. With the service's `keys`, its
+    personal values show open (or erased); without, withheld."""
     envelopes = await logs.of_record(conn, tenant, aggregate_id)
     if not envelopes:
         return None
+    if keys is not None:
+        envelopes = await keys.reveal(conn, tenant, envelopes)
     aggregate: Any = None
     entries: list[HistoryEntry] = []
     for envelope in envelopes:

@@ -18,6 +18,8 @@ import msgspec
 from eventsourcing.domain import Aggregate
 from eventsourcing.utils import get_topic
 
+from shared.personal.fields import WITHHELD, Personal, Sealed, is_sealed, personal_fields
+
 # Fields every eventsourcing event has; they travel outside the event's own data.
 _ENVELOPE_FIELDS = {"originator_id", "originator_version", "originator_topic", "timestamp"}
 
@@ -46,6 +48,7 @@ class EventCatalogue:
         self._aggregate_names: dict[type[Aggregate], str] = {}
         self._hints: dict[type[Any], dict[str, Any]] = {}
         self._fields: dict[type[Any], dict[str, Any]] = {}
+        self._personal: dict[type[Any], dict[str, Personal]] = {}
         for name, cls in aggregates:
             self.register(name, cls)
 
@@ -69,6 +72,7 @@ class EventCatalogue:
                     for k, t in hints.items()
                     if k not in _ENVELOPE_FIELDS and not str(t).startswith("typing.ClassVar")
                 }
+                self._personal[value] = personal_fields(value)
 
     def name_of(self, event_cls: type[Any]) -> str:
         try:
@@ -77,6 +81,10 @@ class EventCatalogue:
             raise KeyError(
                 f"event class {event_cls.__qualname__} is not in the catalogue"
             ) from None
+
+    def personal_of(self, event_cls: type[Any]) -> dict[str, Personal]:
+        """The event's personal fields, each with where its data subject's id is."""
+        return self._personal.get(event_cls, {})
 
     def class_of(self, name: str) -> type[Any]:
         return self._by_name[name]
@@ -133,9 +141,15 @@ class EventCatalogue:
         current, state = self.upcast(name, version, data)
         cls = self._by_name[name]
         decoded: dict[str, Any] = {}
+        personal = self._personal[cls]
         for key, declared in self._fields[cls].items():
             if key not in state:
                 raise UnreadableEvent(f"{name} v{current} has no field {key!r}")
+            if key in personal and is_sealed(state[key]):
+                # A reader that may not open it (another service): neither the plaintext
+                # nor the ciphertext in a typed field.
+                decoded[key] = WITHHELD
+                continue
             try:
                 decoded[key] = msgspec.convert(state[key], declared, strict=False)
             except msgspec.ValidationError as exc:
@@ -154,13 +168,23 @@ class EventCatalogue:
 
     def contract(self) -> dict[str, EventContract]:
         """Each published event's current version and the JSON Schema of each of its fields
-        (enum values, formats and all): what a consumer of the event relies on."""
+        (enum values, formats and all): what a consumer of the event relies on. A personal
+        field is published sealed (`shared.personal`): its schema says so, and names the
+        field holding its data subject."""
         return {
             name: EventContract(
-                _version(cls), {k: msgspec.json.schema(t) for k, t in self._fields[cls].items()}
+                _version(cls),
+                {k: self._field_schema(cls, k, t) for k, t in self._fields[cls].items()},
             )
             for name, cls in sorted(self._by_name.items())
         }
+
+    def _field_schema(self, cls: type[Any], field: str, declared: Any) -> dict[str, Any]:
+        personal = self._personal[cls].get(field)
+        if personal is None:
+            return msgspec.json.schema(declared)
+        sealed = msgspec.json.schema(Sealed | None if declared == str | None else Sealed)
+        return sealed | {"x-personal": {"subject": personal.subject}}
 
     def specs(self) -> list[EventSpec]:
         return [

@@ -21,6 +21,7 @@ from typing import Any
 from uuid import UUID
 
 import asyncpg
+import msgspec
 from asyncpg.pool import PoolConnectionProxy
 from eventsourcing.persistence import StoredEvent
 
@@ -28,11 +29,17 @@ from shared.db.pool import DbConnection
 from shared.domain.aggregate import AggregateRoot
 from shared.eventstore.appends import TenantAppends
 from shared.eventstore.context import CommandContext
+from shared.eventstore.envelope import StoredState
 from shared.eventstore.mapper import EnvelopeMapper
 from shared.eventstore.stores import tenant_schema
+from shared.personal.fields import SEALED_KEY
+from shared.personal.keys import sealed_subjects
 from shared.resilience.faults import CONNECTION_WAIT_SECONDS, Unavailable
 from shared.service_layer.unit_of_work import IdempotencyRecord, UnitOfWork
 from shared.tenancy import province_codes
+
+# How a sealed value shows in a stored state's JSON.
+SEALED_MARK = f'"{SEALED_KEY}"'.encode()
 
 
 class TenantLogStatements:
@@ -66,6 +73,18 @@ class EventStoreUnitOfWork(UnitOfWork):
 
     async def _load(self, aggregate_id: UUID) -> AggregateRoot | None:
         rows = await self._conn.fetch(self._sql.load, self.tenant, aggregate_id)
+        keys = self._mapper.keys
+        if keys is not None:
+            # Personal values open with their subjects' keys: loaded first (cached keys
+            # cost nothing; a record without personal data is not even parsed twice).
+            subjects = {
+                s
+                for *_, state in rows
+                if SEALED_MARK in state
+                for s in sealed_subjects(msgspec.json.decode(state, type=StoredState).data)
+            }
+            if subjects:
+                await keys.load(self._conn, self.tenant, subjects)
         # What the library's repository does: each event mutates the aggregate so far.
         aggregate: Any = None
         for version, topic, state in rows:
@@ -78,11 +97,13 @@ class EventStoreUnitOfWork(UnitOfWork):
     async def _save(
         self, aggregates: Sequence[AggregateRoot], idempotency: IdempotencyRecord | None
     ) -> int | None:
-        events = [
-            self._mapper.to_stored_event(event)
-            for aggregate in aggregates
-            for event in aggregate.collect_events()
-        ]
+        domain_events = [event for aggregate in aggregates for event in aggregate.collect_events()]
+        subjects = self._mapper.subjects(domain_events)
+        if subjects and self._mapper.keys is not None:
+            # Before the append, in a statement of its own: a key made for a command that
+            # then fails encrypts nothing (see `shared.personal.keys`).
+            await self._mapper.keys.ensure(self._conn, self.tenant, subjects)
+        events = [self._mapper.to_stored_event(event) for event in domain_events]
         if not events and idempotency is None:
             return None
         # Raises ConcurrentWrite when another command recorded one of these versions of a

@@ -39,7 +39,7 @@ def _route(aggregate: str, resource: str) -> HTTPRouteHandler:
         actor_scope: NamedDependency[Scope],
     ) -> RecordHistory:
         async with tenant_transaction(runtime.db, tenant, wait=CONNECTION_WAIT_SECONDS) as conn:
-            found = await history_of(conn, runtime.logs, tenant, record_id)
+            found = await history_of(conn, runtime.logs, tenant, record_id, runtime.keys)
         # Outside the caller's scope is the same answer as no such record, as for reads.
         if (
             found is None

@@ -18,6 +18,7 @@ import asyncpg
 from shared.db.pool import DbConnection, tenant_transaction
 from shared.eventstore.envelope import EventEnvelope
 from shared.eventstore.logs import TenantChanges, TenantLogs, run_follower
+from shared.personal.keys import SubjectKeys, sealed_subjects
 from shared.projections.dispatch import Dispatch, Reader
 from shared.resilience.faults import describe, is_outage
 from shared.resilience.stalls import Stalls
@@ -52,8 +53,11 @@ class ProjectionRunner:
         logs: TenantLogs,
         projections: list[Projection],
         batch_size: int = 200,
+        keys: SubjectKeys | None = None,
     ) -> None:
         self.schema = schema
+        # The service's own read models see its personal data (`shared.personal`).
+        self.keys = keys
         self.pool = pool
         self.logs = logs
         self.projections = projections
@@ -192,6 +196,8 @@ class ProjectionRunner:
                 )
                 if not batch:
                     break
+                if self.keys is not None:
+                    batch = await self._reveal(conn, tenant, batch)
                 for event in batch:
                     await _apply(self._dispatch[projection.name], conn, event)
                 position = batch[-1].position
@@ -208,6 +214,20 @@ class ProjectionRunner:
             if len(batch) < batch_size:
                 break
         return applied, position
+
+    async def _reveal(
+        self, conn: DbConnection, tenant: str, batch: list[EventEnvelope]
+    ) -> list[EventEnvelope]:
+        assert self.keys is not None
+        await self.keys.load(conn, tenant, {s for e in batch for s in sealed_subjects(e.data)})
+        revealed: list[EventEnvelope] = []
+        for event in batch:
+            try:
+                revealed.append(self.keys.opened(tenant, event))
+            except Exception as exc:
+                # A value that does not open (tampered with) stalls this tenant at it.
+                raise EventFailed(event, exc) from exc
+        return revealed
 
     def _report(self, failing: str | None) -> None:
         self.waiting_on = failing
@@ -238,6 +258,7 @@ class ProjectionRunner:
             logs=self.logs,
             projections=[projection],
             batch_size=self.batch_size,
+            keys=self.keys,
         )
         return await runner.catch_up()
 

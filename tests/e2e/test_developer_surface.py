@@ -223,7 +223,7 @@ async def test_every_request_body_offers_an_example_that_works_in_province_35(
     writer = auth(token("35", Role.WILAYAH_ADMIN, Role.HR_OFFICER, Role.CASE_WORKER))
     posted = 0
     async with httpx.AsyncClient(timeout=15) as http:
-        for base in services.values():
+        for service, base in services.items():
             spec = (await http.get(f"{base}/docs/openapi.json")).json()
             for template, item in spec["paths"].items():
                 for method, operation in item.items():
@@ -239,7 +239,11 @@ async def test_every_request_body_offers_an_example_that_works_in_province_35(
                     for name, example in examples.items():
                         assert example["summary"], (where, name)
                         path = template.replace("{tenant}", "35")
-                        if match := _RECORD.search(path):
+                        if "/subjects/" in path:
+                            # Erasure: a data subject of this service's own.
+                            subject = await _data_subject(http, service, base, writer)
+                            path = _RECORD.sub(subject, path)
+                        elif match := _RECORD.search(path):
                             record = await _registered_institution(http, base, writer)
                             path = path.replace(match.group(0), record)
                             for step, step_body in _BEFORE.get(path.rsplit("/", 1)[-1], []):
@@ -254,8 +258,37 @@ async def test_every_request_body_offers_an_example_that_works_in_province_35(
                         )
                         assert 200 <= r.status_code < 300, (where, name, r.text)
                         posted += 1
-    # registry: register, rename, suspend, reinstate; cases: receive; hr: register.
-    assert posted >= 6
+    # registry: register, rename, suspend, reinstate; cases: receive, erase; hr: register,
+    # erase.
+    assert posted >= 8
+
+
+async def _data_subject(
+    http: httpx.AsyncClient, service: str, base: str, headers: dict[str, str]
+) -> str:
+    """A new data subject of `service`: a worker (the subject of its name) or a complainant."""
+    if service == "hr":
+        r = await http.post(
+            f"{base}/v1/tenants/35/workers",
+            json={"full_name": "Siti Aminah", "birth_date": "1990-03-04"},
+            headers=headers,
+        )
+        assert r.status_code == 201, r.text
+        worker: str = r.json()["id"]
+        return worker
+    assert service == "cases", f"{service} has no data subjects this test can make"
+    r = await http.post(
+        f"{base}/v1/tenants/35/complaints",
+        json={"channel": "phone", "summary": "Laporan anak asuh.", "complainant_name": "Budi"},
+        headers=headers,
+    )
+    assert r.status_code == 201, r.text
+    view = await http.get(
+        f"{base}/v1/tenants/35/complaints/{r.json()['id']}",
+        headers={**headers, "Mpks-Min-Position": r.headers["Mpks-Position"]},
+    )
+    subject: str = view.json()["complainant_subject"]
+    return subject
 
 
 async def _registered_institution(

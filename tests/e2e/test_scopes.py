@@ -159,6 +159,7 @@ def _outside_home(world: World) -> dict[tuple[str, str], tuple[str, dict[str, An
     institutions = "/v1/tenants/{tenant:str}/institutions"
     one = f"{institutions}/{{institution_id:uuid}}"
     away = f"/institutions/{world.away_institution}"
+    erase = "/v1/tenants/{tenant:str}/subjects/{subject:uuid}/erase"
     return {
         ("registry", institutions): (
             "/institutions",
@@ -180,6 +181,9 @@ def _outside_home(world: World) -> dict[tuple[str, str], tuple[str, dict[str, An
                 "institution_id": world.away_institution,
             },
         ),
+        # Erasure is the province administrator's alone (refused for the role).
+        ("hr", erase): (f"/subjects/{world.away_worker}/erase", {"reason": "bukan wilayahnya"}),
+        ("cases", erase): (f"/subjects/{world.away_worker}/erase", {"reason": "bukan wilayahnya"}),
     }
 
 

@@ -2,7 +2,7 @@
 read stalls only its tenant, against real PostgreSQL and NATS.
 
 The rows are written as an earlier (and a later) release of the cases service would have
-written them: `Complaint.Received` v1 had no `pdm`; v3 does not exist yet in this code.
+written them: `Complaint.Received` v1 had no `pdm`; v4 does not exist yet in this code.
 This module runs on a database and NATS prefix of its own, so no running service's relay or
 projections reach its events before the test does.
 """
@@ -52,7 +52,7 @@ class ComplaintOfRelease1(AggregateRoot):
         self.summary = summary
 
 
-class ComplaintOfRelease3(AggregateRoot):
+class ComplaintOfRelease4(AggregateRoot):
     """`Complaint` as a later release than this code might record it."""
 
     class Received(AggregateRoot.Created):
@@ -62,7 +62,7 @@ class ComplaintOfRelease3(AggregateRoot):
         institution_id: UUID | None
         pdm: str | None
         urgency: int
-        class_version = 3
+        class_version = 4
 
     @event(Received)
     def __init__(
@@ -114,7 +114,7 @@ async def releases(cases: ServiceRuntime) -> AsyncIterator[Releases]:
     try:
         yield {
             aggregate: TenantStores("cases", pool, EventCatalogue([("Complaint", aggregate)]))
-            for aggregate in (ComplaintOfRelease1, ComplaintOfRelease3)
+            for aggregate in (ComplaintOfRelease1, ComplaintOfRelease4)
         }
     finally:
         await anyio.to_thread.run_sync(pool.close)
@@ -136,7 +136,7 @@ async def record_as(
     return await anyio.to_thread.run_sync(write)
 
 
-async def test_a_v1_complaint_reaches_the_feed_nats_and_read_models_as_v2(
+async def test_a_v1_complaint_reaches_the_feed_nats_and_read_models_as_v3(
     cases: ServiceRuntime,
     releases: Releases,
     owner: asyncpg.Connection[Any],
@@ -163,7 +163,7 @@ async def test_a_v1_complaint_reaches_the_feed_nats_and_read_models_as_v2(
         r = await http.get("/v1/tenants/35/events", headers=auth(token("35", Role.WILAYAH_ADMIN)))
     assert r.status_code == 200, r.text
     [served] = [e for e in r.json()["events"] if e["aggregate_id"] == str(complaint)]
-    assert (served["event"], served["event_version"]) == ("Received", 2)
+    assert (served["event"], served["event_version"]) == ("Received", 3)
     assert served["data"]["pdm"] is None
 
     # NATS, as the relay publishes it.
@@ -173,7 +173,7 @@ async def test_a_v1_complaint_reaches_the_feed_nats_and_read_models_as_v2(
         cases.relay.subjects.stream("cases"), cases.relay.subjects.of(envelope)
     )
     published = msgspec.json.decode(message.data or b"", type=EventEnvelope)
-    assert (published.aggregate_id, published.event_version) == (complaint, 2)
+    assert (published.aggregate_id, published.event_version) == (complaint, 3)
     assert published.data["pdm"] is None
 
     # The read model, written from the typed event.
@@ -194,7 +194,7 @@ async def test_an_event_newer_than_the_code_stalls_its_tenant_only(
 ) -> None:
     await record_as(
         releases,
-        ComplaintOfRelease3,
+        ComplaintOfRelease4,
         "36",
         channel=Channel.WEB,
         summary="Dari rilis yang lebih baru.",
@@ -215,12 +215,12 @@ async def test_an_event_newer_than_the_code_stalls_its_tenant_only(
     async with cases.db.acquire() as conn:
         [newer] = await cases.logs.read(conn, "36", after=0, limit=10)
     # The relay and the feed pass it on as it was recorded.
-    assert (newer.event_version, newer.data["urgency"]) == (3, 2)
+    assert (newer.event_version, newer.data["urgency"]) == (4, 2)
 
     await cases.projections.catch_up()
     stall = (await cases.projections.stalls["complaints"].all())["36"]
     assert stall.position == newer.position
-    assert stall.reason == ("UnreadableEvent: Complaint.Received v3 is newer than this code (v2)")
+    assert stall.reason == ("UnreadableEvent: Complaint.Received v4 is newer than this code (v3)")
     assert (
         await owner.fetchval("SELECT count(*) FROM cases.complaints WHERE id = $1", readable) == 1
     )

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 from uuid import UUID
 
-from litestar import Controller, Response, get
+import msgspec
+from litestar import Controller, Request, Response, get
 from litestar.di import NamedDependency
 from litestar.params import FromPath, Parameter
 
@@ -20,8 +21,11 @@ from shared.http.commands import expose
 from shared.http.params import Offset
 from shared.http.reads import read_many, read_one
 from shared.http.security import READERS, requires_roles, tenant_guard
+from shared.personal.masking import check_unmask, mask
 
 CASE_STAFF = (Role.CASE_WORKER, Role.WILAYAH_ADMIN, Role.INSTITUTION_STAFF, Role.PDM_OPERATOR)
+# Who may list complainants in full.
+UNMASKERS = (Role.CASE_WORKER, Role.WILAYAH_ADMIN)
 
 
 class ComplaintController(Controller):
@@ -34,19 +38,39 @@ class ComplaintController(Controller):
     @get(
         "/",
         guards=[requires_roles(*CASE_STAFF, Role.AUDITOR, Role.NATIONAL_ADMIN)],
-        summary="List complaints",
+        summary="List complaints (complainants masked unless `unmask=true`)",
     )
     async def list_complaints(
         self,
+        request: Request[Any, Any, Any],
         tenant: FromPath[str],
         db: NamedDependency[DbPool],
         actor_scope: NamedDependency[Scope],
         limit: Annotated[int, Parameter(ge=1, le=500)] = 100,
         offset: Offset = 0,
+        unmask: Annotated[
+            bool,
+            Parameter(
+                description="Show complainants' names and contacts in full (case workers and "
+                "the province's administrator; recorded)"
+            ),
+        ] = False,
     ) -> list[ComplaintView]:
-        return await read_many(
+        if unmask:
+            check_unmask(request, tenant, "complaints", UNMASKERS)
+        found = await read_many(
             db, tenant, actor_scope, complaints.list_complaints, limit=limit, offset=offset
         )
+        if unmask:
+            return found
+        return [
+            msgspec.structs.replace(
+                c,
+                complainant_name=mask(c.complainant_name),
+                complainant_contact=mask(c.complainant_contact),
+            )
+            for c in found
+        ]
 
     @get(
         "/{complaint_id:uuid}",

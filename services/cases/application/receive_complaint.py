@@ -19,6 +19,13 @@ class ReceiveComplaint(Command, frozen=True):
     summary: Annotated[str, msgspec.Meta(min_length=5, max_length=5000)]
     concerns_child: bool = False
     institution_id: UUID | None = None
+    # Personal data of the complainant, when they give it (stored encrypted, erasable).
+    complainant_name: (
+        Annotated[str, msgspec.Meta(min_length=2, max_length=200, pattern=r"\S")] | None
+    ) = None
+    complainant_contact: (
+        Annotated[str, msgspec.Meta(min_length=3, max_length=200, pattern=r"\S")] | None
+    ) = None
 
 
 async def receive_complaint(
@@ -32,6 +39,8 @@ async def receive_complaint(
         institution_id=cmd.institution_id,
         institution=known,
         received_in=actor.scope,
+        complainant_name=cmd.complainant_name,
+        complainant_contact=cmd.complainant_contact,
     )
     uow.add(complaint)
     return complaint
@@ -46,5 +55,7 @@ ReceiveComplaint.examples = {
             "sejak Agustus."
         ),
         concerns_child=True,
+        complainant_name="Budi Santoso",
+        complainant_contact="+62 812 0000 0000",
     ),
 }

@@ -11,6 +11,8 @@ import msgspec
 from services.cases.domain.complaint import Channel, Complaint, ComplaintFlag
 from shared.db.pool import DbConnection
 from shared.eventstore.envelope import EventEnvelope
+from shared.personal.erasure import DataSubject
+from shared.personal.fields import ERASED
 from shared.projections.queries import Query
 
 TABLE = "cases.complaints"
@@ -27,6 +29,10 @@ class ComplaintView(msgspec.Struct):
     received_at: datetime
     received_by: str
     flags: list[ComplaintFlag]
+    # The complainant as a data subject (what an erasure names), and what they gave.
+    complainant_subject: UUID | None
+    complainant_name: str | None
+    complainant_contact: str | None
 
 
 _COLUMNS = ", ".join(ComplaintView.__struct_fields__)
@@ -69,8 +75,9 @@ class ComplaintsProjection:
         await conn.execute(
             f"""INSERT INTO {TABLE}
                  (tenant_id, id, channel, summary, concerns_child, institution_id, pdm,
-                  version, received_at, received_by)
-               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+                  version, received_at, received_by, complainant_subject, complainant_name,
+                  complainant_contact)
+               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
                ON CONFLICT (tenant_id, id) DO NOTHING""",
             envelope.tenant,
             envelope.aggregate_id,
@@ -82,6 +89,9 @@ class ComplaintsProjection:
             envelope.aggregate_version,
             envelope.occurred_at,
             envelope.meta.actor,
+            event.complainant_subject,
+            event.complainant_name,
+            event.complainant_contact,
         )
 
     @on.register
@@ -96,4 +106,19 @@ class ComplaintsProjection:
             envelope.aggregate_id,
             event.flag,
             envelope.aggregate_version,
+        )
+
+    @on.register
+    async def _(
+        self, event: DataSubject.Erased, conn: DbConnection, envelope: EventEnvelope
+    ) -> None:
+        await conn.execute(
+            f"""UPDATE {TABLE}
+                SET complainant_name = CASE WHEN complainant_name IS NULL THEN NULL ELSE $3 END,
+                    complainant_contact =
+                      CASE WHEN complainant_contact IS NULL THEN NULL ELSE $3 END
+                WHERE tenant_id = $1 AND complainant_subject = $2""",
+            envelope.tenant,
+            event.subject,
+            ERASED,
         )

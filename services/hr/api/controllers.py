@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 from uuid import UUID
 
-from litestar import Controller, Response, get
+import msgspec
+from litestar import Controller, Request, Response, get
 from litestar.di import NamedDependency
 from litestar.params import FromPath, Parameter
 
@@ -19,6 +20,10 @@ from shared.http.commands import expose
 from shared.http.params import Offset
 from shared.http.reads import read_many, read_one
 from shared.http.security import READERS, requires_roles, tenant_guard
+from shared.personal.masking import check_unmask, mask
+
+# Who may list workers' names in full.
+UNMASKERS = (Role.HR_OFFICER, Role.WILAYAH_ADMIN)
 
 
 class WorkerController(Controller):
@@ -33,18 +38,35 @@ class WorkerController(Controller):
         status_code=201,
     )
 
-    @get("/", guards=[requires_roles(*READERS)], summary="List social workers")
+    @get(
+        "/",
+        guards=[requires_roles(*READERS)],
+        summary="List social workers (names masked unless `unmask=true`)",
+    )
     async def list_workers(
         self,
+        request: Request[Any, Any, Any],
         tenant: FromPath[str],
         db: NamedDependency[DbPool],
         actor_scope: NamedDependency[Scope],
         limit: Annotated[int, Parameter(ge=1, le=500)] = 100,
         offset: Offset = 0,
+        unmask: Annotated[
+            bool,
+            Parameter(
+                description="Show names in full (HR officers and the province's administrator; "
+                "recorded)"
+            ),
+        ] = False,
     ) -> list[WorkerView]:
-        return await read_many(
+        if unmask:
+            check_unmask(request, tenant, "workers", UNMASKERS)
+        found = await read_many(
             db, tenant, actor_scope, workers.list_workers, limit=limit, offset=offset
         )
+        if unmask:
+            return found
+        return [msgspec.structs.replace(w, full_name=mask(w.full_name) or "") for w in found]
 
     @get("/{worker_id:uuid}", guards=[requires_roles(*READERS)], summary="One social worker")
     async def get_worker(

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from datetime import date
 from enum import StrEnum
+from typing import Annotated, Any
 
 from shared.domain.aggregate import AggregateRoot, event
 from shared.domain.organisation import PdmMustBeInProvince, Scope
 from shared.domain.rules import check_rule
+from shared.personal.fields import Personal
 
 # Nobody is still registering as a social worker past this age: an older birth date is a
 # typing error (0001-01-01, a year with a digit missing), not a person.
@@ -63,11 +65,20 @@ class MustBeAdult:
 
 class SocialWorker(AggregateRoot):
     class Registered(AggregateRoot.Created):
-        """A social worker joined the province's register."""
+        """A social worker joined the province's register.
 
-        full_name: str
+        Version 2 made `full_name` personal data of the worker: stored and published
+        sealed (`shared.personal`), erased with the worker's key. Version 1 names were
+        recorded in plaintext and read as they are."""
+
+        full_name: Annotated[str, Personal(subject="originator_id")]
         birth_date: date
         pdm: str | None
+        class_version = 2
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            """The fields are the same; only how `full_name` is stored changed."""
 
     @event(Registered)
     def __init__(self, full_name: str, birth_date: date, pdm: str | None) -> None:

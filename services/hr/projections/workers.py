@@ -11,6 +11,8 @@ import msgspec
 from services.hr.domain.social_worker import SocialWorker
 from shared.db.pool import DbConnection
 from shared.eventstore.envelope import EventEnvelope
+from shared.personal.erasure import DataSubject
+from shared.personal.fields import ERASED
 from shared.projections.queries import Query
 
 TABLE = "hr.workers"
@@ -64,4 +66,16 @@ class WorkersProjection:
             event.pdm,
             envelope.aggregate_version,
             envelope.occurred_at,
+        )
+
+    @on.register
+    async def _(
+        self, event: DataSubject.Erased, conn: DbConnection, envelope: EventEnvelope
+    ) -> None:
+        # A worker is the subject of its own name.
+        await conn.execute(
+            f"UPDATE {TABLE} SET full_name = $3 WHERE tenant_id = $1 AND id = $2",
+            envelope.tenant,
+            event.subject,
+            ERASED,
         )

@@ -100,3 +100,60 @@ END
 $fn$;
 -- DDL for the owner only (the services' login could not alter tables anyway).
 REVOKE ALL ON FUNCTION {schema}.enable_tenant_rls(regclass, text, text) FROM PUBLIC;
+
+-- The key of each data subject whose personal data this service holds (shared/personal):
+-- AES-256 data keys, stored wrapped (encrypted) under the master key. Erasing a subject
+-- destroys its key (`wrapped` NULL, `erased_at` set); the row stays, so an erased subject
+-- is told apart from an unknown one and never gets a new key.
+CREATE TABLE IF NOT EXISTS {schema}.subject_keys (
+    tenant_id text NOT NULL,
+    subject text NOT NULL,
+    wrapped bytea,
+    created_at timestamptz NOT NULL DEFAULT now(),
+    erased_at timestamptz,
+    PRIMARY KEY (tenant_id, subject),
+    CHECK ((wrapped IS NULL) = (erased_at IS NOT NULL))
+);
+-- Once: re-declaring policies locks the table, which running replicas use.
+DO $$ BEGIN
+  IF NOT EXISTS (SELECT 1 FROM pg_policies
+                 WHERE schemaname = '{schema}' AND tablename = 'subject_keys') THEN
+    PERFORM {schema}.enable_tenant_rls('{schema}.subject_keys');
+  END IF;
+END $$;
+
+-- The command path's keys, in one round trip: creates the ones missing (with the wrapped
+-- keys the caller made; a concurrent command creating the same subject's key wins, and
+-- both get its key) and returns every one asked for. A key made for a command that then
+-- fails is harmless: it encrypts nothing. Its commit does not wait for the disk: the
+-- append that follows does, and flushing the log up to the append flushes the key too
+-- (one log, in order), so no event is ever durable without its key — and a key lost in a
+-- crash before that append sealed nothing that survived.
+CREATE OR REPLACE FUNCTION {schema}.subject_keys_ensure(
+    in_tenant text, in_subjects text[], in_wrapped bytea[])
+RETURNS TABLE (subject text, wrapped bytea)
+LANGUAGE plpgsql SECURITY INVOKER
+SET search_path = pg_catalog SET app.tenant_id = ''
+AS $$
+BEGIN
+  PERFORM set_config('app.tenant_id', in_tenant, true);
+  PERFORM set_config('synchronous_commit', 'off', true);
+  INSERT INTO {schema}.subject_keys (tenant_id, subject, wrapped)
+    SELECT in_tenant, s, w FROM unnest(in_subjects, in_wrapped) AS u(s, w)
+    ON CONFLICT DO NOTHING;
+  -- A statement of its own: its snapshot sees a key a concurrent command just committed.
+  RETURN QUERY SELECT k.subject, k.wrapped FROM {schema}.subject_keys k
+    WHERE k.tenant_id = in_tenant AND k.subject = ANY(in_subjects);
+END $$;
+
+-- The keys a reader needs (NULL: erased; a subject without a row is unknown).
+CREATE OR REPLACE FUNCTION {schema}.subject_keys_of(in_tenant text, in_subjects text[])
+RETURNS TABLE (subject text, wrapped bytea)
+LANGUAGE plpgsql SECURITY INVOKER
+SET search_path = pg_catalog SET app.tenant_id = ''
+AS $$
+BEGIN
+  PERFORM set_config('app.tenant_id', in_tenant, true);
+  RETURN QUERY SELECT k.subject, k.wrapped FROM {schema}.subject_keys k
+    WHERE k.tenant_id = in_tenant AND k.subject = ANY(in_subjects);
+END $$;

@@ -56,10 +56,12 @@ def row(
     )
 
 
-def test_a_v1_complaint_is_read_as_v2_with_its_fields_typed() -> None:
+def test_a_v1_complaint_is_read_as_v3_with_its_fields_typed() -> None:
     envelope = row(CASES, "Complaint.Received", 1, COMPLAINT_V1)
     # What the relay publishes and the feed serves: the current version.
-    assert (envelope.event_version, envelope.data["pdm"]) == (2, None)
+    assert (envelope.event_version, envelope.data["pdm"]) == (3, None)
+    assert envelope.data["complainant_subject"] is None
+    assert envelope.data["complainant_name"] is None
     assert envelope.data["summary"] == COMPLAINT_V1["summary"]
 
     event = typed(CASES, envelope)
@@ -73,10 +75,10 @@ def test_a_v1_complaint_is_read_as_v2_with_its_fields_typed() -> None:
 
 
 def test_an_event_newer_than_the_code_goes_out_as_stored_and_is_refused_when_decoded() -> None:
-    envelope = row(CASES, "Complaint.Received", 3, {**COMPLAINT_V1, "pdm": "3501", "new": 1})
-    assert envelope.event_version == 3
+    envelope = row(CASES, "Complaint.Received", 4, {**COMPLAINT_V1, "pdm": "3501", "new": 1})
+    assert envelope.event_version == 4
     assert envelope.data["new"] == 1
-    with pytest.raises(UnreadableEvent, match=r"Complaint.Received v3 is newer than this code"):
+    with pytest.raises(UnreadableEvent, match=r"Complaint.Received v4 is newer than this code"):
         typed(CASES, envelope)
 
 

@@ -1,0 +1,81 @@
+"""Personal data on the command path and in the owning service's projections (issue 9,
+point 7), on real PostgreSQL: an erased complainant's complaint still loads and takes
+commands, and its read model keeps no plaintext, rebuilt or not.
+
+Tenant 73 belongs to this module.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
+
+import asyncpg
+import msgspec
+
+from services.cases.application.flag_complaint import FlagComplaint
+from services.cases.application.receive_complaint import ReceiveComplaint
+from services.cases.domain.complaint import Channel, ComplaintFlag
+from shared.audit.history import history_of
+from shared.db.pool import tenant_transaction
+from shared.personal.erasure import EraseSubject
+from shared.personal.fields import ERASED
+from shared.settings import Settings
+from tests.helpers import accepted, run_command, running
+
+TENANT = "73"
+NAME = "Purnamasari Handayaningrum"
+CONTACT = "+62 811 5555 0101"
+
+
+async def test_an_erased_complainants_complaint_still_loads_and_takes_commands(
+    settings: Settings, owner: asyncpg.Connection[Any]
+) -> None:
+    async with running("cases", settings) as cases:
+        received = ReceiveComplaint(
+            channel=Channel.WALK_IN,
+            summary="Datang langsung melaporkan pengasuhan.",
+            complainant_name=NAME,
+            complainant_contact=CONTACT,
+        )
+        complaint = accepted(await run_command(cases, TENANT, received)).id
+        state = await owner.fetchval(
+            f"SELECT state FROM cases_t{TENANT}.cases_events WHERE originator_id = $1", complaint
+        )
+        assert NAME.encode() not in state
+        assert CONTACT.encode() not in state
+        data = msgspec.json.decode(state)["data"]
+        subject = UUID(data["complainant_subject"])
+        assert data["complainant_name"]["subject"] == str(subject)
+
+        await cases.projections.catch_up([TENANT])
+        assert await _complainant(owner, complaint) == (NAME, CONTACT)
+
+        erased = EraseSubject(subject=subject, reason="Permintaan subjek data")
+        await run_command(cases, TENANT, erased, actor="admin-73")
+        # The aggregate folds with the fields erased, and takes a command.
+        flag = FlagComplaint(
+            complaint_id=complaint, flag=ComplaintFlag.INSTITUTION_CLOSED, reason="uji"
+        )
+        assert accepted(await run_command(cases, TENANT, flag)).version == 2
+        async with tenant_transaction(cases.db, TENANT) as conn:
+            found = await history_of(conn, cases.logs, TENANT, complaint, cases.keys)
+        assert found is not None
+        assert found.aggregate.complainant_name == ERASED  # type: ignore[attr-defined]
+        assert found.aggregate.complainant_contact == ERASED  # type: ignore[attr-defined]
+        assert found.aggregate.flags == (ComplaintFlag.INSTITUTION_CLOSED,)  # type: ignore[attr-defined]
+
+        await cases.projections.catch_up([TENANT])
+        assert await _complainant(owner, complaint) == (ERASED, ERASED)
+        # Replayed from the log, the read model gets the values erased too.
+        assert await cases.projections.rebuild(owner, "complaints") > 0
+        assert await _complainant(owner, complaint) == (ERASED, ERASED)
+
+
+async def _complainant(owner: asyncpg.Connection[Any], complaint: UUID) -> tuple[Any, Any]:
+    row = await owner.fetchrow(
+        "SELECT complainant_name, complainant_contact FROM cases.complaints WHERE id = $1",
+        complaint,
+    )
+    assert row is not None
+    return row["complainant_name"], row["complainant_contact"]
