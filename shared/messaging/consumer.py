@@ -64,6 +64,11 @@ class Reaction(Reader, Protocol):
     """A reader of another service's log (`shared.projections.dispatch`): it acts on the
     events it registers, in the consumer's transaction."""
 
+    @property
+    def tables(self) -> tuple[str, ...]:
+        """Read-model tables this reaction owns (none for a process manager): what it
+        writes is derived from the source's events alone, as a projection's rows are."""
+
 
 class EventConsumer:
     def __init__(

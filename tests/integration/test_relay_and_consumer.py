@@ -228,6 +228,7 @@ class RecordEffect:
     consumer: str
     poison: UUID | None = None
     name: str = "record-effect"
+    tables: tuple[str, ...] = (f"{SCHEMA}.effects",)
 
     @singledispatchmethod
     async def on(self, event: object, conn: DbConnection, envelope: EventEnvelope) -> None:

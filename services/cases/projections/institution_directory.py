@@ -65,6 +65,7 @@ class DirectoryLookup:
 class InstitutionDirectoryProjection:
     # The durable consumer's name: NATS and `processed_messages` know it by this.
     name = "institution-directory"
+    tables = (TABLE,)
 
     @singledispatchmethod
     async def on(self, event: object, conn: DbConnection, envelope: EventEnvelope) -> None:
