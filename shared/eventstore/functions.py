@@ -7,8 +7,11 @@ log's row-level security (`shared.eventstore.access`) still decides what the ser
 login sees and writes, exactly as for a plain statement naming that tenant.
 
 `append_events` keeps the library's guarantee that commit order equals notification order:
-it takes `LOCK TABLE … IN EXCLUSIVE MODE` before it draws positions from the sequence, so a
-reader that reads `notification_id > position` never skips an append that commits late. It
+it takes `LOCK TABLE … IN EXCLUSIVE MODE` before it numbers the events, so a reader that
+reads `notification_id > position` never skips an append that commits late. Under that
+lock it also extends the log's hash chain (`shared.audit.chain`): it numbers the events on
+from the head (`head + 1`, not from the table's sequence, so a failed append leaves no gap
+and a missing position means a removed event) and stores each event's hash with it. It
 sends no NOTIFY: a notifying transaction holds a cluster-wide lock through its commit flush,
 which serialised every command of every tenant. Readers are woken after the commit instead
 (`shared.eventstore.wakeups`). It takes events as arrays, so the events of several commands
@@ -19,6 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from shared.audit.chain import GENESIS_SQL, link_sql
 from shared.db.pool import DbConnection
 from shared.eventstore.stores import events_table, tenant_schema
 
@@ -31,6 +35,16 @@ def log_functions(service: str, tenant: str) -> str:
     schema = tenant_schema(service, tenant)
     table = f"{schema}.{events_table(service)}"
     keys = f"{schema}.idempotency_keys"
+    link = link_sql(
+        service,
+        tenant,
+        previous="previous",
+        position="positions[i]",
+        record_id="in_ids[i]",
+        version="in_versions[i]",
+        topic="in_topics[i]",
+        state="in_states[i]",
+    )
     return f"""
 CREATE OR REPLACE FUNCTION {schema}.append_events(
     in_tenant text, in_ids uuid[], in_versions bigint[], in_topics text[], in_states bytea[],
@@ -40,15 +54,29 @@ RETURNS bigint[]
 AS $$
 DECLARE
   positions bigint[] := '{{}}';
+  hashes bytea[] := '{{}}';
+  head bigint;
+  previous bytea;
 BEGIN
   PERFORM set_config('app.tenant_id', in_tenant, true);
   IF cardinality(in_ids) > 0 THEN
     LOCK TABLE {table} IN EXCLUSIVE MODE;
-    WITH inserted AS (
-      INSERT INTO {table} (originator_id, originator_version, topic, state)
-      SELECT * FROM unnest(in_ids, in_versions, in_topics, in_states)
-      RETURNING notification_id)
-    SELECT array_agg(notification_id ORDER BY notification_id) INTO positions FROM inserted;
+    -- The hash chain (shared.audit.chain, "chain v1"): the head's position and hash, read
+    -- once under the lock; the new events are numbered on from the head, without gaps,
+    -- and each hash covers the one before it.
+    SELECT e.notification_id, e.hash INTO head, previous
+      FROM {table} e ORDER BY e.notification_id DESC LIMIT 1;
+    IF NOT FOUND THEN
+      head := 0;
+      previous := {GENESIS_SQL};
+    END IF;
+    positions := array(SELECT head + generate_series(1, cardinality(in_ids)));
+    FOR i IN 1 .. cardinality(in_ids) LOOP
+      previous := {link};
+      hashes := hashes || previous;
+    END LOOP;
+    INSERT INTO {table} (notification_id, originator_id, originator_version, topic, state, hash)
+    SELECT * FROM unnest(positions, in_ids, in_versions, in_topics, in_states, hashes);
   END IF;
   -- After the events: a concurrent retry with the same key fails here on the primary key
   -- and its events go with it. (`status` is no longer read: a replay answers with the

@@ -100,3 +100,17 @@ END
 $fn$;
 -- DDL for the owner only (the services' login could not alter tables anyway).
 REVOKE ALL ON FUNCTION {schema}.enable_tenant_rls(regclass, text, text) FROM PUBLIC;
+
+-- Signed checkpoints of each tenant log's hash chain (shared/audit/checkpoints.py): the
+-- chain's head at `position`, signed with Ed25519 by the key `key_id`. Also published to
+-- a JetStream stream that refuses deletes and purges; `published` once it acknowledged.
+CREATE TABLE IF NOT EXISTS {schema}.chain_checkpoints (
+    tenant_id text NOT NULL,
+    position bigint NOT NULL,
+    head_hash bytea NOT NULL,
+    signed_at timestamptz NOT NULL,
+    key_id text NOT NULL,
+    signature bytea NOT NULL,
+    published boolean NOT NULL DEFAULT false,
+    PRIMARY KEY (tenant_id, position)
+);
