@@ -16,19 +16,19 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
 import msgspec
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from nats.js import JetStreamContext
 from nats.js.api import RetentionPolicy, StorageType, StreamConfig
 from nats.js.errors import NotFoundError
 
 from shared.audit.signing import Checkpoint, key_id, sign
-from shared.audit.verify import ChainSegment, verify_segment
+from shared.audit.verify import ChainSegment, LogReport, verify_log, verify_segment
 from shared.db.pool import DbConnection, tenant_transaction
 from shared.eventstore.logs import TenantLogs
 from shared.resilience.faults import describe
@@ -127,6 +127,29 @@ async def published_checkpoints(
                 return found
     finally:
         await sub.unsubscribe()
+
+
+async def audit_log(
+    conn: DbConnection,
+    service: str,
+    tenant: str,
+    *,
+    keys: dict[str, Ed25519PublicKey],
+    js: JetStreamContext | None,
+    prefix: str,
+    progress: Callable[[int], None] | None = None,
+) -> LogReport:
+    """Verify one log against every checkpoint in the database and, with `js`, in the
+    stream; in the caller's transaction (the owner's, or one naming the tenant)."""
+    checkpoints = await stored_checkpoints(conn, service, tenant)
+    sources = ["database"]
+    if js is not None:
+        checkpoints += await published_checkpoints(js, prefix, service, tenant)
+        sources.append("stream")
+    report = await verify_log(
+        conn, service, tenant, checkpoints=checkpoints, keys=keys, progress=progress
+    )
+    return msgspec.structs.replace(report, sources=sources)
 
 
 # --- the signer ----------------------------------------------------------------------------

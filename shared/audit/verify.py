@@ -67,6 +67,10 @@ class LogReport(msgspec.Struct, frozen=True, kw_only=True):
     checkpoints: int
     problem: Problem | None
     summary: str
+    # Where the checkpoints came from: "database", "stream" (the JetStream record, which
+    # cannot be deleted from); without "stream" a log cut short together with its
+    # checkpoints in the database goes unnoticed.
+    sources: list[str] = msgspec.field(default_factory=list)
 
 
 class ChainSegment(msgspec.Struct, frozen=True, kw_only=True):

@@ -162,8 +162,14 @@ async def _make_room(db: Owner, log: str, at: int) -> None:
 
 
 async def _forge(db: Owner, log: str, at: int, hash_of: Callable[[dict[str, Any]], bytes]) -> None:
-    row = dict(await db.fetchrow(f"SELECT * FROM {log} WHERE notification_id = {at - 1}"))
-    forged = {**row, "notification_id": at, "originator_version": 2, "topic": "Institution.Closed"}
+    row = await db.fetchrow(f"SELECT * FROM {log} WHERE notification_id = {at - 1}")
+    assert row is not None
+    forged = {
+        **dict(row),
+        "notification_id": at,
+        "originator_version": 2,
+        "topic": "Institution.Closed",
+    }
     forged["hash"] = hash_of(forged)
     await db.execute(
         f"""INSERT INTO {log} (notification_id, originator_id, originator_version, topic,
@@ -227,6 +233,8 @@ async def _swap_contents(db: Owner, tenant: str, chain: LogChain) -> None:
     columns = ("originator_id", "originator_version", "topic", "state")
     select = f"SELECT {', '.join(columns)} FROM {log} WHERE notification_id = $1"
     two, four = await db.fetchrow(select, 2), await db.fetchrow(select, 4)
+    assert two is not None
+    assert four is not None
     put = f"""UPDATE {log} SET originator_id = $1, originator_version = $2, topic = $3,
                   state = $4 WHERE notification_id = $5"""
     # Through a placeholder: (record, version) is unique row by row.
@@ -261,6 +269,7 @@ async def _forge_checkpoint(db: Owner, tenant: str, chain: LogChain) -> None:
     """A checkpoint at the head, signed with a key nobody trusts."""
     log = LOG.format(tenant)
     head = await db.fetchrow(f"SELECT notification_id, hash FROM {log} ORDER BY 1 DESC LIMIT 1")
+    assert head is not None
     forged = sign(Ed25519PrivateKey.generate(), SERVICE, tenant, head[0], bytes(head[1]))
     await db.execute(
         f"""INSERT INTO {SERVICE}.chain_checkpoints
