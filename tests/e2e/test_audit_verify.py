@@ -5,6 +5,8 @@ its position; checkpoints verify with the public key the service publishes."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import asyncpg
@@ -33,6 +35,54 @@ async def _register(
         assert created.status_code == 201, created.text
 
 
+@asynccontextmanager
+async def tampered(settings: Settings, tenant: str, how: str) -> AsyncIterator[int]:
+    """The tenant's second registry event edited or deleted behind the service's back (its
+    position), and put back afterwards: the session's services share this database, and
+    their health would report the broken chain to the tests after this one."""
+    log = f"registry_t{tenant}.registry_events"
+    owner = await asyncpg.connect(str(settings.database_url))
+    try:
+        row = await owner.fetchrow(
+            f"SELECT * FROM {log} WHERE notification_id = "
+            f"(SELECT min(notification_id) + 1 FROM {log})"
+        )
+        assert row is not None
+        position = row["notification_id"]
+        if how == "edit":
+            await owner.execute(
+                f"UPDATE {log} SET state = state || '\\x20'::bytea WHERE notification_id = $1",
+                position,
+            )
+        else:
+            await owner.execute(f"DELETE FROM {log} WHERE notification_id = $1", position)
+        try:
+            yield position
+        finally:
+            await owner.execute(f"DELETE FROM {log} WHERE notification_id = $1", position)
+            await owner.execute(
+                f"INSERT INTO {log} SELECT * FROM unnest($1::{log}[])", [tuple(row.values())]
+            )
+    finally:
+        await owner.close()
+
+
+async def _signed(settings: Settings, tenant: str) -> bool:
+    """The worker has signed the registry log of `tenant` up to its head."""
+    owner = await asyncpg.connect(str(settings.database_url))
+    try:
+        return bool(
+            await owner.fetchval(
+                f"""SELECT EXISTS (SELECT FROM registry.chain_checkpoints
+                    WHERE tenant_id = $1 AND position =
+                      (SELECT max(notification_id) FROM registry_t{tenant}.registry_events))""",
+                tenant,
+            )
+        )
+    finally:
+        await owner.close()
+
+
 async def test_an_auditor_verifies_the_log_and_sees_the_first_change_made_in_the_database(
     services: dict[str, str], token: Any, settings: Settings
 ) -> None:
@@ -42,16 +92,16 @@ async def test_an_auditor_verifies_the_log_and_sees_the_first_change_made_in_the
     async with httpx.AsyncClient(timeout=30) as http:
         await _register(http, base, TENANT, auth(token(TENANT, Role.WILAYAH_ADMIN)))
 
-        async def signed() -> dict[str, Any] | None:
-            body: dict[str, Any] = (await http.get(verify, headers=auditor)).json()
-            return body if body["signed"] else None
-
         # The worker signs the log's first checkpoint on its next pass.
-        report = await eventually(signed, within=30)
+        await eventually(lambda: _signed(settings, TENANT), within=30)
+        report = (await http.get(verify, headers=auditor)).json()
         assert report["intact"] is True
         assert report["problem"] is None
         assert report["sources"] == ["database", "stream"]
-        assert report["summary"].startswith(f"intact up to position {report['position']}")
+        assert report["summary"].startswith(
+            f"intact up to position {report['position']}, signed at"
+        )
+        assert report["signed"]["position"] == report["position"]
         key = (await http.get(f"{base}/v1/audit/chain-key", headers=auditor)).json()
         assert report["signed"]["key_id"] == key["key_id"]
         assert load_public_key(key["public_key_pem"].encode())
@@ -63,24 +113,14 @@ async def test_an_auditor_verifies_the_log_and_sees_the_first_change_made_in_the
         national = auth(token("national", Role.NATIONAL_ADMIN))
         assert (await http.get(verify, headers=national)).json()["intact"] is True
 
-        owner = await asyncpg.connect(str(settings.database_url))
-        try:
-            first = await owner.fetchval(
-                f"SELECT min(notification_id) FROM registry_t{TENANT}.registry_events"
-            )
-            await owner.execute(
-                f"UPDATE registry_t{TENANT}.registry_events SET state = state || '\\x20'::bytea "
-                "WHERE notification_id = $1",
-                first + 1,
-            )
-        finally:
-            await owner.close()
-        tampered = (await http.get(verify, headers=auditor)).json()
+        async with tampered(settings, TENANT, "edit") as position:
+            report = (await http.get(verify, headers=auditor)).json()
+        assert (await http.get(verify, headers=auditor)).json()["intact"] is True
 
-    assert tampered["intact"] is False
-    assert tampered["problem"]["kind"] == "altered"
-    assert tampered["problem"]["position"] == first + 1
-    assert tampered["position"] == first
+    assert report["intact"] is False
+    assert report["problem"]["kind"] == "altered"
+    assert report["problem"]["position"] == position
+    assert report["position"] == position - 1
 
 
 async def test_mpks_audit_verify_exits_non_zero_naming_the_position_of_a_removed_event(
@@ -105,18 +145,12 @@ async def test_mpks_audit_verify_exits_non_zero_naming_the_position_of_a_removed
     ]
     assert all(": intact up to position" in line for line in out)
 
-    owner = await asyncpg.connect(str(settings.database_url))
-    try:
-        removed: int = await owner.fetchval(
-            f"SELECT min(notification_id) + 1 FROM registry_t{CLI_TENANT}.registry_events"
-        )
-        await owner.execute(
-            f"DELETE FROM registry_t{CLI_TENANT}.registry_events WHERE notification_id = $1",
-            removed,
-        )
-    finally:
-        await owner.close()
+    # Signed first, so the worker has no new event to check and sign (and no broken chain
+    # to report) while the log is tampered with.
+    await eventually(lambda: _signed(settings, CLI_TENANT), within=30)
     argv = ["audit", "verify", "--tenant", CLI_TENANT, "--service", "registry"]
-    assert await asyncio.to_thread(main, argv) == 1
+    async with tampered(settings, CLI_TENANT, "delete") as removed:
+        assert await asyncio.to_thread(main, argv) == 1
     err = capsys.readouterr().err
     assert f"registry tenant {CLI_TENANT}: removed at position {removed}: " in err
+    assert await asyncio.to_thread(main, argv) == 0
