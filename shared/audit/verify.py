@@ -112,20 +112,17 @@ class _Rows:
         self._buffer: deque[_Row] = deque()
         self._exhausted = False
 
-    async def _fill(self, wanted: int) -> int:
+    async def _fill(self, wanted: int) -> None:
         if self._cursor is None:
             self._cursor = await self._conn.cursor(self._query, self._after)
-        fetched = 0
         while len(self._buffer) < wanted and not self._exhausted:
             rows = await self._cursor.fetch(BATCH)
             if len(rows) < BATCH:
                 self._exhausted = True
-            fetched += len(rows)
             self._buffer.extend(
                 _Row(r[0], r[1], r[2], r[3], r[4], None if r[5] is None else bytes(r[5]))
                 for r in rows
             )
-        return fetched
 
     async def batch(self) -> list[_Row]:
         """The rows already fetched (at least one unless the log ends), taken."""
