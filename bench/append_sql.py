@@ -12,9 +12,11 @@ tenants (and once on one hot tenant):
 - "function + NOTIFY inside": one call to `append_events` with a `pg_notify` in the same
   statement (one round trip; what a NOTIFY in the function would cost);
 - "function": one call to `append_events`, no NOTIFY (the command path now, one command
-  per call);
+  per call, with the hash chain: the head's hash read under the lock, each event's SHA-256);
 - "function, 8 commands per call": what group commit does when commands arrive together
   (`shared.eventstore.appends`), counted per command;
+- "function without the chain": the same call to the function as it was before the chain
+  (positions from the sequence, no hash): the chain's cost per command is the difference;
 - "function + coalesced notify": the same, plus one `pg_notify` per 5 ms burst from a
   connection of its own (what the service sends for other processes);
 - "raw INSERT": one plain row per transaction, no lock (the machine's limit).
@@ -73,6 +75,60 @@ async def before(conn: asyncpg.Connection[Any], tenant: str, n: int) -> int:
         f"VALUES ('{_key(n)}', 'f', 0, ''); COMMIT"
     )
     return 1
+
+
+def _unchained(tenant: str) -> str:
+    """`append_events` as it was before the hash chain (issue 9), beside the real one."""
+    schema = tenant_schema(SERVICE, tenant)
+    table = f"{schema}.{events_table(SERVICE)}"
+    return f"""
+CREATE FUNCTION {schema}.append_events_unchained(
+    in_tenant text, in_ids uuid[], in_versions bigint[], in_topics text[], in_states bytea[],
+    in_key text, in_fingerprint text, in_reply bytea)
+RETURNS bigint[] LANGUAGE plpgsql SECURITY INVOKER
+SET search_path = pg_catalog SET app.tenant_id = ''
+AS $$
+DECLARE
+  positions bigint[] := '{{}}';
+BEGIN
+  PERFORM set_config('app.tenant_id', in_tenant, true);
+  LOCK TABLE {table} IN EXCLUSIVE MODE;
+  WITH inserted AS (
+    INSERT INTO {table} (originator_id, originator_version, topic, state)
+    SELECT * FROM unnest(in_ids, in_versions, in_topics, in_states)
+    RETURNING notification_id)
+  SELECT array_agg(notification_id ORDER BY notification_id) INTO positions FROM inserted;
+  INSERT INTO {schema}.idempotency_keys (key, fingerprint, status, body)
+  VALUES (in_key, in_fingerprint, 0, in_reply);
+  RETURN positions;
+END $$;"""
+
+
+async def function_unchained(conn: asyncpg.Connection[Any], tenant: str, n: int) -> int:
+    await conn.fetchval(
+        f"SELECT {tenant_schema(SERVICE, tenant)}.append_events_unchained("
+        "$1, $2, $3, $4, $5, $6, $7, $8)",
+        tenant,
+        [uuid4()],
+        [1],
+        ["Institution.Registered"],
+        [STATE],
+        _key(n),
+        "f",
+        b"",
+    )
+    return 1
+
+
+async def _reset(owner: asyncpg.Connection[Any]) -> None:
+    """Empty logs before each scenario: each starts from the same table sizes, and the
+    sequence-numbered variants never collide with the chain's `head + 1` numbering."""
+    tables = [
+        f"{tenant_schema(SERVICE, t)}.{name}"
+        for t in sorted(province_codes())
+        for name in (events_table(SERVICE), "idempotency_keys")
+    ]
+    await owner.execute(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY")
 
 
 def _call(tenant: str) -> str:
@@ -168,7 +224,13 @@ async def main(seconds: float, connections: int) -> None:
                 "CREATE TABLE bench_raw (id uuid PRIMARY KEY, name text NOT NULL); "
                 f"GRANT INSERT ON bench_raw TO {urlparse(app_url).username}"
             )
-            await owner.close()
+            for tenant in sorted(province_codes()):
+                await owner.execute(_unchained(tenant))
+                await owner.execute(
+                    f"GRANT EXECUTE ON FUNCTION {tenant_schema(SERVICE, tenant)}."
+                    "append_events_unchained(text, uuid[], bigint[], text[], bytea[], text, "
+                    f"text, bytea) TO {urlparse(app_url).username}"
+                )
             everywhere = sorted(province_codes())
             pool = await asyncpg.create_pool(app_url, min_size=1, max_size=1)
             notifier = AppendNotifier(pool, events_table(SERVICE))
@@ -181,16 +243,19 @@ async def main(seconds: float, connections: int) -> None:
                 ("before: library's statements, 2 round trips", before, None),
                 ("function + NOTIFY inside", function_notify_inside, None),
                 ("function (no NOTIFY)", function, None),
+                ("function without the chain", function_unchained, None),
                 ("function + coalesced notify", function, notifier),
                 (f"function, {GROUP} commands per call", grouped, None),
                 ("raw INSERT", raw_insert, None),
             ]
             for label, tenants in (("38 tenants", everywhere), ("one hot tenant", ["31"])):
                 for name, append, notify in scenarios:
+                    await _reset(owner)
                     rate = await _run(app_url, append, tenants, connections, seconds, notify)
                     print(f"{label:<15} {name:<46} {rate:9,.0f} commands/s")
             await notifier.stop()
             await pool.close()
+            await owner.close()
         finally:
             await admin.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
             await admin.close()

@@ -5,10 +5,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
+from pathlib import Path
 
 from services.bootstrap import SERVICES, settings_from_env
 from shared.auth import Role, mint_dev_token
 from shared.settings import ProcessRole, Settings
+from shared.tenancy import province_codes
 
 
 def _cmd_token(args: argparse.Namespace, settings: Settings) -> int:
@@ -101,6 +103,15 @@ def _cmd_retry(args: argparse.Namespace, settings: Settings) -> int:
     return run_retry(settings, args.service, args.tenant)
 
 
+def _cmd_audit_verify(args: argparse.Namespace, settings: Settings) -> int:
+    from mpks.audit import run_verify
+
+    if args.tenant not in province_codes():
+        print(f"mpks audit verify: unknown tenant {args.tenant!r}", file=sys.stderr)
+        return 2
+    return run_verify(settings, args.tenant, args.services or sorted(SERVICES), args.public_key)
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="mpks", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
@@ -171,6 +182,32 @@ def parser() -> argparse.ArgumentParser:
     retry.add_argument("service", choices=sorted(SERVICES))
     retry.add_argument("--tenant", help="only this province's stalls")
     retry.set_defaults(func=_cmd_retry)
+
+    audit = sub.add_parser("audit", help="tamper evidence of the event logs")
+    audit_sub = audit.add_subparsers(dest="audit_command", required=True)
+    verify = audit_sub.add_parser(
+        "verify",
+        help="recompute a tenant's hash chains and check the signed checkpoints (exit 1: "
+        "a log is not intact; the first altered, removed, inserted or reordered event named)",
+    )
+    verify.add_argument("--tenant", required=True, help="2-digit province code")
+    verify.add_argument(
+        "--service",
+        dest="services",
+        action="append",
+        choices=sorted(SERVICES),
+        default=None,
+        help="only this service's log (repeatable; default: every service)",
+    )
+    verify.add_argument(
+        "--public-key",
+        action="append",
+        type=Path,
+        default=[],
+        help="PEM file of another Ed25519 public key to trust (an auditor's own copy, a "
+        "retired key); the configured signing key's is always trusted",
+    )
+    verify.set_defaults(func=_cmd_audit_verify)
     return p
 
 

@@ -17,6 +17,9 @@ import nats
 from nats.aio.client import Client as NATS
 from nats.js import JetStreamContext
 
+from shared.audit.chain import install_chain
+from shared.audit.checkpoints import Checkpointer
+from shared.audit.signing import signing_key
 from shared.db.leader import LeaderLock
 from shared.db.migrate import migrate_read_side
 from shared.db.pool import DbPool, create_pool, labelled
@@ -70,6 +73,7 @@ async def migrate(
                 stores.create_tables(tenant)
 
         await anyio.to_thread.run_sync(create_event_stores)
+        await install_chain(guard, definition.name, province_codes())
         await grant_log_access(guard, definition.name, province_codes(), app_role)
         await install_log_functions(guard, definition.name, province_codes(), app_role)
     finally:
@@ -144,6 +148,7 @@ class ServiceRuntime:
     nc: NATS = field(init=False)
     js: JetStreamContext = field(init=False)
     relay: Relay = field(init=False)
+    checkpointer: Checkpointer = field(init=False)
     projections: ProjectionRunner = field(init=False)
     consumers: list[EventConsumer] = field(init=False, default_factory=list)
     runs: list[str] = field(init=False, default_factory=list)
@@ -249,6 +254,17 @@ class ServiceRuntime:
         self.relay = Relay(
             schema=self.name, pool=self.db, logs=self.logs, js=self.js, subjects=subjects
         )
+        # Refused (the process does not start) with a production JWT key and no signing key.
+        self.checkpointer = Checkpointer(
+            service=self.name,
+            pool=self.db,
+            logs=self.logs,
+            js=self.js,
+            prefix=self.settings.nats_prefix,
+            key=signing_key(self.settings),
+            every_events=self.settings.checkpoint_every_events,
+            every_seconds=self.settings.checkpoint_every_seconds,
+        )
         self.consumers = [
             EventConsumer(
                 name=f"{self.name}-from-{source}",
@@ -281,12 +297,21 @@ class ServiceRuntime:
                 "projections", lambda: self.projections.run(projection_changes, self._stop)
             ),
         )
+        self.supervisor.spawn(
+            "checkpoints",
+            lambda: self._as_leader("checkpoints", lambda: self.checkpointer.run(self._stop)),
+        )
         for consumer in self.consumers:
             self.supervisor.spawn(
                 f"consumer:{consumer.name}", functools.partial(consumer.run, self._stop)
             )
         self.supervisor.spawn("metrics", self._export_metrics)
-        self.runs += ["relay", "projections", *(f"consumer:{c.name}" for c in self.consumers)]
+        self.runs += [
+            "relay",
+            "projections",
+            "checkpoints",
+            *(f"consumer:{c.name}" for c in self.consumers),
+        ]
 
     async def _as_leader(self, job: str, work: Callable[[], Coroutine[Any, Any, None]]) -> None:
         """Replicas and worker processes of a service share its logs: one of them runs the
@@ -353,6 +378,7 @@ class ServiceRuntime:
             followers = {
                 "relay": self.relay.waiting_on,
                 "projections": self.projections.waiting_on,
+                "checkpoints": self.checkpointer.waiting_on,
             }
             followers |= {f"consumer:{c.name}": c.waiting_on for c in self.consumers}
             for task, waiting_on in followers.items():

@@ -66,6 +66,14 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     master_key: str | None = None
     workers: int = 1
     role: ProcessRole = ProcessRole.ALL
+    # The Ed25519 key that signs the logs' checkpoints (`shared.audit.keys`): a PEM private
+    # key, or the path of a file holding one. Unset: a development key (refused with a
+    # production JWT key).
+    chain_signing_key: str | None = None
+    # A tenant log gets a signed checkpoint once this many events, or this many seconds,
+    # passed since its last one (whichever comes first).
+    checkpoint_every_events: int = 1000
+    checkpoint_every_seconds: int = 300
 
     @property
     def is_production_key(self) -> bool:

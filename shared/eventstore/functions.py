@@ -7,8 +7,11 @@ log's row-level security (`shared.eventstore.access`) still decides what the ser
 login sees and writes, exactly as for a plain statement naming that tenant.
 
 `append_events` keeps the library's guarantee that commit order equals notification order:
-it takes `LOCK TABLE … IN EXCLUSIVE MODE` before it draws positions from the sequence, so a
-reader that reads `notification_id > position` never skips an append that commits late. It
+it takes `LOCK TABLE … IN EXCLUSIVE MODE` before it numbers the events, so a reader that
+reads `notification_id > position` never skips an append that commits late. Under that
+lock it also extends the log's hash chain (`shared.audit.chain`): it numbers the events on
+from the head (`head + 1`, not from the table's sequence, so a failed append leaves no gap
+and a missing position means a removed event) and stores each event's hash with it. It
 sends no NOTIFY: a notifying transaction holds a cluster-wide lock through its commit flush,
 which serialised every command of every tenant. Readers are woken after the commit instead
 (`shared.eventstore.wakeups`).
@@ -27,6 +30,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from shared.audit.chain import GENESIS_SQL, link_sql
 from shared.db.pool import DbConnection
 from shared.eventstore.stores import events_table, tenant_schema
 
@@ -39,6 +43,16 @@ def log_functions(service: str, tenant: str) -> str:
     schema = tenant_schema(service, tenant)
     table = f"{schema}.{events_table(service)}"
     keys = f"{schema}.idempotency_keys"
+    link = link_sql(
+        service,
+        tenant,
+        previous="previous",
+        position="positions[j]",
+        record_id="in_ids[i]",
+        version="in_versions[i]",
+        topic="in_topics[i]",
+        state="in_states[i]",
+    )
     return f"""
 -- The signature before group commit (one command per call).
 DROP FUNCTION IF EXISTS {schema}.append_events(
@@ -50,6 +64,12 @@ CREATE OR REPLACE FUNCTION {schema}.append_events(
     OUT refused int[], OUT positions bigint[])
 {_HEADER}
 AS $$
+DECLARE
+  accepted bigint[];
+  i bigint;
+  hashes bytea[] := '{{}}';
+  head bigint;
+  previous bytea;
 BEGIN
   PERFORM set_config('app.tenant_id', in_tenant, true);
   LOCK TABLE {table} IN EXCLUSIVE MODE;
@@ -60,16 +80,29 @@ BEGIN
     UNION ALL
     SELECT k.command FROM unnest(in_keys) WITH ORDINALITY AS k(key, command)
       JOIN {keys} t ON t.key = k.key) AS taken;
-  -- In the order given, so each command's positions follow its events' order.
-  WITH inserted AS (
-    INSERT INTO {table} (originator_id, originator_version, topic, state)
-    SELECT e.id, e.version, e.topic, e.state
-      FROM unnest(in_commands, in_ids, in_versions, in_topics, in_states)
-        WITH ORDINALITY AS e(command, id, version, topic, state, n)
-      WHERE e.command <> ALL (refused) ORDER BY e.n
-    RETURNING notification_id)
-  SELECT coalesce(array_agg(notification_id ORDER BY notification_id), '{{}}')
-    INTO positions FROM inserted;
+  -- The events of the commands not refused, in the order given, so each command's
+  -- positions follow its events' order.
+  SELECT coalesce(array_agg(e.n ORDER BY e.n), '{{}}') INTO accepted
+    FROM unnest(in_commands) WITH ORDINALITY AS e(command, n)
+    WHERE e.command <> ALL (refused);
+  -- The hash chain (shared.audit.chain, "chain v1"): the head's position and hash, read
+  -- once under the lock; the new events are numbered on from the head, without gaps,
+  -- and each hash covers the one before it.
+  SELECT e.notification_id, e.hash INTO head, previous
+    FROM {table} e ORDER BY e.notification_id DESC LIMIT 1;
+  IF NOT FOUND THEN
+    head := 0;
+    previous := {GENESIS_SQL};
+  END IF;
+  positions := array(SELECT head + generate_series(1, cardinality(accepted)));
+  FOR j IN 1 .. cardinality(accepted) LOOP
+    i := accepted[j];
+    previous := {link};
+    hashes := hashes || previous;
+  END LOOP;
+  INSERT INTO {table} (notification_id, originator_id, originator_version, topic, state, hash)
+  SELECT p.position, in_ids[p.n], in_versions[p.n], in_topics[p.n], in_states[p.n], p.hash
+    FROM unnest(positions, accepted, hashes) AS p(position, n, hash);
   -- (`status` is no longer read: a replay answers with the status of its route.)
   INSERT INTO {keys} (key, fingerprint, status, body)
   SELECT k.key, k.fingerprint, 0, k.reply

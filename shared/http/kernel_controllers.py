@@ -11,6 +11,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from shared.auth import Role
 from shared.eventstore.catalogue import EventSpec
+from shared.http.chain import ChainController
 from shared.http.params import Position
 from shared.http.security import READERS, national_guard, requires_roles, tenant_guard
 from shared.messaging.feed import FeedPage, LogHeads
@@ -117,6 +118,7 @@ KERNEL_CONTROLLERS = [
     EventsController,
     LogHeadsController,
     CatalogueController,
+    ChainController,
 ]
 
 __all__ = ["KERNEL_CONTROLLERS", "OPERATIONS_CONTROLLERS"]

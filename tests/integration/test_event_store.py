@@ -28,9 +28,11 @@ from services.registry.domain.institution import (
     InstitutionType,
     Owner,
 )
+from shared.audit.chain import install_chain
 from shared.domain.aggregate import AggregateRoot, event
 from shared.eventstore.catalogue import EventCatalogue
 from shared.eventstore.context import CommandContext, command_context
+from shared.eventstore.functions import install_log_functions
 from shared.eventstore.stores import EventStorePool, TenantApplication, TenantStores
 from shared.runtime import ServiceRuntime
 from shared.service_layer.commands import Command
@@ -242,6 +244,11 @@ async def test_old_event_versions_are_upcast_on_read(
         old = TenantStores(service, pool, EventCatalogue([("Parcel", ParcelV1)]))
         new = TenantStores(service, pool, EventCatalogue([("Parcel", ParcelV2)]))
         await anyio.to_thread.run_sync(old.create_tables, "51")
+        # What the migration adds: the library saves through the append function.
+        await install_chain(owner, service, ["51"])
+        await install_log_functions(
+            owner, service, ["51"], await owner.fetchval("SELECT current_user")
+        )
 
         def write_with_old_code() -> UUID:
             with command_context(context("51")):

@@ -120,7 +120,7 @@ async def test_an_api_process_records_a_command_and_a_worker_process_projects_it
             assert ready.json() == {
                 "status": "ready",
                 "role": "worker",
-                "runs": ["relay", "projections"],
+                "runs": ["relay", "projections", "checkpoints"],
                 "checks": {"postgres": True, "nats": True},
                 "tasks": {},
                 "stalls": [],
@@ -149,4 +149,9 @@ async def test_a_worker_of_a_service_that_follows_others_runs_its_consumers(
     async with serving(build_app("cases", own_settings.replace(role=ProcessRole.WORKER))) as w:
         ready = (await w.get("/health/ready")).json()
         assert ready["role"] == "worker"
-        assert ready["runs"] == ["relay", "projections", "consumer:cases-from-registry"]
+        assert ready["runs"] == [
+            "relay",
+            "projections",
+            "checkpoints",
+            "consumer:cases-from-registry",
+        ]

@@ -157,3 +157,16 @@ BEGIN
   RETURN QUERY SELECT k.subject, k.wrapped FROM {schema}.subject_keys k
     WHERE k.tenant_id = in_tenant AND k.subject = ANY(in_subjects);
 END $$;
+-- Signed checkpoints of each tenant log's hash chain (shared/audit/checkpoints.py): the
+-- chain's head at `position`, signed with Ed25519 by the key `key_id`. Also published to
+-- a JetStream stream that refuses deletes and purges; `published` once it acknowledged.
+CREATE TABLE IF NOT EXISTS {schema}.chain_checkpoints (
+    tenant_id text NOT NULL,
+    position bigint NOT NULL,
+    head_hash bytea NOT NULL,
+    signed_at timestamptz NOT NULL,
+    key_id text NOT NULL,
+    signature bytea NOT NULL,
+    published boolean NOT NULL DEFAULT false,
+    PRIMARY KEY (tenant_id, position)
+);
