@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import sys
 
+from mpks.audit import add_export_parser
 from services.bootstrap import SERVICES, settings_from_env
 from shared.auth import Role, mint_dev_token
 from shared.settings import ProcessRole, Settings
@@ -171,6 +172,10 @@ def parser() -> argparse.ArgumentParser:
     retry.add_argument("service", choices=sorted(SERVICES))
     retry.add_argument("--tenant", help="only this province's stalls")
     retry.set_defaults(func=_cmd_retry)
+
+    audit = sub.add_parser("audit", help="what auditors need: the tenant export")
+    audit_commands = audit.add_subparsers(dest="audit_command", required=True)
+    add_export_parser(audit_commands)
     return p
 
 
