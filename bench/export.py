@@ -165,12 +165,15 @@ async def _ready(url: str) -> None:
 
 async def http_export(url: str, token: str, out: Path) -> None:
     headers = {"Authorization": f"Bearer {token}"}
-    async with httpx.AsyncClient(timeout=None) as http:
-        async with http.stream("GET", f"{url}/v1/tenants/{TENANT}/export", headers=headers) as r:
-            r.raise_for_status()
-            with out.open("wb") as f:
-                async for chunk in r.aiter_raw():
-                    f.write(chunk)
+    export_url = f"{url}/v1/tenants/{TENANT}/export"
+    async with (
+        httpx.AsyncClient(timeout=600) as http,
+        http.stream("GET", export_url, headers=headers) as r,
+    ):
+        r.raise_for_status()
+        with out.open("wb") as f:
+            async for chunk in r.aiter_raw():
+                f.write(chunk)
 
 
 async def main(total: int, with_http: bool) -> None:
@@ -187,7 +190,7 @@ async def main(total: int, with_http: bool) -> None:
         owner = await asyncpg.connect(db_url)
         procs: list[subprocess.Popen[bytes]] = []
         try:
-            for name, declared in SERVICES.items():
+            for declared in SERVICES.values():
                 await migrate_service(declared.define(), db_url, settings)
             started = time.perf_counter()
             counts = await fill(owner, total)

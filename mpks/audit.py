@@ -68,9 +68,7 @@ def cmd_export(args: argparse.Namespace, settings: Settings) -> int:
         return 2
     with ExitStack() as stack:
         out: IO[bytes] = (
-            stack.enter_context(open(args.out, "wb"))  # noqa: SIM115
-            if args.out
-            else sys.stdout.buffer
+            stack.enter_context(open(args.out, "wb")) if args.out else sys.stdout.buffer
         )
         database_url = stack.enter_context(_database(settings))
         events = asyncio.run(_export(database_url, args.tenant, cursor, until, out, args.quiet))
@@ -105,7 +103,9 @@ async def _export(
         lines = 0
         with progress:
             task = progress.add_task("export", total=expected, tenant=tenant)
-            async for chunk in read_export(dict.fromkeys(cursor.after, conn), tenant, cursor, until):
+            async for chunk in read_export(
+                dict.fromkeys(cursor.after, conn), tenant, cursor, until
+            ):
                 out.write(chunk)
                 lines += chunk.count(b"\n")
                 progress.update(task, completed=max(lines - 1, 0))

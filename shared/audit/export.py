@@ -17,9 +17,10 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import AsyncIterator, Iterable, Mapping
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from datetime import UTC, datetime
 
+import httpx
 import msgspec
 
 from shared.db.pool import DbConnection
@@ -246,7 +247,8 @@ async def service_events(
     )
     # One line, filled by one formatting per event: the fields in the README's order.
     line = (
-        b'{"format":%d,"type":"event","service":%b,"tenant":%b,' % (
+        b'{"format":%d,"type":"event","service":%b,"tenant":%b,'
+        % (
             FORMAT,
             _encode(service),
             _encode(tenant),
@@ -302,22 +304,104 @@ async def service_events(
         yield totals.add(b"".join(lines))
 
 
-async def read_export(
-    connections: Mapping[str, DbConnection],
-    tenant: str,
-    cursor: Cursor,
-    until: datetime | None,
+Section = Callable[[Totals], AsyncIterator[bytes]]
+
+
+async def document(
+    tenant: str, cursor: Cursor, until: datetime | None, sections: Mapping[str, Section]
 ) -> AsyncIterator[bytes]:
-    """The whole document from connections that can each read its service's log (the
-    owner's, for the CLI), each service in one read-only snapshot."""
+    """The header, each service's events (`sections`, one per service of the cursor, in its
+    order) and the end line with the counts and the digest."""
     totals = Totals(tenant, cursor)
     yield totals.add(header(tenant, cursor, until))
-    for service, after in cursor.after.items():
-        conn = connections[service]
+    for service in cursor.after:
+        async for chunk in sections[service](totals):
+            yield chunk
+    yield totals.end()
+
+
+def from_log(
+    conn: DbConnection, service: str, tenant: str, after: int, until: datetime | None
+) -> Section:
+    """A service's events read from its log, in one read-only snapshot."""
+
+    async def section(totals: Totals) -> AsyncIterator[bytes]:
         async with conn.transaction(isolation="repeatable_read", readonly=True):
             await conn.execute("SELECT set_config('app.tenant_id', $1, true)", tenant)
             async for chunk in service_events(
                 conn, service, tenant, after=after, until=until, totals=totals
             ):
                 yield chunk
-    yield totals.end()
+
+    return section
+
+
+def read_export(
+    connections: Mapping[str, DbConnection],
+    tenant: str,
+    cursor: Cursor,
+    until: datetime | None,
+) -> AsyncIterator[bytes]:
+    """The whole document from connections that can each read its service's log (the
+    owner's, for the CLI)."""
+    return document(
+        tenant,
+        cursor,
+        until,
+        {
+            service: from_log(connections[service], service, tenant, after, until)
+            for service, after in cursor.after.items()
+        },
+    )
+
+
+_end = msgspec.json.Decoder(End)
+
+
+def from_service(
+    client: httpx.AsyncClient, url: str, service: str, tenant: str, after: int, until: str | None
+) -> Section:
+    """A service's events from its own export (`GET …/export?service=…`): each service reads
+    only its own log. Its header and end line are left out; the end line's counts go into
+    this document's, and its digest is checked, so a cut or altered answer ends this
+    document without an end line."""
+
+    async def section(totals: Totals) -> AsyncIterator[bytes]:
+        params = {"service": service, "from": f"{service}:{after}"}
+        if until is not None:
+            params["until"] = until
+        digest = hashlib.sha256()
+        async with client.stream(
+            "GET", f"{url}/v1/tenants/{tenant}/export", params=params
+        ) as response:
+            response.raise_for_status()
+            pending = b""
+            in_header = True
+            async for chunk in response.aiter_bytes():
+                pending += chunk
+                if in_header:
+                    first = pending.find(b"\n")
+                    if first < 0:
+                        continue
+                    digest.update(pending[: first + 1])
+                    pending, in_header = pending[first + 1 :], False
+                # Everything but the last complete line, which may be the end line.
+                last = pending.rfind(b"\n", 0, max(pending.rfind(b"\n"), 0))
+                if last >= 0:
+                    lines, pending = pending[: last + 1], pending[last + 1 :]
+                    digest.update(lines)
+                    yield totals.add(lines)
+        try:
+            end = _end.decode(pending)
+        except msgspec.DecodeError as exc:
+            raise ExportIncomplete(f"{service}'s export ended without its end line") from exc
+        if end.sha256 != digest.hexdigest():
+            raise ExportIncomplete(f"{service}'s export does not match its digest")
+        totals.events[service] = end.services[service].events
+        totals.last[service] = end.services[service].last_position
+
+    return section
+
+
+class ExportIncomplete(RuntimeError):
+    """A service's part of the export did not arrive whole."""
