@@ -139,28 +139,6 @@ class Checkpoint(msgspec.Struct, frozen=True, kw_only=True, tag_field="type", ta
     signature: str
 
 
-class Event(msgspec.Struct, frozen=True, kw_only=True, tag_field="type", tag="event"):
-    """One event line, as a reader decodes it (the export writes the same fields by hand,
-    splicing the stored `meta` and `data`)."""
-
-    format: int
-    service: str
-    tenant: str
-    position: int
-    aggregate: str
-    aggregate_id: str
-    aggregate_version: int
-    event: str
-    event_version: int
-    occurred_at: datetime
-    meta: dict[str, object]
-    data: dict[str, object]
-    hash: str | None
-
-
-Line = Header | Event | Checkpoint | End
-
-
 class _Stored(msgspec.Struct):
     """The stored state, its parts left as bytes."""
 
@@ -247,7 +225,7 @@ async def service_events(
     )
     # One line, filled by one formatting per event: the fields in the README's order.
     line = (
-        b'{"format":%d,"type":"event","service":%b,"tenant":%b,'
+        b'{"type":"event","format":%d,"service":%b,"tenant":%b,'
         % (
             FORMAT,
             _encode(service),
