@@ -15,6 +15,7 @@ them, byte for byte.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import re
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
@@ -240,44 +241,55 @@ async def service_events(
     lines: list[bytes] = []
     size = 0
     cut = False
-    while not cut:
-        rows = await rows_of.fetch(_BATCH)
-        before = len(lines)
-        last = totals.last[service]
-        for position, aggregate_id, version, topic, state, chain_hash in rows:
-            stored = stored_of(state)
-            occurred = occurred_of(stored.data).timestamp
-            if until is not None and moment_of(occurred) > until:
-                cut = True
-                break
-            named = names.get(topic)
-            if named is None:
-                aggregate, _, event = topic.partition(".")
-                named = names[topic] = (_encode(aggregate), _encode(event))
-            lines.append(
-                line
-                % (
-                    position,
-                    named[0],
-                    aggregate_id,
-                    version,
-                    named[1],
-                    stored.v,
-                    occurred,
-                    stored.meta,
-                    stored.data,
-                    b"null" if chain_hash is None else b'"%b"' % chain_hash,
+    following = asyncio.ensure_future(rows_of.fetch(_BATCH))
+    try:
+        while not cut:
+            rows = await following
+            if len(rows) == _BATCH:
+                # Ask for the next batch before formatting this one, so PostgreSQL sends it
+                # while Python works (a pause lets the request go out).
+                following = asyncio.ensure_future(rows_of.fetch(_BATCH))
+                await asyncio.sleep(0)
+            before = len(lines)
+            last = totals.last[service]
+            for position, aggregate_id, version, topic, state, chain_hash in rows:
+                stored = stored_of(state)
+                occurred = occurred_of(stored.data).timestamp
+                if until is not None and moment_of(occurred) > until:
+                    cut = True
+                    break
+                named = names.get(topic)
+                if named is None:
+                    aggregate, _, event = topic.partition(".")
+                    named = names[topic] = (_encode(aggregate), _encode(event))
+                lines.append(
+                    line
+                    % (
+                        position,
+                        named[0],
+                        aggregate_id,
+                        version,
+                        named[1],
+                        stored.v,
+                        occurred,
+                        stored.meta,
+                        stored.data,
+                        b"null" if chain_hash is None else b'"%b"' % chain_hash,
+                    )
                 )
-            )
-            size += len(lines[-1])
-            last = position
-        totals.events[service] += len(lines) - before
-        totals.last[service] = last
-        if len(rows) < _BATCH:
-            break
-        if size >= _CHUNK:
-            yield totals.add(b"".join(lines))
-            lines, size = [], 0
+                size += len(lines[-1])
+                last = position
+            totals.events[service] += len(lines) - before
+            totals.last[service] = last
+            if len(rows) < _BATCH:
+                break
+            if size >= _CHUNK:
+                yield totals.add(b"".join(lines))
+                lines, size = [], 0
+    finally:
+        # The connection runs one statement at a time: a batch still on its way (the log
+        # cut at `until`, or the reader gone) must have arrived before the next statement.
+        await asyncio.wait([following])
     if lines:
         yield totals.add(b"".join(lines))
 
