@@ -192,6 +192,16 @@ async def main(total: int, with_http: bool) -> None:
         try:
             for declared in SERVICES.values():
                 await migrate_service(declared.define(), db_url, settings)
+            env = {**os.environ, "MPKS_DATABASE_URL": db_url, "MPKS_LOG_LEVEL": "WARNING"}
+            urls = {name: f"http://127.0.0.1:{_free_port()}" for name in SERVICES}
+            if with_http:
+                # Started before the fill: a service migrates its schemas as it starts.
+                serving = env | {"MPKS_NATS_URL": stack.nats_url}
+                serving |= {f"MPKS_{name.upper()}_URL": url for name, url in urls.items()}
+                procs = [_serve(name, serving) for name in SERVICES]
+                for url in urls.values():
+                    await _ready(url)
+                token = mint_dev_token(settings, sub="bench", tenant=TENANT, roles=[Role.AUDITOR])
             started = time.perf_counter()
             counts = await fill(owner, total)
             print(
@@ -208,7 +218,6 @@ async def main(total: int, with_http: bool) -> None:
                 "raw COPY": await timed("raw COPY", lambda: raw_copy(owner, raw_file)),
                 "export": await timed("export", lambda: export(owner, export_file)),
             }
-            env = {**os.environ, "MPKS_DATABASE_URL": db_url, "MPKS_LOG_LEVEL": "WARNING"}
 
             async def cli() -> None:
                 args = ["audit", "export", "--tenant", TENANT, "--out", str(cli_file)]
@@ -220,13 +229,6 @@ async def main(total: int, with_http: bool) -> None:
 
             results["CLI"] = await timed("CLI", cli)
             if with_http:
-                urls = {name: f"http://127.0.0.1:{_free_port()}" for name in SERVICES}
-                env |= {"MPKS_NATS_URL": stack.nats_url}
-                env |= {f"MPKS_{name.upper()}_URL": url for name, url in urls.items()}
-                procs = [_serve(name, env) for name in SERVICES]
-                for url in urls.values():
-                    await _ready(url)
-                token = mint_dev_token(settings, sub="bench", tenant=TENANT, roles=[Role.AUDITOR])
                 results["HTTP"] = await timed(
                     "HTTP", lambda: http_export(urls["registry"], token, http_file)
                 )
