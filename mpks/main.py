@@ -7,6 +7,7 @@ import asyncio
 import sys
 from pathlib import Path
 
+from mpks.audit.export import add_export_parser
 from services.bootstrap import SERVICES, settings_from_env
 from shared.auth import Role, mint_dev_token
 from shared.settings import ProcessRole, Settings
@@ -104,7 +105,7 @@ def _cmd_retry(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _cmd_audit_verify(args: argparse.Namespace, settings: Settings) -> int:
-    from mpks.audit import run_verify
+    from mpks.audit.verify import run_verify
 
     if args.tenant not in province_codes():
         print(f"mpks audit verify: unknown tenant {args.tenant!r}", file=sys.stderr)
@@ -183,7 +184,9 @@ def parser() -> argparse.ArgumentParser:
     retry.add_argument("--tenant", help="only this province's stalls")
     retry.set_defaults(func=_cmd_retry)
 
-    audit = sub.add_parser("audit", help="tamper evidence of the event logs")
+    audit = sub.add_parser(
+        "audit", help="what auditors need: the tenant export and tamper evidence of the event logs"
+    )
     audit_sub = audit.add_subparsers(dest="audit_command", required=True)
     verify = audit_sub.add_parser(
         "verify",
@@ -208,6 +211,7 @@ def parser() -> argparse.ArgumentParser:
         "retired key); the configured signing key's is always trusted",
     )
     verify.set_defaults(func=_cmd_audit_verify)
+    add_export_parser(audit_sub)
     return p
 
 

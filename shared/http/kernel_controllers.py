@@ -12,6 +12,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from shared.auth import Role
 from shared.eventstore.catalogue import EventSpec
 from shared.http.chain import ChainController
+from shared.http.export import ExportController
 from shared.http.params import Position
 from shared.http.security import READERS, national_guard, requires_roles, tenant_guard
 from shared.messaging.feed import FeedPage, LogHeads
@@ -116,6 +117,7 @@ OPERATIONS_CONTROLLERS = [HealthController, MetricsController]
 KERNEL_CONTROLLERS = [
     *OPERATIONS_CONTROLLERS,
     EventsController,
+    ExportController,
     LogHeadsController,
     CatalogueController,
     ChainController,

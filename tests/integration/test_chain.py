@@ -9,10 +9,12 @@ from __future__ import annotations
 import asyncio
 import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
-from uuid import uuid4
+from uuid import UUID, uuid4
 
 import asyncpg
+import msgspec
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from nats.js.errors import APIError
@@ -21,7 +23,8 @@ from services.registry.application.register_institution import RegisterInstituti
 from services.registry.domain.institution import InstitutionType
 from shared.audit.chain import GENESIS, LogChain
 from shared.audit.checkpoints import published_checkpoints, stored_checkpoints, stream_name
-from shared.audit.signing import sign, trusted_keys
+from shared.audit.export import Cursor, read_export
+from shared.audit.signing import Checkpoint, sign, trusted_keys
 from shared.audit.verify import LogReport, verify_log
 from shared.devstack.stack import DevStack
 from shared.runtime import ServiceRuntime, migrate_service
@@ -118,6 +121,66 @@ async def test_an_untouched_log_is_intact_and_signed_up_to_its_checkpoint(
             r["topic"],
             r["state"],
         )
+
+
+async def test_the_export_carries_every_hash_and_the_signed_checkpoints_after_their_event(
+    registry: ServiceRuntime, db: Owner
+) -> None:
+    """An auditor holding only the export file recomputes the chain from it and checks each
+    checkpoint's signature against the published key."""
+    tenant = "72"
+    await record(registry, tenant, 3)
+    assert await checkpoint(registry, tenant) == 3
+    await record(registry, tenant, 2)
+
+    body = b"".join(
+        [
+            chunk
+            async for chunk in read_export(
+                {SERVICE: db}, tenant, Cursor.parse(None, [SERVICE]), None
+            )
+        ]
+    )
+
+    lines = [msgspec.json.decode(line) for line in body.splitlines()]
+    assert [line["type"] for line in lines] == [
+        "header", "event", "event", "event", "checkpoint", "event", "event", "end"
+    ]  # fmt: skip
+    assert lines[-1]["events"] == 5
+    chain = LogChain(SERVICE, tenant, GENESIS)
+    raw_events = [
+        raw for raw, line in zip(body.splitlines(), lines, strict=True) if line["type"] == "event"
+    ]
+    for raw, event in zip(raw_events, [x for x in lines if x["type"] == "event"], strict=True):
+        meta_at = raw.index(b',"meta":') + len(b',"meta":')
+        data_at = raw.index(b',"data":', meta_at)
+        state = b'{"v":%d,"meta":%b,"data":%b}' % (
+            event["event_version"],
+            raw[meta_at:data_at],
+            raw[data_at + len(b',"data":') : raw.rindex(b',"hash":')],
+        )
+        expected = chain.link(
+            event["position"],
+            UUID(event["aggregate_id"]),
+            event["aggregate_version"],
+            f"{event['aggregate']}.{event['event']}",
+            state,
+        )
+        assert event["hash"] == expected.hex()
+    (signed,) = [line for line in lines if line["type"] == "checkpoint"]
+    assert signed["position"] == 3
+    assert signed["head_hash"] == lines[3]["hash"]
+    exported = Checkpoint(
+        service=signed["service"],
+        tenant=signed["tenant"],
+        position=signed["position"],
+        head_hash=bytes.fromhex(signed["head_hash"]),
+        signed_at=msgspec.convert(signed["signed_at"], datetime),
+        key_id=signed["key_id"],
+        signature=bytes.fromhex(signed["signature"]),
+    )
+    assert exported.verifies(trusted_keys(registry.settings))
+    assert exported in await stored_checkpoints(db, SERVICE, tenant)
 
 
 # --- tampering, each on a log of its own: 6 events, a checkpoint at 6, then 2 more -------

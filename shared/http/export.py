@@ -1,0 +1,114 @@
+"""`GET /v1/tenants/{tenant}/export`: the tenant's export (`shared.audit.export`) streamed as
+NDJSON, every service's events in one document from whichever service is asked: its own log
+from PostgreSQL, the others' from their own export (each service reads only its own log)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Annotated, Any
+
+import httpx
+from litestar import Controller, Request, get
+from litestar.exceptions import ValidationException
+from litestar.params import FromPath, QueryParameter, SkipValidation
+from litestar.response import Stream
+
+from shared.audit.export import (
+    MEDIA_TYPE,
+    Cursor,
+    ExportError,
+    Section,
+    document,
+    from_log,
+    from_service,
+    parse_until,
+)
+from shared.auth import Role
+from shared.http.security import requires_roles, tenant_guard
+from shared.resilience.faults import CONNECTION_WAIT_SECONDS
+from shared.runtime import ServiceRuntime
+
+Runtime = SkipValidation[ServiceRuntime]
+
+# Who may export a tenant (its own auditors and admins; national ones any tenant).
+EXPORTERS = requires_roles(Role.AUDITOR, Role.NATIONAL_ADMIN, Role.WILAYAH_ADMIN)
+
+
+class ExportController(Controller):
+    path = "/v1/tenants/{tenant:str}/export"
+    guards = [tenant_guard, EXPORTERS]
+    tags = ["events"]
+
+    @get(
+        "/",
+        summary="Every event of the tenant, across every service, as NDJSON (streamed)",
+        description=(
+            "Format `mpks-export/1` (README, *Tenant export*): a header line, each service's "
+            "events in position order, an end line with counts, `next_from` and the SHA-256 "
+            "of the lines before it. A document without its end line was cut short: resume "
+            "with `from` set to the positions of the last events received."
+        ),
+        media_type=MEDIA_TYPE,
+    )
+    async def export(
+        self,
+        request: Request[Any, Any, Any],
+        tenant: FromPath[str],
+        runtime: Runtime,
+        after: Annotated[
+            str | None,
+            QueryParameter(
+                name="from",
+                description="resume after these positions: `registry:120,cases:55` (a "
+                "service not named starts at its beginning)",
+            ),
+        ] = None,
+        until: Annotated[
+            str | None,
+            QueryParameter(
+                description="cut each log before its first event that occurred after this "
+                "date-time (with offset) or date (its end, UTC)",
+            ),
+        ] = None,
+        service: Annotated[
+            list[str] | None,
+            QueryParameter(description="only these services (default: every one, in order)"),
+        ] = None,
+    ) -> Stream:
+        services = list(runtime.settings.service_urls) or [runtime.name]
+        try:
+            if service is not None and (unknown := set(service) - set(services)):
+                raise ExportError("service", f"unknown service {sorted(unknown)[0]!r}")
+            wanted = [s for s in services if service is None or s in service]
+            cursor = Cursor.parse(after, wanted)
+            bound = parse_until(until)
+        except ExportError as exc:
+            raise ValidationException(
+                str(exc), extra=[{"key": exc.field, "message": str(exc), "source": "query"}]
+            ) from None
+        authorization = request.headers.get("authorization", "")
+
+        async def body() -> AsyncIterator[bytes]:
+            async with (
+                runtime.db.acquire(timeout=CONNECTION_WAIT_SECONDS) as conn,
+                httpx.AsyncClient(headers={"Authorization": authorization}, timeout=30) as client,
+            ):
+                sections: dict[str, Section] = {
+                    name: (
+                        from_log(conn, name, tenant, position, bound)
+                        if name == runtime.name
+                        else from_service(
+                            client,
+                            runtime.settings.service_url(name),
+                            name,
+                            tenant,
+                            position,
+                            until,
+                        )
+                    )
+                    for name, position in cursor.after.items()
+                }
+                async for chunk in document(tenant, cursor, bound, sections):
+                    yield chunk
+
+        return Stream(body(), media_type=MEDIA_TYPE)
