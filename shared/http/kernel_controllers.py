@@ -1,17 +1,24 @@
-"""Routes every service has: health, metrics, its events feed and its event catalogue."""
+"""Routes every service has: health, metrics, its events feed, its event catalogue and its
+access log."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated
+from uuid import UUID
 
 from litestar import Controller, Response, get
+from litestar.di import NamedDependency
 from litestar.openapi import ResponseSpec
 from litestar.params import FromPath, Parameter, SkipValidation
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from shared.auth import Role
+from shared.audit.access import AccessEntry, AccessLog
+from shared.auth import SUB_MAX_LENGTH, Role
+from shared.domain.organisation import Scope
 from shared.eventstore.catalogue import EventSpec
 from shared.http.params import Position
+from shared.http.reads import read_many
 from shared.http.security import READERS, national_guard, requires_roles, tenant_guard
 from shared.messaging.feed import FeedPage, LogHeads
 from shared.resilience.faults import CONNECTION_WAIT_SECONDS, RETRY_AFTER_SECONDS
@@ -72,7 +79,10 @@ class EventsController(Controller):
     consumers use to refill a hole left by NATS."""
 
     path = "/v1/tenants/{tenant:str}/events"
-    guards = [tenant_guard, requires_roles(Role.AUDITOR, Role.NATIONAL_ADMIN, Role.WILAYAH_ADMIN)]
+    guards = [
+        tenant_guard,
+        requires_roles(Role.AUDITOR, Role.NATIONAL_ADMIN, Role.WILAYAH_ADMIN, Role.SERVICE),
+    ]
     tags = ["events"]
 
     @get("/", summary="Events of a tenant after a position")
@@ -91,7 +101,7 @@ class EventsController(Controller):
 
 class LogHeadsController(Controller):
     path = "/v1/events/heads"
-    guards = [national_guard, requires_roles(Role.AUDITOR, Role.NATIONAL_ADMIN)]
+    guards = [national_guard, requires_roles(Role.AUDITOR, Role.NATIONAL_ADMIN, Role.SERVICE)]
     tags = ["events"]
 
     @get("/", summary="The last position of every tenant log (national readers)")
@@ -110,6 +120,55 @@ class CatalogueController(Controller):
         return runtime.catalogue.specs()
 
 
+class AccessLogController(Controller):
+    """The tenant's access log (`shared.http.access`), for auditors only: who looked at
+    what, restricted records included, is for oversight. Its entries are also events of
+    the tenant's log (`Access.Recorded`): in the events feed and the export."""
+
+    path = "/v1/tenants/{tenant:str}/access-log"
+    guards = [tenant_guard, requires_roles(Role.AUDITOR)]
+    tags = ["audit"]
+
+    @get(
+        "/",
+        summary="Who read what of this tenant, when and why (auditors)",
+        description=(
+            "Every read by an auditor and every read that showed a restricted record (a "
+            "complaint concerning a child), oldest first. Page with `after` (the last "
+            "entry's `position`). Reading it is an auditor's read too, and recorded."
+        ),
+    )
+    async def access_log(
+        self,
+        tenant: FromPath[str],
+        runtime: Runtime,
+        actor_scope: NamedDependency[Scope],
+        after: Position = 0,
+        actor: Annotated[
+            str | None,
+            Parameter(min_length=1, max_length=SUB_MAX_LENGTH, description="only this reader"),
+        ] = None,
+        since: Annotated[datetime | None, Parameter(description="entries at or after")] = None,
+        until: Annotated[datetime | None, Parameter(description="entries before")] = None,
+        record_id: Annotated[
+            UUID | None, Parameter(description="only entries that read this record")
+        ] = None,
+        limit: Annotated[int, Parameter(ge=1, le=1000)] = 100,
+    ) -> list[AccessEntry]:
+        return await read_many(
+            runtime.db,
+            tenant,
+            actor_scope,
+            AccessLog(runtime.name).entries,
+            after=after,
+            actor=actor,
+            since=since,
+            until=until,
+            record_id=record_id,
+            limit=limit,
+        )
+
+
 # What every process of a service answers, a worker's included: probes and scrapes.
 OPERATIONS_CONTROLLERS = [HealthController, MetricsController]
 KERNEL_CONTROLLERS = [
@@ -117,6 +176,7 @@ KERNEL_CONTROLLERS = [
     EventsController,
     LogHeadsController,
     CatalogueController,
+    AccessLogController,
 ]
 
 __all__ = ["KERNEL_CONTROLLERS", "OPERATIONS_CONTROLLERS"]

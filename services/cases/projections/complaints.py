@@ -28,6 +28,11 @@ class ComplaintView(msgspec.Struct):
     received_by: str
     flags: list[ComplaintFlag]
 
+    @property
+    def restricted(self) -> bool:
+        """A child's complaint is need-to-know: every read of it is access-logged."""
+        return self.concerns_child
+
 
 _COLUMNS = ", ".join(ComplaintView.__struct_fields__)
 _LIST = Query(
