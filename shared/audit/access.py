@@ -76,8 +76,9 @@ class Access(AggregateRoot):
         query: str
         resource: str
         record_ids: list[UUID]
-        # Whether a restricted record was shown.
-        restricted: bool
+        # Whether a restricted record was shown (not `restricted`: an entry is not itself a
+        # restricted record, see `Restrictable`).
+        restricted_shown: bool
 
     @event(Recorded)
     def __init__(
@@ -89,7 +90,7 @@ class Access(AggregateRoot):
         query: str,
         resource: str,
         record_ids: list[UUID],
-        restricted: bool,
+        restricted_shown: bool,
     ) -> None:
         self.token_tenant = token_tenant
         self.roles = roles
@@ -98,7 +99,7 @@ class Access(AggregateRoot):
         self.query = query
         self.resource = resource
         self.record_ids = record_ids
-        self.restricted = restricted
+        self.restricted_shown = restricted_shown
 
 
 class RecordAccess(Command, frozen=True):
@@ -111,7 +112,7 @@ class RecordAccess(Command, frozen=True):
     query: str
     resource: str
     record_ids: list[UUID]
-    restricted: bool
+    restricted_shown: bool
     reason: Annotated[str, msgspec.Meta(max_length=REASON_MAX_LENGTH)] | None = None
 
 
@@ -124,7 +125,7 @@ async def record_access(cmd: RecordAccess, uow: UnitOfWork) -> Access:
         query=cmd.query,
         resource=cmd.resource,
         record_ids=cmd.record_ids,
-        restricted=cmd.restricted,
+        restricted_shown=cmd.restricted_shown,
     )
     uow.add(access)
     return access
@@ -149,7 +150,7 @@ class AccessEntry(msgspec.Struct, frozen=True):
     query: str
     resource: str
     record_ids: list[UUID]
-    restricted: bool
+    restricted_shown: bool
     # Ties the entry to the request's log line.
     correlation_id: str
 
@@ -220,6 +221,6 @@ class AccessLogProjection:
             event.query,
             event.resource,
             event.record_ids,
-            event.restricted,
+            event.restricted_shown,
             envelope.meta.correlation_id,
         )

@@ -10,10 +10,10 @@ The answer waits for the entry: it is recorded after the route produced its answ
 before a byte of it leaves. If it cannot be recorded, the reader gets a 503 problem instead
 of the data (fail closed: an auditor's or a restricted read never goes unrecorded). Only
 answers that show something are recorded: a refused or failed read (403, 404, 422, ...)
-shows nothing.
+shows nothing; nor are reads of the access log's own entries (`shows_only_the_trace`).
 
-Why: the reader may say so in `X-Access-Reason` (1 to 500 characters, UTF-8, no control
-characters), kept as the entry's reason. Other reads cost nothing here but a look at what
+Why: the reader may say so in `X-Access-Reason` (1 to 500 characters of text on one line:
+no control characters; UTF-8, or Latin-1 if it is not UTF-8), kept as the entry's reason. Other reads cost nothing here but a look at what
 they show.
 """
 
@@ -58,10 +58,14 @@ class ReadNote:
     # The records the path names, then the restricted records the answer shows.
     record_ids: list[UUID] = field(default_factory=list)
     restricted: bool = False
+    # The answer shows the access log's own entries and nothing else.
+    only_the_trace: bool = False
 
     @property
     def recorded(self) -> bool:
-        return self.restricted or Role.AUDITOR in self.principal.roles
+        if self.restricted:
+            return True
+        return Role.AUDITOR in self.principal.roles and not self.only_the_trace
 
 
 # The read being served. Set by `access_guard`, an app guard every routed request passes
@@ -74,14 +78,16 @@ def access_reason(connection: ASGIConnection[Any, Any, Any, Any]) -> str | None:
     if raw is None:
         return None
     try:
-        # Header bytes arrive as Latin-1 text: a reason in UTF-8 is read as UTF-8.
-        reason = raw.encode("latin-1").decode("utf-8").strip()
+        # Header bytes arrive as Latin-1 text: a reason in UTF-8 is read as UTF-8, any
+        # other as the Latin-1 HTTP once specified.
+        reason = raw.encode("latin-1").decode("utf-8")
     except UnicodeError:
-        reason = None
-    if reason is None or not 0 < len(reason) <= REASON_MAX_LENGTH or _CONTROL.search(reason):
+        reason = raw
+    reason = reason.strip()
+    if not 0 < len(reason) <= REASON_MAX_LENGTH or _CONTROL.search(reason):
         raise InvalidInput(
             Message(
-                "{header} must be 1 to {most} characters of UTF-8 text on one line",
+                "{header} must be 1 to {most} characters of text on one line",
                 header=REASON_HEADER,
                 most=REASON_MAX_LENGTH,
             ),
@@ -127,6 +133,17 @@ def shown(records: object) -> None:
         note.record_ids.extend(i for i in ids if i not in note.record_ids)
 
 
+def shows_only_the_trace() -> None:
+    """The current read shows access-log entries and nothing else (the access-log route, a
+    page of the events feed holding only `Access.Recorded` events, or none): it reads no
+    record of the tenant, only the trace of reads, and is not recorded. Recording it would
+    add an entry that the next page shows, and a reader paging to the end would never get
+    there."""
+    note = _current.get()
+    if note is not None:
+        note.only_the_trace = True
+
+
 def _resource(route: str) -> str:
     """`complaints` of `/v1/tenants/{tenant}/complaints/{complaint_id}`."""
     _, _, rest = route.partition("{tenant}/")
@@ -153,7 +170,7 @@ def access_recorder(bus: Callable[[], MessageBus]) -> AfterRequestHookHandler:
                 query=note.query,
                 resource=_resource(note.route),
                 record_ids=note.record_ids,
-                restricted=note.restricted,
+                restricted_shown=note.restricted,
                 reason=note.reason,
             ),
             CommandContext(
@@ -167,4 +184,4 @@ def access_recorder(bus: Callable[[], MessageBus]) -> AfterRequestHookHandler:
     return hook
 
 
-__all__ = ["REASON_HEADER", "access_guard", "access_recorder", "shown"]
+__all__ = ["REASON_HEADER", "access_guard", "access_recorder", "shown", "shows_only_the_trace"]

@@ -13,10 +13,11 @@ from litestar.openapi import ResponseSpec
 from litestar.params import FromPath, Parameter, SkipValidation
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from shared.audit.access import AccessEntry, AccessLog
+from shared.audit.access import ACCESS, AccessEntry, AccessLog
 from shared.auth import SUB_MAX_LENGTH, Role
 from shared.domain.organisation import Scope
 from shared.eventstore.catalogue import EventSpec
+from shared.http.access import shows_only_the_trace
 from shared.http.params import Position
 from shared.http.reads import read_many
 from shared.http.security import READERS, national_guard, requires_roles, tenant_guard
@@ -96,6 +97,8 @@ class EventsController(Controller):
         async with runtime.db.acquire(timeout=CONNECTION_WAIT_SECONDS) as conn:
             events = await runtime.logs.read(conn, tenant, after=after, limit=limit)
             head = await runtime.logs.head(conn, tenant)
+        if all(e.aggregate == ACCESS for e in events):
+            shows_only_the_trace()
         return FeedPage(tenant=tenant, after=after, head=head, events=events)
 
 
@@ -135,7 +138,8 @@ class AccessLogController(Controller):
         description=(
             "Every read by an auditor and every read that showed a restricted record (a "
             "complaint concerning a child), oldest first. Page with `after` (the last "
-            "entry's `position`). Reading it is an auditor's read too, and recorded."
+            "entry's `position`). Reading it shows no record of the tenant and is not "
+            "itself recorded (else paging to its end would never end)."
         ),
     )
     async def access_log(
@@ -155,6 +159,7 @@ class AccessLogController(Controller):
         ] = None,
         limit: Annotated[int, Parameter(ge=1, le=1000)] = 100,
     ) -> list[AccessEntry]:
+        shows_only_the_trace()
         return await read_many(
             runtime.db,
             tenant,

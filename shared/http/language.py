@@ -90,8 +90,8 @@ INDONESIAN: dict[str, str] = {
         "peran token ini ({roles}) hanya membaca dan tidak pernah menulis"
     ),
     # the access log (shared.http.access)
-    "{header} must be 1 to {most} characters of UTF-8 text on one line": (
-        "{header} harus 1 sampai {most} karakter teks UTF-8 dalam satu baris"
+    "{header} must be 1 to {most} characters of text on one line": (
+        "{header} harus 1 sampai {most} karakter teks dalam satu baris"
     ),
     "no role this route grants says where this token may act": (
         "tidak ada peran yang diberikan rute ini yang menyatakan di mana token ini boleh bertindak"

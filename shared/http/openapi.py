@@ -120,7 +120,13 @@ def _read_headers() -> list[dict[str, Any]]:
             "required": False,
             "description": "Why you read (kept in the access log with an auditor's read or a "
             "read of a restricted record)",
-            "schema": {"type": "string", "minLength": 1, "maxLength": REASON_MAX_LENGTH},
+            # One line of text: no control characters (C0, DEL, C1).
+            "schema": {
+                "type": "string",
+                "minLength": 1,
+                "maxLength": REASON_MAX_LENGTH,
+                "pattern": "^[^\\u0000-\\u001f\\u007f-\\u009f]+$",
+            },
         },
     ]
 

@@ -199,7 +199,8 @@ async def test_auditors_read_every_read_route_of_their_reach_and_no_other(
         # Each of those reads of province 35 is in the access log of the service that
         # served it, in 35's log: the national auditor's too.
         for service in SERVICES:
-            routes = {p for s, p in TENANT_READS if s == service}
+            # Reading the access log itself shows no record: not recorded (below).
+            routes = {p for s, p in TENANT_READS if s == service and "access-log" not in p}
             for sub, token_tenant in (("auditor-35", TENANT), ("auditor-pp", "national")):
                 entries = await eventually(
                     lambda s=service, a=sub, r=routes: _entries_on(http, world, s, token, a, r)
@@ -300,7 +301,11 @@ async def test_an_auditors_read_is_recorded_with_who_what_and_why(world: World, 
     assert one["resource"] == "institutions"
     assert one["record_ids"] == [institution]
     assert one["route"] == "/v1/tenants/{tenant}/institutions/{institution_id}"
-    assert (one["token_tenant"], one["roles"], one["restricted"]) == (TENANT, ["auditor"], False)
+    assert (one["token_tenant"], one["roles"], one["restricted_shown"]) == (
+        TENANT,
+        ["auditor"],
+        False,
+    )
     # A national auditor's read of province 35 is in 35's log, with its query.
     assert listed["token_tenant"] == "national"
     assert parse_qs(listed["query"]) == {"pdm": [PDM], "limit": ["5"]}
@@ -337,7 +342,7 @@ async def test_a_restricted_record_read_by_anyone_is_recorded(world: World, toke
         entries = await eventually(three)
         by_record = await _entries(http, world, "cases", token, record_id=child, actor=sub)
     assert [e["resource"] for e in entries] == ["complaints"] * 3
-    assert all(e["restricted"] and child in e["record_ids"] for e in entries)
+    assert all(e["restricted_shown"] and child in e["record_ids"] for e in entries)
     assert [e["route"] for e in entries] == [
         "/v1/tenants/{tenant}/complaints/{complaint_id}",
         "/v1/tenants/{tenant}/complaints",
@@ -403,6 +408,38 @@ async def test_the_access_log_is_for_auditors_only(world: World, token: Any) -> 
         assert "since" in r.text
 
 
+async def test_paging_the_feed_or_the_log_to_the_end_ends(world: World, token: Any) -> None:
+    """An auditor's page of events is recorded, as an event the next page shows: a page
+    showing only such entries (or nothing) is not, so paging reaches the end."""
+    sub = f"auditor-{uuid4().hex[:8]}"
+    auditor = auth(token(TENANT, Role.AUDITOR, sub=sub))
+    async with httpx.AsyncClient(timeout=15, headers=auditor) as http:
+        after = 0
+        shown: list[list[dict[str, Any]]] = []
+        while len(shown) < 1000:
+            r = await http.get(world.url("hr", "/events"), params={"after": after, "limit": 2})
+            assert r.status_code == 200, r.text
+            events = r.json()["events"]
+            if not events:
+                break
+            shown.append(events)
+            after = events[-1]["position"]
+        assert len(shown) < 1000
+        # Each page that showed an event other than an access entry, and no other.
+        data_pages = sum(1 for page in shown if any(e["aggregate"] != "Access" for e in page))
+
+        async def logged() -> list[dict[str, Any]] | None:
+            found = await _entries(http, world, "hr", token, actor=sub)
+            return found if len(found) >= data_pages else None
+
+        entries = await eventually(logged)
+        # Reading the log is not recorded either, nor the pages of nothing but entries.
+        r = await http.get(world.url("hr", "/access-log"), params={"actor": sub})
+        assert r.json() == entries
+    assert len(entries) == data_pages
+    assert {e["resource"] for e in entries} == {"events"}
+
+
 async def test_the_access_log_pages_and_filters_by_date(world: World, token: Any) -> None:
     sub = f"auditor-{uuid4().hex[:8]}"
     auditor = auth(token(TENANT, Role.AUDITOR, sub=sub))
@@ -429,8 +466,9 @@ async def test_a_reason_that_is_not_one_line_of_text_is_refused(world: World, to
     auditor = auth(token(TENANT, Role.AUDITOR))
     async with httpx.AsyncClient(timeout=15) as http:
         before = await _head(http, world, "registry", token)
-        # Too long, empty, not UTF-8, not one line of text (a tab is a control character).
-        for reason in (b"x" * 501, b"", b"\xff\xfe", b"baris\tdua"):
+        # Too long, empty, not one line of text (a tab is a control character, and so is
+        # U+0085 in UTF-8).
+        for reason in (b"x" * 501, b"", b"baris\tdua", "baris\x85dua".encode()):
             r = await http.get(
                 world.url("registry", "/institutions"), headers=_with_reason(auditor, reason)
             )

@@ -117,7 +117,7 @@ CREATE TABLE IF NOT EXISTS {schema}.access_log (
     query text NOT NULL,
     resource text NOT NULL,
     record_ids uuid[] NOT NULL,
-    restricted boolean NOT NULL,
+    restricted_shown boolean NOT NULL,
     correlation_id text NOT NULL,
     PRIMARY KEY (tenant_id, id)
 );
