@@ -13,8 +13,9 @@ answers that show something are recorded: a refused or failed read (403, 404, 42
 shows nothing; nor are reads of the access log's own entries (`shows_only_the_trace`).
 
 Why: the reader may say so in `X-Access-Reason` (1 to 500 characters of text on one line:
-no control characters; UTF-8, or Latin-1 if it is not UTF-8), kept as the entry's reason. Other reads cost nothing here but a look at what
-they show.
+no control characters; UTF-8, or Latin-1 if it is not UTF-8), kept as the entry's reason.
+
+Other reads cost nothing here but a look at what they show.
 """
 
 from __future__ import annotations

@@ -15,6 +15,8 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from shared.audit.access import ACCESS, AccessEntry, AccessLog
 from shared.auth import SUB_MAX_LENGTH, Role
+from shared.domain.errors import InvalidInput
+from shared.domain.messages import Message
 from shared.domain.organisation import Scope
 from shared.eventstore.catalogue import EventSpec
 from shared.http.access import shows_only_the_trace
@@ -123,6 +125,23 @@ class CatalogueController(Controller):
         return runtime.catalogue.specs()
 
 
+# An RFC 3339 date-time with its offset. Not a `datetime` parameter: Litestar would also
+# take a bare number (seconds since the epoch), which the document cannot say.
+_INSTANT = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?(Z|[+-]\d{2}:\d{2})$"
+
+
+def _instant(value: str | None, name: str) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        return datetime.fromisoformat(value)
+    except ValueError:
+        # The shape is right (the pattern), the date is not: 2026-02-30, 25:00.
+        raise InvalidInput(
+            Message("{value!r} is not a date and time", value=value), field=name, source="query"
+        ) from None
+
+
 class AccessLogController(Controller):
     """The tenant's access log (`shared.http.access`), for auditors only: who looked at
     what, restricted records included, is for oversight. Its entries are also events of
@@ -152,8 +171,12 @@ class AccessLogController(Controller):
             str | None,
             Parameter(min_length=1, max_length=SUB_MAX_LENGTH, description="only this reader"),
         ] = None,
-        since: Annotated[datetime | None, Parameter(description="entries at or after")] = None,
-        until: Annotated[datetime | None, Parameter(description="entries before")] = None,
+        since: Annotated[
+            str | None, Parameter(pattern=_INSTANT, description="entries at or after (RFC 3339)")
+        ] = None,
+        until: Annotated[
+            str | None, Parameter(pattern=_INSTANT, description="entries before (RFC 3339)")
+        ] = None,
         record_id: Annotated[
             UUID | None, Parameter(description="only entries that read this record")
         ] = None,
@@ -167,8 +190,8 @@ class AccessLogController(Controller):
             AccessLog(runtime.name).entries,
             after=after,
             actor=actor,
-            since=since,
-            until=until,
+            since=_instant(since, "since"),
+            until=_instant(until, "until"),
             record_id=record_id,
             limit=limit,
         )

@@ -89,7 +89,8 @@ INDONESIAN: dict[str, str] = {
     "this token's roles ({roles}) read and never write": (
         "peran token ini ({roles}) hanya membaca dan tidak pernah menulis"
     ),
-    # the access log (shared.http.access)
+    # the access log (shared.http.access, shared.http.kernel_controllers)
+    "{value!r} is not a date and time": "{value!r} bukan tanggal dan waktu",
     "{header} must be 1 to {most} characters of text on one line": (
         "{header} harus 1 sampai {most} karakter teks dalam satu baris"
     ),

@@ -398,14 +398,20 @@ async def test_the_access_log_is_for_auditors_only(world: World, token: Any) -> 
             world.url("cases", "/access-log"), headers=auth(token("national", Role.AUDITOR))
         )
         assert r.status_code == 200, r.text
-        # Bad filters are the caller's fault, named.
-        r = await http.get(
-            world.url("cases", "/access-log"),
-            params={"since": "yesterday"},
-            headers=auth(token(TENANT, Role.AUDITOR)),
-        )
-        assert r.status_code == 422, r.text
-        assert "since" in r.text
+        # Bad filters are the caller's fault, named: not RFC 3339, or no such date.
+        for name, value in (
+            ("since", "yesterday"),
+            ("until", "1767225600"),
+            ("since", "2026-02-30T10:00:00Z"),
+            ("until", "2026-01-01T10:00:00"),
+        ):
+            r = await http.get(
+                world.url("cases", "/access-log"),
+                params={name: value},
+                headers=auth(token(TENANT, Role.AUDITOR)),
+            )
+            assert r.status_code == 422, r.text
+            assert [e["field"] for e in r.json()["errors"]] == [name], r.text
 
 
 async def test_paging_the_feed_or_the_log_to_the_end_ends(world: World, token: Any) -> None:
