@@ -242,9 +242,13 @@ async def test_every_write_route_refuses_auditors(
         before = await _head(http, world, service, token)
         for auditor in auditors:
             # A body that would pass validation does not matter: the role is refused first.
-            r = await http.request(method, url, json={}, headers=auth(auditor))
+            r = await http.request(
+                method, url, json={}, headers=auth(auditor, **{"Accept-Language": "en"})
+            )
             assert r.status_code == 403, (method, template, r.text)
             assert r.headers["content-type"].startswith("application/problem+json")
+            # Refused by the one guard every route has, before the route's own.
+            assert "read and never write" in r.json()["detail"], r.text
         assert await _head(http, world, service, token) == before
 
 
