@@ -101,7 +101,7 @@ def run_migrate(settings: Settings, services: list[str]) -> int:
 
 def run_rebuild(settings: Settings, service: str, projection: str) -> int:
     definition = SERVICES[service].define()
-    runner_projections = {p.name: p for p in definition.projections()}
+    runner_projections = {p.name: p for p in definition.read_models()}
     if projection not in runner_projections:
         print(
             f"mpks rebuild: {service} has no projection {projection!r} "

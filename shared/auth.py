@@ -30,7 +30,15 @@ class Role(StrEnum):
     CASE_WORKER = "case_worker"
     HR_OFFICER = "hr_officer"
     AUDITOR = "auditor"
+    # Another MPKS service reading a tenant's events feed (a consumer refilling a hole, or
+    # comparing heads): the feeds and their heads only. Machine traffic of the platform
+    # itself, so not access-logged: logging it would add to the very log it follows.
+    SERVICE = "service"
 
+
+# Roles that read and never write: a write route refuses a token holding only these, and
+# they never widen what another role of the same token may write.
+READ_ONLY_ROLES = frozenset({Role.AUDITOR, Role.SERVICE})
 
 # Roles whose reach is narrower than their province: their token must say where.
 SCOPED_ROLES = {Role.PDM_OPERATOR: "pdm", Role.INSTITUTION_STAFF: "institution"}

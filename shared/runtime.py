@@ -210,7 +210,7 @@ class ServiceRuntime:
         self.notifier = AppendNotifier(self.event_store, self.logs.channel)
         self.notifier.start()
         self.bus = MessageBus(
-            self.definition.handlers(),
+            self.definition.command_handlers(),
             EventStoreUnitsOfWork(
                 self.event_store,
                 self.name,
@@ -229,7 +229,7 @@ class ServiceRuntime:
             schema=self.name,
             pool=self.db,
             logs=self.logs,
-            projections=[*self.definition.projections(), *self._process_managers(self.name)],
+            projections=[*self.definition.read_models(), *self._process_managers(self.name)],
             keys=self.keys,
         )
         self._stop = asyncio.Event()

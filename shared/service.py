@@ -1,5 +1,7 @@
 """What a service contributes to the kernel: its name, aggregates, read models, reactions
-and HTTP controllers. Everything else (stores, relay, consumers, HTTP) comes from `shared`."""
+and HTTP controllers. Everything else (stores, relay, consumers, HTTP) comes from `shared`,
+including the records the kernel keeps in every service: the access log
+(`shared.audit.access`: its aggregate, command and read model)."""
 
 from __future__ import annotations
 
@@ -10,10 +12,11 @@ from typing import Any
 
 from eventsourcing.domain import Aggregate
 
+from shared.audit.access import ACCESS, Access, AccessLogProjection, record_access
 from shared.db.pool import DbPool
 from shared.messaging.consumer import Reaction
 from shared.projections.runner import Projection
-from shared.service_layer.handlers import HandlerRegistry
+from shared.service_layer.handlers import HandlerRegistry, handler_of
 from shared.service_layer.messagebus import MessageBus, PortFactory
 from shared.service_layer.process_managers import ProcessManager
 
@@ -45,6 +48,22 @@ class ServiceDefinition:
     process_managers: Mapping[str, Callable[[MessageBus], list[ProcessManager]]] = field(
         default_factory=dict
     )
+
+    def __post_init__(self) -> None:
+        # In `aggregates` itself, so every catalogue of this service's events (its own, a
+        # follower's, a tool's) reads the kernel's events too.
+        if all(name != ACCESS for name, _ in self.aggregates):
+            object.__setattr__(self, "aggregates", [*self.aggregates, (ACCESS, Access)])
+
+    def command_handlers(self) -> HandlerRegistry:
+        """The service's handlers and the kernel's (recording an access)."""
+        registry = self.handlers()
+        registry.add(handler_of(record_access))
+        return registry
+
+    def read_models(self) -> list[Projection]:
+        """The service's projections and the kernel's (the access log)."""
+        return [*self.projections(), AccessLogProjection(self.name)]
 
     @property
     def followed(self) -> list[str]:

@@ -17,6 +17,7 @@ from litestar.types import ControllerRouterHandler
 from shared.auth import TokenVerifier
 from shared.db.pool import DbPool
 from shared.domain.organisation import Scope
+from shared.http.access import access_guard, access_recorder
 from shared.http.docs import OfflineSwaggerUI
 from shared.http.edge import EdgeInputMiddleware, EdgeRequest
 from shared.http.history import history_routes
@@ -25,7 +26,7 @@ from shared.http.middleware import RequestContextMiddleware
 from shared.http.openapi import complete_contract
 from shared.http.problems import EXCEPTION_HANDLERS
 from shared.http.reads import ReadModelPositions, read_your_writes
-from shared.http.security import JWTAuthMiddleware, actor_scope
+from shared.http.security import JWTAuthMiddleware, actor_scope, read_only_guard
 from shared.runtime import ServiceRuntime
 from shared.service_layer.messagebus import MessageBus
 
@@ -91,7 +92,11 @@ def create_app(runtime: ServiceRuntime) -> Litestar:
         ],
         request_class=EdgeRequest,
         exception_handlers=EXCEPTION_HANDLERS,
+        # Every route's first guards: read-only roles write nothing; a tenant read's access
+        # note opens (and the after-request hook records it: `shared.http.access`).
+        guards=[read_only_guard, access_guard],
         before_request=read_your_writes(read_model_positions),
+        after_request=access_recorder(provide_bus),
         # Logging is configured once by the process (JSON lines), not by Litestar.
         logging_config=None,
         openapi_config=OpenAPIConfig(

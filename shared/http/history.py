@@ -15,6 +15,7 @@ from shared.db.pool import tenant_transaction
 from shared.domain.errors import NotFound
 from shared.domain.messages import Message, record_name
 from shared.domain.organisation import Scope
+from shared.http.access import shown
 from shared.http.security import READERS, requires_roles, tenant_guard
 from shared.resilience.faults import CONNECTION_WAIT_SECONDS
 from shared.runtime import ServiceRuntime
@@ -47,6 +48,8 @@ def _route(aggregate: str, resource: str) -> HTTPRouteHandler:
             or not actor_scope.covers(found.aggregate.scope)
         ):
             raise NotFound(Message("{record} not found", record=record_name(what, record_id)))
+        # A restricted record's history shows what the record shows.
+        shown(found.aggregate)
         return found.record
 
     return get(

@@ -86,6 +86,14 @@ INDONESIAN: dict[str, str] = {
         "rute ini membaca semua tenant: hanya untuk token nasional"
     ),
     "requires one of the roles: {roles}": "memerlukan salah satu peran: {roles}",
+    "this token's roles ({roles}) read and never write": (
+        "peran token ini ({roles}) hanya membaca dan tidak pernah menulis"
+    ),
+    # the access log (shared.http.access, shared.http.kernel_controllers)
+    "{value!r} is not a date and time": "{value!r} bukan tanggal dan waktu",
+    "{header} must be 1 to {most} characters of text on one line": (
+        "{header} harus 1 sampai {most} karakter teks dalam satu baris"
+    ),
     "no role this route grants says where this token may act": (
         "tidak ada peran yang diberikan rute ini yang menyatakan di mana token ini boleh bertindak"
     ),

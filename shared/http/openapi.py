@@ -13,7 +13,8 @@ what the kernel knows about it, so no controller has to list its error answers:
   example: the services' request examples are valid there;
 - commands (routes with a body) document the headers `shared.http.commands` reads, and
   answer their log position (`Mpks-Position`); tenant reads document `Mpks-Min-Position`
-  and `Prefer: wait=N` (`shared.http.reads`: reading one's own writes).
+  and `Prefer: wait=N` (`shared.http.reads`: reading one's own writes) and
+  `X-Access-Reason` (`shared.http.access`: the why of an access-logged read).
 
 Litestar builds the document once and caches it as the dict it serves (`/docs/openapi.json`
 and the docs page); this completes that dict when the app is built, before anything serves
@@ -30,6 +31,8 @@ from litestar import Litestar
 from litestar.handlers import HTTPRouteHandler
 from litestar.routes import HTTPRoute
 
+from shared.audit.access import REASON_MAX_LENGTH
+from shared.http.access import REASON_HEADER
 from shared.http.commands import CAUSATION_HEADER, IDEMPOTENCY_HEADER
 from shared.http.language import DEFAULT_LANGUAGE, Language
 from shared.http.middleware import TRACE_ID
@@ -63,8 +66,9 @@ _PROBLEMS: dict[int, str] = {
     422: "Invalid input; `errors[]` names each field at fault and where it is "
     "(body, query, header)",
     500: "Unexpected error (logged with the correlation id)",
-    503: "PostgreSQL is unavailable, or the read models did not reach "
-    f"{MIN_POSITION_HEADER} within the wait; retry after Retry-After",
+    503: "PostgreSQL is unavailable (a read that must be access-logged is not answered "
+    f"unlogged), or the read models did not reach {MIN_POSITION_HEADER} within the wait; "
+    "retry after Retry-After",
 }
 
 
@@ -74,7 +78,8 @@ def _problems_of(path: str, method: str, handler: HTTPRouteHandler) -> list[int]
     statuses = [422, 500]
     if not public:
         statuses += [401, 503]
-    if handler.resolve_guards():
+    # The app's own guards are on every route; on a public one they never refuse.
+    if handler.resolve_guards() and not public:
         statuses.append(403)
     if "{" in path:
         statuses.append(404)
@@ -108,6 +113,20 @@ def _read_headers() -> list[dict[str, Any]]:
             "description": f"`wait=S`: how long to wait for {MIN_POSITION_HEADER} (default "
             f"{DEFAULT_WAIT_SECONDS:g} s, at most {MAX_WAIT_SECONDS:g} s)",
             "schema": {"type": "string"},
+        },
+        {
+            "name": REASON_HEADER,
+            "in": "header",
+            "required": False,
+            "description": "Why you read (kept in the access log with an auditor's read or a "
+            "read of a restricted record)",
+            # One line of text: no control characters (C0, DEL, C1).
+            "schema": {
+                "type": "string",
+                "minLength": 1,
+                "maxLength": REASON_MAX_LENGTH,
+                "pattern": "^[^\\u0000-\\u001f\\u007f-\\u009f]+$",
+            },
         },
     ]
 

@@ -2,6 +2,9 @@
 caller's scope, one record with its version as ETag (what If-Match sends back), or a list;
 and reading one's own writes.
 
+Both note what they show (`shared.http.access.shown`): a read that shows a restricted record
+is recorded in the access log before it is answered.
+
 The scope narrows in the database: each read-model table has a row-level security policy
 naming its PDM and institution columns (`actor_scope`, declared by `enable_tenant_rls` in
 shared/db/sql/kernel.sql), which reads `app.scope_pdm` / `app.scope_institution`. So a list
@@ -32,6 +35,7 @@ from shared.domain.errors import InvalidInput, NotFound
 from shared.domain.messages import Message, record_name
 from shared.domain.organisation import PROVINCE, Scope
 from shared.eventstore.logs import TenantLogs
+from shared.http.access import shown
 from shared.http.params import MAX_INTEGER
 from shared.http.problems import FieldError, Problem, ProblemCode, problem_response
 from shared.resilience.faults import CONNECTION_WAIT_SECONDS
@@ -86,6 +90,7 @@ async def read_one(
         record = await query(conn, record_id)
     if record is None:
         raise NotFound(Message("{record} not found", record=record_name(what, record_id)))
+    shown(record)
     return Response(record, headers={"ETag": f'"{record.version}"'})
 
 
@@ -99,7 +104,9 @@ async def read_many(
 ) -> list[T]:
     """A read model's named query, in the tenant's transaction narrowed to `scope`."""
     async with scoped_transaction(db, tenant, scope) as conn:
-        return await query(conn, *args, **kwargs)
+        records = await query(conn, *args, **kwargs)
+    shown(records)
+    return records
 
 
 class ReadModelPositions:

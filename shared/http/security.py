@@ -11,7 +11,7 @@ from litestar.handlers.base import BaseRouteHandler
 from litestar.middleware import AbstractAuthenticationMiddleware, AuthenticationResult
 from litestar.types import ASGIApp, Guard
 
-from shared.auth import InvalidToken, Principal, Role, TokenVerifier
+from shared.auth import READ_ONLY_ROLES, InvalidToken, Principal, Role, TokenVerifier
 from shared.domain.messages import Message
 from shared.domain.organisation import PROVINCE, Scope
 from shared.tenancy import province_codes
@@ -51,6 +51,8 @@ def principal_of(connection: ASGIConnection[Any, Any, Any, Any]) -> Principal:
 
 
 _READ_METHODS = {"GET", "HEAD"}
+# What never changes anything: reads and CORS preflights.
+SAFE_METHODS = frozenset({*_READ_METHODS, "OPTIONS"})
 
 
 def _is_preflight(connection: ASGIConnection[Any, Any, Any, Any]) -> bool:
@@ -95,6 +97,31 @@ async def national_guard(
 _GRANTED = "mpks_granted_roles"
 
 
+async def read_only_guard(
+    connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler
+) -> None:
+    """Every route's first guard (the app's): on a route that may change anything (any
+    method but GET, HEAD and OPTIONS), read-only roles (auditor, service) count for nothing.
+    A token holding only those is refused; a token holding others too acts with those
+    others alone (the roles later guards may grant). The one place auditors are kept from
+    writing, whatever a route declares."""
+    if connection.scope.get("method") in SAFE_METHODS:
+        return
+    principal = connection.scope.get("user")
+    if not isinstance(principal, Principal):
+        # Public routes (no token): nothing here writes.
+        return
+    writers = principal.roles - READ_ONLY_ROLES
+    if not writers:
+        raise PermissionDeniedException(
+            detail=Message(
+                "this token's roles ({roles}) read and never write",
+                roles=", ".join(sorted(principal.roles)),
+            )
+        )
+    connection.state[_GRANTED] = writers
+
+
 def requires_roles(*roles: Role) -> Guard:
     allowed = frozenset(roles)
 
@@ -102,21 +129,25 @@ def requires_roles(*roles: Role) -> Guard:
         if _is_preflight(connection):
             return
         principal = principal_of(connection)
+        # Controller and route guards (and the read-only guard) all apply: the caller holds
+        # what every one of them grants.
+        earlier = connection.state.get(_GRANTED)
         granted = principal.roles & allowed
+        if earlier is not None:
+            granted &= earlier
         if not granted:
             raise PermissionDeniedException(
                 detail=Message(
                     "requires one of the roles: {roles}", roles=", ".join(sorted(allowed))
                 )
             )
-        # Controller and route guards both apply: the caller holds what both grant.
-        earlier = connection.state.get(_GRANTED)
-        connection.state[_GRANTED] = granted if earlier is None else earlier & granted
+        connection.state[_GRANTED] = granted
 
     return guard
 
 
-READERS: tuple[Role, ...] = tuple(Role)
+# Every role that reads the tenant's records (the service role reads only events feeds).
+READERS: tuple[Role, ...] = tuple(r for r in Role if r is not Role.SERVICE)
 
 
 def scope_of(principal: Principal, granted: frozenset[Role]) -> Scope:

@@ -38,7 +38,7 @@ class FeedClient:
     def _token(self) -> str:
         # Minted per use in development (a long-running service outlives any one token).
         return self.settings.service_token or mint_dev_token(
-            self.settings, sub=f"service:{self.me}", tenant=NATIONAL, roles=[Role.AUDITOR]
+            self.settings, sub=f"service:{self.me}", tenant=NATIONAL, roles=[Role.SERVICE]
         )
 
     def _client(self) -> httpx.AsyncClient:

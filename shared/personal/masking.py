@@ -12,6 +12,7 @@ from litestar.exceptions import PermissionDeniedException
 
 from shared.auth import Role
 from shared.domain.messages import Message
+from shared.http.access import shows_personal_data
 from shared.http.security import principal_of
 from shared.personal.fields import ERASED
 
@@ -28,8 +29,8 @@ def check_unmask(
     request: Request[Any, Any, Any], tenant: str, resource: str, allowed: Iterable[Role]
 ) -> None:
     """Refuses a caller without one of the `allowed` roles; records who read `resource`
-    unmasked (the hook of the access log: the line names who, where and what, never the
-    values)."""
+    unmasked, in the access log (`shared.http.access`) and in a log line naming who, where
+    and what, never the values."""
     principal = principal_of(request)
     roles = frozenset(allowed)
     if not principal.roles & roles:
@@ -39,6 +40,7 @@ def check_unmask(
                 roles=", ".join(sorted(roles)),
             )
         )
+    shows_personal_data()
     log.info(
         "personal data read unmasked",
         extra={"fields": {"actor": principal.sub, "tenant": tenant, "resource": resource}},

@@ -118,7 +118,9 @@ async def test_the_export_holds_every_event_of_the_tenant_once_in_order_as_docum
     settings: Settings,
     tmp_path: Path,
 ) -> None:
-    auditor = token(TENANT, Role.AUDITOR)
+    # A provincial admin's export: an auditor's is itself recorded in the access log (each
+    # service's part then holds its own entry; tests/e2e/test_access_log.py).
+    auditor = token(TENANT, Role.WILAYAH_ADMIN)
     async with httpx.AsyncClient(timeout=30) as http:
         await _record_in_every_service(http, services, token)
         logs = await _logs(owner, TENANT)
@@ -205,7 +207,9 @@ async def test_an_export_resumes_from_a_position_and_stops_at_until(
     owner: asyncpg.Connection[Any],
     settings: Settings,
 ) -> None:
-    auditor = token(TENANT, Role.AUDITOR)
+    # A provincial admin's export: an auditor's is itself recorded in the access log (each
+    # service's part then holds its own entry; tests/e2e/test_access_log.py).
+    auditor = token(TENANT, Role.WILAYAH_ADMIN)
     async with httpx.AsyncClient(timeout=30) as http:
         await _record_in_every_service(http, services, token)
         await _record_in_every_service(http, services, token)

@@ -184,6 +184,17 @@ async def test_list_views_mask_names_unless_an_allowed_role_asks(
         ]
 
         auditor = auth(token(TENANT, Role.AUDITOR))
+        # ... and in the access log auditors read.
+
+        async def logged() -> list[dict[str, Any]]:
+            r = await http.get(f"{hr}/access-log", params={"actor": "officer-61"}, headers=auditor)
+            entries: list[dict[str, Any]] = r.json()
+            return entries
+
+        entries = await eventually(logged)
+        assert [(e["resource"], e["route"]) for e in entries] == [
+            ("workers", "/v1/tenants/{tenant}/workers")
+        ]
         refused = await http.get(f"{hr}/workers", params=unmask, headers=auditor)
         assert refused.status_code == 403
         assert (await http.get(f"{hr}/workers", params=params, headers=auditor)).status_code == 200

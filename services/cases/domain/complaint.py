@@ -147,6 +147,11 @@ class Complaint(AggregateRoot):
     def scope(self) -> Scope:
         return Scope(pdm=self.pdm, institution=self.institution_id)
 
+    @property
+    def restricted(self) -> bool:
+        """A child's complaint is need-to-know: every read of it is access-logged."""
+        return self.concerns_child
+
     @singledispatchmethod
     def apply(self, event: AggregateRoot.Event) -> None:
         """Received: applied by `__init__`."""

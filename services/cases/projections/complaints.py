@@ -34,6 +34,11 @@ class ComplaintView(msgspec.Struct):
     complainant_name: str | None
     complainant_contact: str | None
 
+    @property
+    def restricted(self) -> bool:
+        """A child's complaint is need-to-know: every read of it is access-logged."""
+        return self.concerns_child
+
 
 _COLUMNS = ", ".join(ComplaintView.__struct_fields__)
 _LIST = Query(

@@ -170,3 +170,28 @@ CREATE TABLE IF NOT EXISTS {schema}.chain_checkpoints (
     published boolean NOT NULL DEFAULT false,
     PRIMARY KEY (tenant_id, position)
 );
+
+-- The access log (shared/audit/access.py): one row per `Access.Recorded` event of a tenant
+-- log. Province-wide readers only (no PDM or institution column: a scoped reader sees none).
+CREATE TABLE IF NOT EXISTS {schema}.access_log (
+    tenant_id text NOT NULL,
+    position bigint NOT NULL,
+    id uuid NOT NULL,
+    at timestamptz NOT NULL,
+    actor text NOT NULL,
+    reason text,
+    token_tenant text NOT NULL,
+    roles text[] NOT NULL,
+    route text NOT NULL,
+    path text NOT NULL,
+    query text NOT NULL,
+    resource text NOT NULL,
+    record_ids uuid[] NOT NULL,
+    restricted_shown boolean NOT NULL,
+    correlation_id text NOT NULL,
+    PRIMARY KEY (tenant_id, id)
+);
+CREATE INDEX IF NOT EXISTS access_log_by_position ON {schema}.access_log (tenant_id, position);
+CREATE INDEX IF NOT EXISTS access_log_by_actor
+    ON {schema}.access_log (tenant_id, actor, position);
+SELECT {schema}.enable_tenant_rls('{schema}.access_log');
