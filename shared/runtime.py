@@ -17,6 +17,7 @@ import nats
 from nats.aio.client import Client as NATS
 from nats.js import JetStreamContext
 
+from shared.audit.snapshots import Snapshots, SnapshotsProjection
 from shared.db.leader import LeaderLock
 from shared.db.migrate import migrate_read_side
 from shared.db.pool import DbPool, create_pool, labelled
@@ -134,6 +135,8 @@ class ServiceRuntime:
     notifier: AppendNotifier = field(init=False)
     bus: MessageBus = field(init=False)
     logs: TenantLogs = field(init=False)
+    # Snapshots of long records, for reading them as of a date (taken by a projection).
+    snapshots: Snapshots = field(init=False)
     db: DbPool = field(init=False)
     nc: NATS = field(init=False)
     js: JetStreamContext = field(init=False)
@@ -179,6 +182,7 @@ class ServiceRuntime:
         )
         self.stores = TenantStores(self.name, self.event_pool, self.catalogue)
         self.logs = TenantLogs(self.name, self.catalogue)
+        self.snapshots = Snapshots(self.name, self.logs)
         self.db = await create_pool(
             self.app_database_url, max_size=self.settings.readmodel_pool_size
         )
@@ -213,7 +217,11 @@ class ServiceRuntime:
             schema=self.name,
             pool=self.db,
             logs=self.logs,
-            projections=[*self.definition.projections(), *self._process_managers(self.name)],
+            projections=[
+                *self.definition.projections(),
+                SnapshotsProjection(self.snapshots),
+                *self._process_managers(self.name),
+            ],
         )
         self._stop = asyncio.Event()
         self.supervisor = Supervisor(
