@@ -70,7 +70,7 @@ class StateCodec:
 
 def _tagged(value: Any) -> Any:
     # asyncpg gives ids as its own UUID subclass: stored as the standard one.
-    kind = UUID if isinstance(value, UUID) else type(value)
+    kind: type[Any] = UUID if isinstance(value, UUID) else type(value)
     if value is None or kind in _JSON_TYPES:
         return value
     if kind in (list, tuple, set, frozenset):

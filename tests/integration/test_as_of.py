@@ -17,7 +17,7 @@ import pytest
 
 from services.registry.application.close_institution import CloseInstitution
 from services.registry.application.rename_institution import RenameInstitution
-from services.registry.domain.institution import InstitutionStatus
+from services.registry.domain.institution import Institution, InstitutionStatus
 from services.registry.projections import institutions
 from shared.audit.as_of import record_as_of
 from shared.audit.snapshots import SNAPSHOT_INTERVAL
@@ -82,6 +82,7 @@ async def test_a_long_record_reads_the_same_from_its_snapshots_as_from_all_its_e
             assert with_snapshots.record.version == version
             assert with_snapshots.record.state["name"] == f"Nama {version - 1}"
             # The aggregate read from a snapshot is the real thing, value types and all.
+            assert isinstance(with_snapshots.aggregate, Institution)
             assert with_snapshots.aggregate.status is InstitutionStatus.ACTIVE
             assert with_snapshots.aggregate.id == record
             # A microsecond earlier is the version before.
