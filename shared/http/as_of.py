@@ -10,13 +10,13 @@ an RFC 3339 date-time with an offset is refused (422) naming `as_of`.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 from uuid import UUID
 
 from litestar import Response
 from litestar.params import Parameter
 
-from shared.audit.as_of import RecordAsOf, record_as_of
+from shared.audit.as_of import record_as_of
 from shared.audit.snapshots import Snapshots
 from shared.db.pool import DbPool, tenant_transaction
 from shared.domain.errors import InvalidInput, NotFound
@@ -67,7 +67,9 @@ class PastRecords:
 
     async def read(
         self, tenant: str, scope: Scope, aggregate: str, record_id: UUID, as_of: datetime
-    ) -> Response[RecordAsOf]:
+    ) -> Response[Any]:
+        """A `RecordAsOf`, for a record route that answers its read model's view or this
+        (`Response[View | RecordAsOf]`)."""
         when = moment(as_of)
         assert when is not None
         async with tenant_transaction(self.db, tenant, wait=CONNECTION_WAIT_SECONDS) as conn:

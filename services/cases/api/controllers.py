@@ -63,7 +63,7 @@ class ComplaintController(Controller):
         actor_scope: NamedDependency[Scope],
         past: NamedDependency[PastRecords],
         as_of: AsOf = None,
-    ) -> Response[ComplaintView] | Response[RecordAsOf]:
+    ) -> Response[ComplaintView | RecordAsOf]:
         if as_of is not None:
             return await past.read(tenant, actor_scope, "Complaint", complaint_id, as_of)
         return await read_one(

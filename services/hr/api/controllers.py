@@ -68,7 +68,7 @@ class WorkerController(Controller):
         actor_scope: NamedDependency[Scope],
         past: NamedDependency[PastRecords],
         as_of: AsOf = None,
-    ) -> Response[WorkerView] | Response[RecordAsOf]:
+    ) -> Response[WorkerView | RecordAsOf]:
         if as_of is not None:
             return await past.read(tenant, actor_scope, "SocialWorker", worker_id, as_of)
         return await read_one(db, tenant, actor_scope, workers.get_worker, worker_id, what="worker")

@@ -81,7 +81,7 @@ class InstitutionController(Controller):
         actor_scope: NamedDependency[Scope],
         past: NamedDependency[PastRecords],
         as_of: AsOf = None,
-    ) -> Response[InstitutionView] | Response[RecordAsOf]:
+    ) -> Response[InstitutionView | RecordAsOf]:
         if as_of is not None:
             return await past.read(tenant, actor_scope, "Institution", institution_id, as_of)
         return await read_one(
