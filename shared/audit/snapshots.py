@@ -40,7 +40,7 @@ from shared.eventstore.mapper import EnvelopeMapper
 
 # Versions between two snapshots of a record: an as-of read folds at most this many events
 # after its snapshot (bench/as_of.py measures the read with and without them).
-SNAPSHOT_INTERVAL = 100
+SNAPSHOT_INTERVAL = 50
 # The library's bookkeeping that is no part of a record's state.
 _NOT_STATE = {"_pending_events"}
 _JSON_TYPES = (str, int, float, bool)
