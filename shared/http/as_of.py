@@ -26,29 +26,41 @@ from shared.resilience.faults import CONNECTION_WAIT_SECONDS
 
 AS_OF = "as_of"
 
+# RFC 3339 with its offset. Taken as text and parsed here: Litestar's lenient conversion
+# would read a bare number as seconds since 1970 (`as_of=0.5`).
+_RFC3339 = r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d{1,6})?([Zz]|[+-]\d{2}:\d{2})$"
+
 AsOf = Annotated[
-    datetime | None,
+    str | None,
     Parameter(
         description="A past moment, RFC 3339 with its UTC offset (e.g. "
         "`2026-03-01T00:00:00+07:00`): the answer as it was then",
+        pattern=_RFC3339,
+        schema_extra={"format": "date-time"},
     ),
 ]
 
 
-def moment(as_of: datetime | None) -> datetime | None:
-    """`as_of` checked: a moment with its UTC offset."""
-    if as_of is not None and as_of.utcoffset() is None:
+def moment(as_of: str | None) -> datetime | None:
+    """`as_of` as a moment: a real date and time, with its UTC offset."""
+    if as_of is None:
+        return None
+    try:
+        when = datetime.fromisoformat(as_of)
+    except ValueError:
+        when = None
+    if when is None or when.utcoffset() is None:
         raise InvalidInput(
             Message(
-                "{field} needs a UTC offset (e.g. {example}): a local time names a different "
-                "moment in each time zone",
+                "{field} must be a date and time with its UTC offset (e.g. {example}): a "
+                "local time names a different moment in each time zone",
                 field=AS_OF,
                 example="2026-03-01T00:00:00+07:00",
             ),
             field=AS_OF,
             source="query",
         )
-    return as_of
+    return when
 
 
 def aggregate_noun(aggregate: str) -> str:
@@ -66,7 +78,7 @@ class PastRecords:
         self.snapshots = snapshots
 
     async def read(
-        self, tenant: str, scope: Scope, aggregate: str, record_id: UUID, as_of: datetime
+        self, tenant: str, scope: Scope, aggregate: str, record_id: UUID, as_of: str
     ) -> Response[Any]:
         """A `RecordAsOf`, for a record route that answers its read model's view or this
         (`Response[View | RecordAsOf]`)."""

@@ -104,10 +104,10 @@ INDONESIAN: dict[str, str] = {
     "socialworker": "pekerja sosial",
     "social worker": "pekerja sosial",
     # records as of a date (shared.http.as_of)
-    "{field} needs a UTC offset (e.g. {example}): a local time names a different moment in "
-    "each time zone": (
-        "{field} memerlukan selisih UTC (mis. {example}): waktu lokal menunjuk saat yang "
-        "berbeda di tiap zona waktu"
+    "{field} must be a date and time with its UTC offset (e.g. {example}): a local time "
+    "names a different moment in each time zone": (
+        "{field} harus berupa tanggal dan waktu dengan selisih UTC-nya (mis. {example}): "
+        "waktu lokal menunjuk saat yang berbeda di tiap zona waktu"
     ),
     "{record} did not exist yet at {as_of}: it was created at {created_at}": (
         "{record} belum ada pada {as_of}: dibuat pada {created_at}"
