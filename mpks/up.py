@@ -18,6 +18,7 @@ import asyncpg
 import httpx
 
 from services.bootstrap import SERVICES
+from shared.audit.snapshots import Snapshots, SnapshotsProjection
 from shared.db.pool import create_pool
 from shared.db.roles import app_database_url
 from shared.devstack.postgres import EmbeddedPostgres
@@ -101,7 +102,11 @@ def run_migrate(settings: Settings, services: list[str]) -> int:
 
 def run_rebuild(settings: Settings, service: str, projection: str) -> int:
     definition = SERVICES[service].define()
-    runner_projections = {p.name: p for p in definition.read_models()}
+    logs = TenantLogs(service, EventCatalogue(definition.aggregates))
+    runner_projections = {
+        p.name: p
+        for p in [*definition.read_models(), SnapshotsProjection(Snapshots(service, logs))]
+    }
     if projection not in runner_projections:
         print(
             f"mpks rebuild: {service} has no projection {projection!r} "
@@ -118,7 +123,7 @@ def run_rebuild(settings: Settings, service: str, projection: str) -> int:
             runner = ProjectionRunner(
                 schema=service,
                 pool=pool,
-                logs=TenantLogs(service, EventCatalogue(definition.aggregates)),
+                logs=logs,
                 projections=list(runner_projections.values()),
                 keys=SubjectKeys(service, master_key(settings)),
             )

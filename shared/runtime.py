@@ -20,6 +20,7 @@ from nats.js import JetStreamContext
 from shared.audit.chain import install_chain
 from shared.audit.checkpoints import Checkpointer
 from shared.audit.signing import signing_key
+from shared.audit.snapshots import Snapshots, SnapshotsProjection
 from shared.db.leader import LeaderLock
 from shared.db.migrate import migrate_read_side
 from shared.db.pool import DbPool, create_pool, labelled
@@ -144,6 +145,8 @@ class ServiceRuntime:
     notifier: AppendNotifier = field(init=False)
     bus: MessageBus = field(init=False)
     logs: TenantLogs = field(init=False)
+    # Snapshots of long records, for reading them as of a date (taken by a projection).
+    snapshots: Snapshots = field(init=False)
     db: DbPool = field(init=False)
     nc: NATS = field(init=False)
     js: JetStreamContext = field(init=False)
@@ -192,6 +195,7 @@ class ServiceRuntime:
         )
         self.stores = TenantStores(self.name, self.event_pool, self.catalogue)
         self.logs = TenantLogs(self.name, self.catalogue)
+        self.snapshots = Snapshots(self.name, self.logs)
         self.db = await create_pool(
             self.app_database_url, max_size=self.settings.readmodel_pool_size
         )
@@ -229,7 +233,11 @@ class ServiceRuntime:
             schema=self.name,
             pool=self.db,
             logs=self.logs,
-            projections=[*self.definition.read_models(), *self._process_managers(self.name)],
+            projections=[
+                *self.definition.read_models(),
+                SnapshotsProjection(self.snapshots),
+                *self._process_managers(self.name),
+            ],
             keys=self.keys,
         )
         self._stop = asyncio.Event()

@@ -73,9 +73,9 @@ async def history_of(
     aggregate: Any = None
     entries: list[HistoryEntry] = []
     for envelope in envelopes:
-        before = _fields(aggregate)
+        before = record_fields(aggregate)
         aggregate = typed(logs.catalogue, envelope).mutate(aggregate)
-        after = _fields(aggregate)
+        after = record_fields(aggregate)
         entries.append(_entry(envelope, before, after))
     assert isinstance(aggregate, AggregateRoot)
     return History(
@@ -89,7 +89,7 @@ async def history_of(
     )
 
 
-def _fields(aggregate: object) -> dict[str, Any]:
+def record_fields(aggregate: object) -> dict[str, Any]:
     """The record's own fields (the library keeps its bookkeeping in `_`-names), as JSON
     values."""
     if aggregate is None:

@@ -148,6 +148,29 @@ class TenantLogs:
             previous = row["notification_id"]
         return envelopes
 
+    async def record_events(
+        self,
+        conn: DbConnection,
+        tenant: str,
+        aggregate_id: UUID,
+        *,
+        after_version: int,
+        limit: int,
+    ) -> list[asyncpg.Record]:
+        """Up to `limit` stored events of one record after `after_version`, in order, as
+        stored (`originator_version`, `topic`, `state`): in the caller's transaction, which
+        has named `tenant` (`tenant_transaction`). For readers folding a record from a
+        snapshot (`shared.audit`)."""
+        rows: list[asyncpg.Record] = await conn.fetch(
+            f"""SELECT originator_version, topic, state FROM {self._table(tenant)}
+                WHERE originator_id = $1 AND originator_version > $2
+                ORDER BY originator_version LIMIT $3""",
+            aggregate_id,
+            after_version,
+            limit,
+        )
+        return rows
+
 
 @asynccontextmanager
 async def _in_tenant(conn: DbConnection, tenant: str) -> AsyncIterator[None]:

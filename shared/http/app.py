@@ -18,6 +18,7 @@ from shared.auth import TokenVerifier
 from shared.db.pool import DbPool
 from shared.domain.organisation import Scope
 from shared.http.access import access_guard, access_recorder
+from shared.http.as_of import PastRecords
 from shared.http.docs import OfflineSwaggerUI
 from shared.http.edge import EdgeInputMiddleware, EdgeRequest
 from shared.http.history import history_routes
@@ -64,6 +65,14 @@ def create_app(runtime: ServiceRuntime) -> Litestar:
     def provide_actor_scope(request: Request[Any, Any, Any]) -> Scope:
         return actor_scope(request)
 
+    past: PastRecords | None = None
+
+    def provide_past() -> PastRecords:
+        nonlocal past
+        if past is None:
+            past = PastRecords(runtime.db, runtime.snapshots)
+        return past
+
     positions: ReadModelPositions | None = None
 
     def read_model_positions() -> ReadModelPositions:
@@ -81,6 +90,7 @@ def create_app(runtime: ServiceRuntime) -> Litestar:
             "runtime": Provide(provide_runtime, sync_to_thread=False),
             "bus": Provide(provide_bus, sync_to_thread=False),
             "db": Provide(provide_db, sync_to_thread=False),
+            "past": Provide(provide_past, sync_to_thread=False),
             "actor_scope": Provide(provide_actor_scope, sync_to_thread=False),
         },
         middleware=[

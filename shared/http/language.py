@@ -110,6 +110,16 @@ INDONESIAN: dict[str, str] = {
     "complaint": "pengaduan",
     "worker": "pekerja sosial",
     "socialworker": "pekerja sosial",
+    "social worker": "pekerja sosial",
+    # records as of a date (shared.http.as_of)
+    "{field} must be a date and time with its UTC offset (e.g. {example}): a local time "
+    "names a different moment in each time zone": (
+        "{field} harus berupa tanggal dan waktu dengan selisih UTC-nya (mis. {example}): "
+        "waktu lokal menunjuk saat yang berbeda di tiap zona waktu"
+    ),
+    "{record} did not exist yet at {as_of}: it was created at {created_at}": (
+        "{record} belum ada pada {as_of}: dibuat pada {created_at}"
+    ),
     # commands (shared.http.commands, shared.eventstore.commands)
     "If-Match must be the version (ETag) of the record": (
         "If-Match harus berisi versi (ETag) dari rekaman"

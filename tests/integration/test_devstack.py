@@ -204,7 +204,8 @@ async def test_the_platform_runs_on_the_pgserver_fallback(
             await register_institution_in(
                 runtime, "35", "LKSA Muhammadiyah Wiyung", pdm="3578", actor="fallback-test"
             )
-            # The one event, applied by each read model (the kernel's access log included).
+            # The one event, applied by each read model (the kernel's access log and
+            # snapshots included).
             assert await runtime.projections.catch_up() == len(runtime.projections.projections)
             assert await runtime.relay.publish_pending() == 1
             async with tenant_transaction(runtime.db, "35") as conn:
@@ -236,7 +237,8 @@ async def test_the_embedded_cluster_holds_the_services_to_their_password(
             await register_institution_in(
                 runtime, "35", "LKSA Muhammadiyah Wiyung", pdm="3578", actor="roles-test"
             )
-            # The one event, applied by each read model (the kernel's access log included).
+            # The one event, applied by each read model (the kernel's access log and
+            # snapshots included).
             assert await runtime.projections.catch_up() == len(runtime.projections.projections)
             async with runtime.db.acquire() as conn:
                 assert await conn.fetchval("SELECT session_user") == APP_ROLE

@@ -14,9 +14,11 @@ from services.cases.application.receive_complaint import ReceiveComplaint
 from services.cases.projections import complaints, institution_directory
 from services.cases.projections.complaints import ComplaintView
 from services.cases.projections.institution_directory import DirectoryEntry
+from shared.audit.as_of import RecordAsOf
 from shared.auth import Role
 from shared.db.pool import DbPool
 from shared.domain.organisation import Scope
+from shared.http.as_of import AsOf, PastRecords
 from shared.http.commands import expose
 from shared.http.params import Offset
 from shared.http.reads import read_many, read_one
@@ -75,7 +77,7 @@ class ComplaintController(Controller):
     @get(
         "/{complaint_id:uuid}",
         guards=[requires_roles(*CASE_STAFF, Role.AUDITOR, Role.NATIONAL_ADMIN)],
-        summary="One complaint",
+        summary="One complaint: now (its read model), or as of a date (its events)",
     )
     async def get_complaint(
         self,
@@ -83,7 +85,11 @@ class ComplaintController(Controller):
         complaint_id: FromPath[UUID],
         db: NamedDependency[DbPool],
         actor_scope: NamedDependency[Scope],
-    ) -> Response[ComplaintView]:
+        past: NamedDependency[PastRecords],
+        as_of: AsOf = None,
+    ) -> Response[ComplaintView | RecordAsOf]:
+        if as_of is not None:
+            return await past.read(tenant, actor_scope, "Complaint", complaint_id, as_of)
         return await read_one(
             db, tenant, actor_scope, complaints.get_complaint, complaint_id, what="complaint"
         )

@@ -17,9 +17,11 @@ from services.registry.application.suspend_institution import SuspendInstitution
 from services.registry.domain.institution import InstitutionStatus, InstitutionType
 from services.registry.projections import institutions
 from services.registry.projections.institutions import InstitutionView
+from shared.audit.as_of import RecordAsOf
 from shared.auth import Role
 from shared.db.pool import DbPool
 from shared.domain.organisation import Scope
+from shared.http.as_of import AsOf, PastRecords, moment
 from shared.http.commands import expose
 from shared.http.params import Offset
 from shared.http.reads import read_many, read_one
@@ -40,7 +42,7 @@ class InstitutionController(Controller):
     reinstate = expose(ReinstateInstitution, "/{institution_id:uuid}/reinstate", guards=[GOVERNORS])
     close = expose(CloseInstitution, "/{institution_id:uuid}/close", guards=[GOVERNORS])
 
-    @get("/", guards=[requires_roles(*READERS)], summary="List institutions")
+    @get("/", guards=[requires_roles(*READERS)], summary="List institutions, now or as of a date")
     async def list_institutions(
         self,
         tenant: FromPath[str],
@@ -51,6 +53,7 @@ class InstitutionController(Controller):
         pdm: Annotated[str | None, Parameter(pattern=r"^\d{4}$")] = None,
         limit: Annotated[int, Parameter(ge=1, le=500)] = 100,
         offset: Offset = 0,
+        as_of: AsOf = None,
     ) -> list[InstitutionView]:
         return await read_many(
             db,
@@ -62,16 +65,25 @@ class InstitutionController(Controller):
             pdm=pdm,
             limit=limit,
             offset=offset,
+            as_of=moment(as_of),
         )
 
-    @get("/{institution_id:uuid}", guards=[requires_roles(*READERS)], summary="One institution")
+    @get(
+        "/{institution_id:uuid}",
+        guards=[requires_roles(*READERS)],
+        summary="One institution: now (its read model), or as of a date (its events)",
+    )
     async def get_institution(
         self,
         tenant: FromPath[str],
         institution_id: FromPath[UUID],
         db: NamedDependency[DbPool],
         actor_scope: NamedDependency[Scope],
-    ) -> Response[InstitutionView]:
+        past: NamedDependency[PastRecords],
+        as_of: AsOf = None,
+    ) -> Response[InstitutionView | RecordAsOf]:
+        if as_of is not None:
+            return await past.read(tenant, actor_scope, "Institution", institution_id, as_of)
         return await read_one(
             db,
             tenant,

@@ -1,4 +1,5 @@
-"""Institutions read model: one row per institution, its current state and version; the
+"""Institutions read model: one row per institution, its current state and version, and
+every earlier version with the period it was valid (the directory as of any date); the
 projection that writes it and the queries that read it."""
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from services.registry.domain.institution import (
 from shared.db.pool import DbConnection
 from shared.eventstore.envelope import EventEnvelope
 from shared.projections.queries import Query
+from shared.projections.temporal import TemporalTable
 
 TABLE = "registry.institutions"
 
@@ -36,11 +38,18 @@ class InstitutionView(msgspec.Struct):
 
 
 _COLUMNS = ", ".join(InstitutionView.__struct_fields__)
+DIRECTORY = TemporalTable(TABLE, ["tenant_id", *InstitutionView.__struct_fields__])
+_FILTERS = """($1::text IS NULL OR status = $1) AND ($2::text IS NULL OR kind = $2)
+          AND ($3::text IS NULL OR pdm = $3)"""
 _LIST = Query(
     InstitutionView,
-    f"""SELECT {_COLUMNS} FROM {TABLE}
-        WHERE ($1::text IS NULL OR status = $1) AND ($2::text IS NULL OR kind = $2)
-          AND ($3::text IS NULL OR pdm = $3)
+    f"""SELECT {_COLUMNS} FROM {TABLE} WHERE {_FILTERS}
+        ORDER BY name, id LIMIT $4 OFFSET $5""",
+)
+_LIST_AS_OF = Query(
+    InstitutionView,
+    f"""SELECT {_COLUMNS} FROM {DIRECTORY.history}
+        WHERE {DIRECTORY.valid_at("$6")} AND {_FILTERS}
         ORDER BY name, id LIMIT $4 OFFSET $5""",
 )
 _ONE = Query(InstitutionView, f"SELECT {_COLUMNS} FROM {TABLE} WHERE id = $1")
@@ -54,8 +63,12 @@ async def list_institutions(
     pdm: str | None,
     limit: int,
     offset: int,
+    as_of: datetime | None = None,
 ) -> list[InstitutionView]:
-    return await _LIST.all(conn, status, kind, pdm, limit, offset)
+    """The institutions now, or as they were at `as_of`."""
+    if as_of is None:
+        return await _LIST.all(conn, status, kind, pdm, limit, offset)
+    return await _LIST_AS_OF.all(conn, status, kind, pdm, limit, offset, as_of)
 
 
 async def get_institution(conn: DbConnection, institution_id: UUID) -> InstitutionView | None:
@@ -64,7 +77,7 @@ async def get_institution(conn: DbConnection, institution_id: UUID) -> Instituti
 
 class InstitutionsProjection:
     name = "institutions"
-    tables = (TABLE,)
+    tables = DIRECTORY.tables
 
     @singledispatchmethod
     async def on(self, event: object, conn: DbConnection, envelope: EventEnvelope) -> None:
@@ -74,21 +87,19 @@ class InstitutionsProjection:
     async def _(
         self, event: Institution.Registered, conn: DbConnection, envelope: EventEnvelope
     ) -> None:
-        await conn.execute(
-            f"""INSERT INTO {TABLE}
-                 (tenant_id, id, name, kind, owner, pdm, address, status, version,
-                  registered_at, updated_at)
-               VALUES ($1, $2, $3, $4, $5, $6, $7, 'active', $8, $9, $9)
-               ON CONFLICT (tenant_id, id) DO NOTHING""",
-            envelope.tenant,
-            envelope.aggregate_id,
-            event.name,
-            event.kind,
-            event.owner,
-            event.pdm,
-            event.address,
-            envelope.aggregate_version,
-            envelope.occurred_at,
+        await DIRECTORY.insert(
+            conn,
+            envelope,
+            {
+                "name": event.name,
+                "kind": event.kind,
+                "owner": event.owner,
+                "pdm": event.pdm,
+                "address": event.address,
+                "status": InstitutionStatus.ACTIVE,
+                "registered_at": envelope.occurred_at,
+                "updated_at": envelope.occurred_at,
+            },
         )
 
     @on.register
@@ -118,15 +129,4 @@ class InstitutionsProjection:
 
 async def _update(conn: DbConnection, envelope: EventEnvelope, **changes: object) -> None:
     """The institution's row after one more event: its version, when, and what changed."""
-    assignments = "".join(f", {column} = ${i + 5}" for i, column in enumerate(changes))
-    # The version guard makes replaying an already-applied event a no-op.
-    await conn.execute(
-        f"""UPDATE {TABLE}
-            SET version = $3, updated_at = $4{assignments}
-            WHERE tenant_id = $1 AND id = $2 AND version < $3""",
-        envelope.tenant,
-        envelope.aggregate_id,
-        envelope.aggregate_version,
-        envelope.occurred_at,
-        *changes.values(),
-    )
+    await DIRECTORY.update(conn, envelope, {"updated_at": envelope.occurred_at, **changes})

@@ -195,3 +195,51 @@ CREATE INDEX IF NOT EXISTS access_log_by_position ON {schema}.access_log (tenant
 CREATE INDEX IF NOT EXISTS access_log_by_actor
     ON {schema}.access_log (tenant_id, actor, position);
 SELECT {schema}.enable_tenant_rls('{schema}.access_log');
+
+-- The history table of a temporal read model (shared/projections/temporal.py): every
+-- version of every row of `tbl`, with the period it was valid, [valid_from, valid_to);
+-- `infinity` while current. Its index serves "as of D": the versions still valid after D,
+-- of which those valid from D or before. Same row-level security as the table.
+CREATE OR REPLACE FUNCTION {schema}.add_history(
+    tbl regclass, key_column text DEFAULT 'id', pdm_column text DEFAULT NULL,
+    institution_column text DEFAULT NULL
+) RETURNS void LANGUAGE plpgsql AS $fn$
+DECLARE
+    history text := tbl::text || '_history';
+BEGIN
+    EXECUTE format(
+        $$CREATE TABLE %s (
+            LIKE %s INCLUDING DEFAULTS,
+            valid_from timestamptz NOT NULL,
+            valid_to timestamptz NOT NULL DEFAULT 'infinity',
+            PRIMARY KEY (tenant_id, %I, version),
+            CHECK (valid_from <= valid_to))$$,
+        history, tbl, key_column);
+    EXECUTE format('CREATE INDEX ON %s (tenant_id, valid_to, valid_from)', history);
+    PERFORM {schema}.enable_tenant_rls(history::regclass, pdm_column, institution_column);
+END
+$fn$;
+REVOKE ALL ON FUNCTION {schema}.add_history(regclass, text, text, text) FROM PUBLIC;
+
+-- Snapshots of records (shared/audit/snapshots.py): a record's state every N versions, for
+-- reading it as of a date without folding its whole history. Derived data, taken by the
+-- `snapshots` projection; `recorded_until` is the latest time of the events folded into it.
+-- Created once: re-declaring the policies on every start would lock the table each time.
+DO $do$
+BEGIN
+    IF to_regclass('{schema}.snapshots') IS NULL THEN
+        CREATE TABLE {schema}.snapshots (
+            tenant_id text NOT NULL,
+            aggregate_id uuid NOT NULL,
+            version bigint NOT NULL,
+            aggregate text NOT NULL,
+            recorded_until timestamptz NOT NULL,
+            state bytea NOT NULL,
+            PRIMARY KEY (tenant_id, aggregate_id, version)
+        );
+        -- Tenant isolation only: as-of reads check the reader's scope on the record's
+        -- state (shared/http/as_of.py), as the history does.
+        PERFORM {schema}.enable_tenant_rls('{schema}.snapshots');
+    END IF;
+END
+$do$;
