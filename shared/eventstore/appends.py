@@ -134,9 +134,10 @@ class TenantAppends:
                 [r.reply if r else None for r in records],
             )
         except asyncpg.UniqueViolationError as exc:
-            # Two commands of the call claimed one version of a record or one key (a retry
-            # arriving with its first attempt): the whole call rolled back. One command alone:
-            # that is its answer; several: each tries alone, so only its own counts.
+            # A command alone whose version or key was taken (the function checks only calls
+            # of several), or two commands of one call claiming one version or key (a retry
+            # arriving with its first attempt): the whole call rolled back. One command
+            # alone: that is its answer; several: each tries alone, so only its own counts.
             if len(batch) == 1:
                 _answer(batch[0], error=ConcurrentWrite(str(exc)))
                 return
