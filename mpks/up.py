@@ -18,12 +18,12 @@ import asyncpg
 import httpx
 
 from services.bootstrap import SERVICES
-from shared.audit.snapshots import Snapshots, SnapshotsProjection
+from shared.audit.snapshots import Snapshots
 from shared.db.pool import create_pool
 from shared.db.roles import app_database_url
 from shared.devstack.postgres import EmbeddedPostgres
 from shared.devstack.processes import port_accepts
-from shared.devstack.stack import DevStack
+from shared.devstack.stack import EMBEDDED_PG_PORT, DevStack
 from shared.eventstore.catalogue import EventCatalogue
 from shared.eventstore.logs import TenantLogs
 from shared.personal.cipher import master_key
@@ -34,8 +34,6 @@ from shared.runtime import migrate_service
 from shared.settings import ProcessRole, Settings
 
 DATABASE_NAME = "mpks"
-# Where DevStack runs the embedded cluster (its default port).
-EMBEDDED_PG_PORT = 55432
 
 
 async def ensure_database(server_url: str, name: str) -> str:
@@ -80,8 +78,8 @@ def _with_stack(settings: Settings) -> tuple[DevStack, Settings]:
 
 
 @contextmanager
-def _database(settings: Settings) -> Iterator[str]:
-    """The database for one-off commands (migrate, rebuild), which need no NATS. When
+def one_off_database(settings: Settings) -> Iterator[str]:
+    """The database for one-off commands (migrate, rebuild, audit), which need no NATS. When
     `mpks up` is already running the embedded cluster, use it and leave it running."""
     if settings.database_url is not None:
         yield settings.database_url
@@ -94,7 +92,7 @@ def _database(settings: Settings) -> Iterator[str]:
 
 
 def run_migrate(settings: Settings, services: list[str]) -> int:
-    with _database(settings) as database_url:
+    with one_off_database(settings) as database_url:
         asyncio.run(_migrate_all(settings.replace(database_url=database_url), services))
     print(f"migrated: {', '.join(services)}")
     return 0
@@ -103,10 +101,7 @@ def run_migrate(settings: Settings, services: list[str]) -> int:
 def run_rebuild(settings: Settings, service: str, projection: str) -> int:
     definition = SERVICES[service].define()
     logs = TenantLogs(service, EventCatalogue(definition.aggregates))
-    runner_projections = {
-        p.name: p
-        for p in [*definition.read_models(), SnapshotsProjection(Snapshots(service, logs))]
-    }
+    runner_projections = {p.name: p for p in definition.read_models(Snapshots(service, logs))}
     if projection not in runner_projections:
         print(
             f"mpks rebuild: {service} has no projection {projection!r} "
@@ -133,7 +128,7 @@ def run_rebuild(settings: Settings, service: str, projection: str) -> int:
             await owner.close()
             await pool.close()
 
-    with _database(settings) as database_url:
+    with one_off_database(settings) as database_url:
         count, stalls = asyncio.run(rebuild(database_url))
     print(f"rebuilt {service}.{projection}: {count} events replayed")
     for stall in stalls:
@@ -156,7 +151,7 @@ def run_retry(settings: Settings, service: str, tenant: str | None) -> int:
         finally:
             await conn.close()
 
-    with _database(settings) as database_url:
+    with one_off_database(settings) as database_url:
         count = asyncio.run(retry(database_url))
     print(f"{service}: {count} stalled follower(s) will be retried within a second or two")
     return 0

@@ -20,7 +20,7 @@ from nats.js import JetStreamContext
 from shared.audit.chain import install_chain
 from shared.audit.checkpoints import Checkpointer
 from shared.audit.signing import signing_key
-from shared.audit.snapshots import Snapshots, SnapshotsProjection
+from shared.audit.snapshots import Snapshots
 from shared.db.leader import LeaderLock
 from shared.db.migrate import migrate_read_side
 from shared.db.pool import DbPool, create_pool, labelled
@@ -234,8 +234,7 @@ class ServiceRuntime:
             pool=self.db,
             logs=self.logs,
             projections=[
-                *self.definition.read_models(),
-                SnapshotsProjection(self.snapshots),
+                *self.definition.read_models(self.snapshots),
                 *self._process_managers(self.name),
             ],
             keys=self.keys,

@@ -13,6 +13,7 @@ from typing import Any
 from eventsourcing.domain import Aggregate
 
 from shared.audit.access import ACCESS, Access, AccessLogProjection, record_access
+from shared.audit.snapshots import Snapshots, SnapshotsProjection
 from shared.db.pool import DbPool
 from shared.messaging.consumer import Reaction
 from shared.projections.runner import Projection
@@ -61,9 +62,10 @@ class ServiceDefinition:
         registry.add(handler_of(record_access))
         return registry
 
-    def read_models(self) -> list[Projection]:
-        """The service's projections and the kernel's (the access log)."""
-        return [*self.projections(), AccessLogProjection(self.name)]
+    def read_models(self, snapshots: Snapshots) -> list[Projection]:
+        """The service's projections and the kernel's (the access log, the records'
+        snapshots): what the worker runs and `mpks rebuild` rebuilds."""
+        return [*self.projections(), AccessLogProjection(self.name), SnapshotsProjection(snapshots)]
 
     @property
     def followed(self) -> list[str]:

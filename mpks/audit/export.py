@@ -55,7 +55,7 @@ def add_export_parser(audit: argparse._SubParsersAction[argparse.ArgumentParser]
 
 
 def cmd_export(args: argparse.Namespace, settings: Settings) -> int:
-    from mpks.up import _database
+    from mpks.up import one_off_database
 
     services = args.service or list(SERVICES)
     try:
@@ -70,7 +70,7 @@ def cmd_export(args: argparse.Namespace, settings: Settings) -> int:
         out: IO[bytes] = (
             stack.enter_context(open(args.out, "wb")) if args.out else sys.stdout.buffer
         )
-        database_url = stack.enter_context(_database(settings))
+        database_url = stack.enter_context(one_off_database(settings))
         events = asyncio.run(_export(database_url, args.tenant, cursor, until, out, args.quiet))
     print(f"mpks audit export: {events:,} events of tenant {args.tenant}", file=sys.stderr)
     return 0

@@ -14,15 +14,13 @@ from nats.js import JetStreamContext
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from mpks.up import _database
+from mpks.up import one_off_database
 from shared.audit.checkpoints import audit_log
 from shared.audit.signing import load_public_key, trusted_keys
 from shared.audit.verify import LogReport, log_size
 from shared.devstack.processes import port_accepts
+from shared.devstack.stack import EMBEDDED_NATS_PORT
 from shared.settings import Settings
-
-# Where `mpks up` runs the embedded NATS (DevStack's default port).
-EMBEDDED_NATS_PORT = 54222
 
 
 def _nats_url(settings: Settings) -> str | None:
@@ -88,7 +86,7 @@ async def _verify(
 def run_verify(
     settings: Settings, tenant: str, services: list[str], public_keys: list[Path]
 ) -> int:
-    with _database(settings) as database_url:
+    with one_off_database(settings) as database_url:
         reports = asyncio.run(_verify(settings, database_url, tenant, services, public_keys))
     for report in reports:
         stream = "" if "stream" in report.sources else " (database checkpoints only)"

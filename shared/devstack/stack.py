@@ -23,6 +23,12 @@ class _Server(Protocol):
     def stop(self) -> None: ...
 
 
+# Where the embedded cluster listens unless told otherwise: one-off commands (`mpks migrate`,
+# `mpks audit …`) find a running `mpks up` there.
+EMBEDDED_PG_PORT = 55432
+EMBEDDED_NATS_PORT = 54222
+
+
 class DevStack:
     """Context manager that fills in missing service URLs with embedded servers.
 
@@ -41,8 +47,8 @@ class DevStack:
         data_dir: Path,
         database_url: str | None,
         nats_url: str | None,
-        pg_port: int = 55432,
-        nats_port: int = 54222,
+        pg_port: int = EMBEDDED_PG_PORT,
+        nats_port: int = EMBEDDED_NATS_PORT,
         *,
         prefer_system_binaries: bool = True,
         nats_config_text: str | None = None,
