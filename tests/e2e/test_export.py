@@ -21,7 +21,8 @@ from shared.auth import Role
 from shared.settings import Settings
 from tests.helpers import auth
 
-TENANT = "51"  # Bali: no other test writes here, so its logs hold only this module's events.
+TENANT = "96"  # Papua Barat Daya: no other test writes here (the suite shares its database
+# across modules), so its logs hold only this module's events.
 OTHER = "52"
 SCHEMA = json.loads((Path("shared/audit/export.schema.json")).read_text())
 
@@ -29,11 +30,11 @@ SCHEMA = json.loads((Path("shared/audit/export.schema.json")).read_text())
 async def _record_in_every_service(
     http: httpx.AsyncClient, urls: dict[str, str], token: Any
 ) -> None:
-    admin = auth(token(TENANT, Role.WILAYAH_ADMIN, sub="admin-51"))
+    admin = auth(token(TENANT, Role.WILAYAH_ADMIN, sub="admin-96"))
     base = f"{urls['registry']}/v1/tenants/{TENANT}/institutions"
     created = await http.post(
         base,
-        json={"name": "Panti Asuhan Muhammadiyah Denpasar", "kind": "lksa", "pdm": "5171"},
+        json={"name": "Panti Asuhan Muhammadiyah Sorong", "kind": "lksa", "pdm": "9671"},
         headers=admin,
     )
     assert created.status_code == 201, created.text
@@ -41,7 +42,7 @@ async def _record_in_every_service(
     await http.post(f"{one}/suspend", json={"reason": "Audit PWM 3/2026"}, headers=admin)
     worker = await http.post(
         f"{urls['hr']}/v1/tenants/{TENANT}/workers",
-        json={"full_name": "Ni Made Sari", "birth_date": "1990-05-01", "pdm": "5171"},
+        json={"full_name": "Ni Made Sari", "birth_date": "1990-05-01", "pdm": "9671"},
         headers=admin,
     )
     assert worker.status_code == 201, worker.text
@@ -51,7 +52,7 @@ async def _record_in_every_service(
         headers=admin,
     )
     assert complaint.status_code == 201, complaint.text
-    # Another province's events must never reach tenant 51's export.
+    # Another province's events must never reach this tenant's export.
     other = auth(token(OTHER, Role.WILAYAH_ADMIN))
     elsewhere = await http.post(
         f"{urls['registry']}/v1/tenants/{OTHER}/institutions",
@@ -158,7 +159,7 @@ async def test_the_export_holds_every_event_of_the_tenant_once_in_order_as_docum
         assert event["occurred_at"] == event["data"]["timestamp"]
         assert event["hash"] == row["hash"].hex()
     suspended = next(e for e in events if e["event"] == "Suspended")
-    assert suspended["meta"]["actor"] == "admin-51"
+    assert suspended["meta"]["actor"] == "admin-96"
     assert suspended["meta"]["reason"] == "Audit PWM 3/2026"
 
     # The stored state, byte for byte, is in the line: an auditor can recompute hashes.
