@@ -106,6 +106,9 @@ class EventConsumer:
         # Why the consumer is not making progress right now (an outage), for health.
         self.waiting_on: str | None = None
         self._warned_at = 0.0
+        # NATS requests failed in a row: one is a slow reply on a busy machine (retried at
+        # once), not an outage to show in health; the second in a row is.
+        self._nats_failures = 0
         self.stalls = Stalls(pool, schema, f"consumer:{name}")
         self._stalled: dict[str, bool] = {}
         self._seen_at_last_check: dict[str, int] = {}
@@ -158,25 +161,33 @@ class EventConsumer:
                         if sub is not None:
                             log.warning("consumer %s: NATS lost it; creating it again", self.name)
                         sub = await self.subscribe()
+                    self._nats_failures = 0
                 except Exception as exc:
                     await self._nats_unavailable(exc, stop)
-                    # Check again right after the pause: a passing NATS timeout must not
-                    # show as a wait until the next reconciliation.
+                    # Check again at once (after the pause of a second failure): a passing
+                    # NATS timeout must not show as a wait until the next reconciliation.
                     next_check = 0.0
                     continue
                 await self._reconcile_quietly()
             try:
                 messages = await sub.fetch(batch, timeout=1.0)
             except NatsTimeoutError:
+                # NATS answered: nothing to fetch.
+                self._nats_failures = 0
                 continue
             except Exception as exc:
                 await self._nats_unavailable(exc, stop)
                 continue
+            self._nats_failures = 0
             await self.handle_messages(messages)
 
     async def _nats_unavailable(self, exc: Exception, stop: asyncio.Event) -> None:
         if not is_outage(exc):
             raise exc
+        self._nats_failures += 1
+        if self._nats_failures == 1:
+            log.debug("consumer %s: NATS request failed once, retrying", self.name, exc_info=True)
+            return
         self._wait_on(f"NATS: {describe(exc)}")
         await pause(stop, 1.0)
 
