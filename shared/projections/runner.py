@@ -15,7 +15,7 @@ from typing import Any, Protocol
 
 import asyncpg
 
-from shared.db.pool import DbConnection, tenant_transaction
+from shared.db.pool import DbConnection
 from shared.eventstore.envelope import EventEnvelope
 from shared.eventstore.logs import TenantChanges, TenantLogs, run_follower
 from shared.personal.keys import SubjectKeys, sealed_subjects
@@ -69,70 +69,119 @@ class ProjectionRunner:
         self.waiting_on: str | None = None
         # Per projection: stalled tenants, each with whether its retry is not due yet.
         self._stalled: dict[str, dict[str, bool]] = {}
+        # Per projection: its position in each tenant's log when this runner last looked
+        # (read on full passes, kept by the batches). It only groups the projections and
+        # skips idle tenants: each batch reads the positions again under its locks.
+        self._known: dict[str, dict[str, int]] = {}
 
-    async def _positions(self, projection: Projection) -> dict[str, int]:
-        rows = await self.pool.fetch(
-            f"SELECT tenant_id, position FROM {self.schema}.projection_positions "
-            "WHERE projection = $1",
-            projection.name,
+    async def _positions(self, conn: DbConnection) -> dict[str, dict[str, int]]:
+        rows = await conn.fetch(
+            f"""SELECT projection, tenant_id, position FROM {self.schema}.projection_positions
+                WHERE projection = ANY($1::text[])""",
+            [p.name for p in self.projections],
         )
-        return {r["tenant_id"]: r["position"] for r in rows}
+        positions: dict[str, dict[str, int]] = {p.name: {} for p in self.projections}
+        for r in rows:
+            positions[r["projection"]][r["tenant_id"]] = r["position"]
+        return positions
 
     async def catch_up(self, tenants: Iterable[str] | None = None) -> int:
         """Apply everything committed so far (in `tenants`, or in every tenant); returns
-        how many events were applied. A tenant whose event fails is stalled, not skipped."""
-        heads: dict[str, int] | None = None
-        if tenants is None:
-            async with self.pool.acquire() as conn:
+        how many events were applied (an event counts once per projection it was given to).
+        A tenant whose event fails is stalled, not skipped."""
+        # One connection for the pass: each release of a pooled connection costs a reset
+        # (four statements, `shared.db.pool.create_pool`), and every transaction below
+        # sets only transaction-local settings and locks.
+        async with self.pool.acquire() as conn:
+            heads: dict[str, int] | None = None
+            if tenants is None:
                 heads = await self.logs.heads(conn)
-            tenants = list(heads)
-        applied = 0
-        for projection in self.projections:
-            positions = await self._positions(projection)
-            # Read on full passes only (once a second): between them this runner is the one
-            # writing stalls, and an operator's `mpks retry` waits at most for the next one.
-            if heads is not None or projection.name not in self._stalled:
-                self._stalled[projection.name] = await self.stalls[projection.name].current()
-            stalled = self._stalled[projection.name]
+                tenants = list(heads)
+                # On full passes only (once a second): between them only this runner moves
+                # its positions (the transactions read them again under their locks).
+                self._known = await self._positions(conn)
+            for projection in self.projections:
+                # Read on full passes only: between them this runner is the one writing
+                # stalls, and an operator's `mpks retry` waits at most for the next one.
+                if heads is not None or projection.name not in self._stalled:
+                    self._stalled[projection.name] = await self.stalls[projection.name].current()
+            applied = 0
             for tenant in tenants:
-                if stalled.get(tenant) or (
-                    heads is not None and heads[tenant] <= positions.get(tenant, 0)
-                ):
-                    continue
-                count, positions[tenant] = await self._catch_up_isolated(
-                    projection, tenant, positions.get(tenant, 0), tenant in stalled
-                )
-                applied += count
-            if heads is not None:
+                due = [
+                    p
+                    for p in self.projections
+                    if not self._stalled[p.name].get(tenant)
+                    and (heads is None or heads[tenant] > self._at(p, tenant))
+                ]
+                applied += await self._catch_up_tenant(conn, tenant, due)
+        if heads is not None:
+            for projection in self.projections:
                 # Measured against the log's head, stalled tenants included: a stuck
                 # projection shows a growing number, never 0.
                 self.lag[projection.name] = sum(
-                    max(0, head - positions.get(t, 0)) for t, head in heads.items()
+                    max(0, head - self._at(projection, t)) for t, head in heads.items()
                 )
         return applied
 
+    def _at(self, projection: Projection, tenant: str) -> int:
+        return self._known.get(projection.name, {}).get(tenant, 0)
+
+    def _by_position(self, projections: list[Projection], tenant: str) -> list[list[Projection]]:
+        """Projections at the same position in the tenant's log, the furthest first (the
+        read models in use before one being rebuilt)."""
+        groups: dict[int, list[Projection]] = {}
+        for projection in projections:
+            groups.setdefault(self._at(projection, tenant), []).append(projection)
+        return [groups[position] for position in sorted(groups, reverse=True)]
+
+    async def _catch_up_tenant(
+        self, conn: DbConnection, tenant: str, projections: list[Projection]
+    ) -> int:
+        """The projections at the same position read the tenant's new events once, apply
+        them in one transaction and move on together; one that is behind (new, rebuilt,
+        retried after a stall) catches up on its own and joins them once it is there."""
+        applied = 0
+        work = self._by_position(projections, tenant)
+        while work:
+            group = work.pop(0)
+            if len(group) == 1:
+                applied += await self._catch_up_isolated(conn, group[0], tenant)
+                continue
+            try:
+                count, behind = await self._batches(conn, tenant, group, self.batch_size)
+            except EventFailed:
+                # The batch rolled back for every projection in it: each goes on alone, so
+                # the event stalls only the projection it failed in (its batches that
+                # committed stay).
+                for projection in group:
+                    applied += await self._catch_up_isolated(conn, projection, tenant)
+                continue
+            applied += count
+            for projection in group:
+                if projection not in behind:
+                    await self._resumed(projection, tenant)
+            # Found behind the others under the lock (a replica or a rebuild moved them).
+            work += self._by_position(behind, tenant)
+        return applied
+
     async def _catch_up_isolated(
-        self, projection: Projection, tenant: str, position: int, was_stalled: bool
-    ) -> tuple[int, int]:
-        stalls = self.stalls[projection.name]
+        self, conn: DbConnection, projection: Projection, tenant: str
+    ) -> int:
         applied = 0
         while True:
             try:
-                count, position = await self._catch_up_tenant(
-                    projection, tenant, position, self.batch_size
-                )
-                applied += count
+                applied += (await self._batches(conn, tenant, [projection], self.batch_size))[0]
                 break
             except EventFailed as failed_batch:
                 # The batch rolled back as a whole: apply one event at a time up to the one
                 # at fault, so the stall names it and everything before it is in the read
                 # model; past it (a failure that did not recur), batches again.
-                position = await self._position(projection, tenant)
                 try:
-                    count, position = await self._catch_up_tenant(
-                        projection, tenant, position, 1, until=failed_batch.event.position
-                    )
-                    applied += count
+                    applied += (
+                        await self._batches(
+                            conn, tenant, [projection], 1, until=failed_batch.event.position
+                        )
+                    )[0]
                 except EventFailed as failed:
                     log.error(
                         "projection %s stalled for tenant %s at %s: %s",
@@ -141,79 +190,114 @@ class ProjectionRunner:
                         failed.event.position,
                         describe(failed.cause),
                     )
-                    await stalls.record(
+                    await self.stalls[projection.name].record(
                         tenant,
                         failed.event.position,
                         failed.event.message_id,
                         describe(failed.cause),
                     )
                     self._stalled.setdefault(projection.name, {})[tenant] = True
-                    return applied, await self._position(projection, tenant)
-        if was_stalled:
+                    return applied
+        await self._resumed(projection, tenant)
+        return applied
+
+    async def _resumed(self, projection: Projection, tenant: str) -> None:
+        """A projection caught up in a tenant where it was stalled: the stall is over."""
+        if tenant in self._stalled.get(projection.name, {}):
             log.info("projection %s resumed for tenant %s", projection.name, tenant)
-            await stalls.clear(tenant)
-            self._stalled.get(projection.name, {}).pop(tenant, None)
-        return applied, position
+            await self.stalls[projection.name].clear(tenant)
+            self._stalled[projection.name].pop(tenant, None)
 
-    async def _position(
-        self, projection: Projection, tenant: str, conn: DbConnection | None = None
-    ) -> int:
-        value = await (conn or self.pool).fetchval(
-            f"""SELECT position FROM {self.schema}.projection_positions
-                WHERE projection = $1 AND tenant_id = $2""",
-            projection.name,
-            tenant,
-        )
-        return int(value or 0)
-
-    async def _catch_up_tenant(
+    async def _batches(
         self,
-        projection: Projection,
+        conn: DbConnection,
         tenant: str,
-        position: int,
+        group: list[Projection],
         batch_size: int,
         until: int | None = None,
-    ) -> tuple[int, int]:
+    ) -> tuple[int, list[Projection]]:
+        """Batches of the tenant's new events for `group`, until none is left; how many
+        events were applied (once per projection) and the projections found behind the
+        others, which took no part."""
         applied = 0
-        while True:
-            async with tenant_transaction(self.pool, tenant) as conn:
-                # A read model is derived data and its rows commit with their position: a
-                # crash can only lose both together, and they are replayed. So this commit
-                # need not wait for its flush to disk (which would double a command's cost).
-                # Replicas of a service may follow the same log: the lock serialises them
-                # per (projection, tenant), and events another replica applied meanwhile
-                # are skipped, so each event still counts exactly once. (The position and
-                # the events are read by the next statements, whose snapshots are taken
-                # after the lock.) One transaction reads the batch and writes its rows.
-                await conn.execute(
-                    "SELECT set_config('synchronous_commit', 'off', true), "
-                    "pg_advisory_xact_lock(hashtext($1))",
-                    f"{projection.name}/{tenant}",
-                )
-                position = max(position, await self._position(projection, tenant, conn))
-                batch = await self.logs.read_in_transaction(
-                    conn, tenant, after=position, limit=batch_size, until=until
-                )
-                if not batch:
-                    break
-                if self.keys is not None:
-                    batch = await self._reveal(conn, tenant, batch)
-                for event in batch:
-                    await _apply(self._dispatch[projection.name], conn, event)
-                position = batch[-1].position
-                await conn.execute(
-                    f"""INSERT INTO {self.schema}.projection_positions
-                          (projection, tenant_id, position) VALUES ($1, $2, $3)
-                        ON CONFLICT (projection, tenant_id)
-                        DO UPDATE SET position = EXCLUDED.position""",
-                    projection.name,
-                    tenant,
-                    position,
-                )
-            applied += len(batch)
-            if len(batch) < batch_size:
+        behind: list[Projection] = []
+        while group:
+            count, group, dropped = await self._batch(conn, tenant, group, batch_size, until)
+            applied += count * len(group)
+            behind += dropped
+            if count < batch_size:
                 break
-        return applied, position
+        return applied, behind
+
+    async def _batch(
+        self,
+        conn: DbConnection,
+        tenant: str,
+        group: list[Projection],
+        batch_size: int,
+        until: int | None,
+    ) -> tuple[int, list[Projection], list[Projection]]:
+        """One transaction: up to `batch_size` events after the group's position, applied
+        by each projection of the group, and their positions. Returns the number of events,
+        the projections that applied them and those found behind (which did not)."""
+        names = [p.name for p in group]
+        async with conn.transaction():
+            # A read model is derived data and its rows commit with their position: a
+            # crash can only lose both together, and they are replayed. So this commit
+            # need not wait for its flush to disk (which would double a command's cost).
+            # Replicas of a service may follow the same log: the locks serialise them
+            # per (projection, tenant), taken in one order so two replicas never wait on
+            # each other, and events another replica applied meanwhile are skipped, so
+            # each event still counts exactly once. (The positions and the events are read
+            # by the next statements, whose snapshots are taken after the locks.) The
+            # tenant is named as `tenant_transaction` does, in the same statement.
+            await conn.execute(
+                """SELECT set_config('app.tenant_id', $1, true),
+                          set_config('synchronous_commit', 'off', true),
+                          (SELECT count(pg_advisory_xact_lock(key)) FROM (
+                             SELECT hashtext(name || '/' || $1) AS key
+                             FROM unnest($2::text[]) AS name ORDER BY 1) AS keys)""",
+                tenant,
+                names,
+            )
+            locked = {
+                r["projection"]: r["position"]
+                for r in await conn.fetch(
+                    f"""SELECT projection, position FROM {self.schema}.projection_positions
+                        WHERE tenant_id = $1 AND projection = ANY($2::text[])""",
+                    tenant,
+                    names,
+                )
+            }
+            position = max(locked.get(name, 0) for name in names)
+            for projection in group:
+                self._known.setdefault(projection.name, {})[tenant] = locked.get(projection.name, 0)
+            members = [p for p in group if locked.get(p.name, 0) == position]
+            behind = [p for p in group if locked.get(p.name, 0) != position]
+            batch = await self.logs.read_in_transaction(
+                conn, tenant, after=position, limit=batch_size, until=until
+            )
+            if not batch:
+                return 0, members, behind
+            if self.keys is not None:
+                batch = await self._reveal(conn, tenant, batch)
+            for event in batch:
+                for projection in members:
+                    await _apply(self._dispatch[projection.name], conn, event)
+            position = batch[-1].position
+            await conn.execute(
+                f"""INSERT INTO {self.schema}.projection_positions
+                      (projection, tenant_id, position)
+                    SELECT unnest($1::text[]), $2, $3
+                    ON CONFLICT (projection, tenant_id)
+                    DO UPDATE SET position = EXCLUDED.position""",
+                [p.name for p in members],
+                tenant,
+                position,
+            )
+        for projection in members:
+            self._known[projection.name][tenant] = position
+        return len(batch), members, behind
 
     async def _reveal(
         self, conn: DbConnection, tenant: str, batch: list[EventEnvelope]
