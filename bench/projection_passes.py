@@ -39,8 +39,10 @@ class Statements:
     def __init__(self, conn: asyncpg.Connection[Any], cpu: PostgresCpu) -> None:
         self.conn = conn
         self.cpu = cpu
-        # PostgreSQL's CPU seconds (its processes serving the database) over every `measure`.
+        # PostgreSQL's CPU seconds (its processes serving the database) and this process's
+        # (the runner's), over every `measure`.
         self.cpu_seconds = 0.0
+        self.own_cpu_seconds = 0.0
         # Per statement text: calls and execution time (ms), summed over every `measure`.
         self.by_query: dict[str, tuple[int, float]] = {}
 
@@ -56,9 +58,10 @@ class Statements:
         """Statements, their execution time (ms) and the wall time (s) of `await work()`."""
         before = await self._totals()
         cpu_before = await self.cpu.snapshot()
-        began = time.perf_counter()
+        began, own = time.perf_counter(), time.process_time()
         await work()
         wall = time.perf_counter() - began
+        self.own_cpu_seconds += time.process_time() - own
         self.cpu_seconds += PostgresCpu.spent(cpu_before, await self.cpu.snapshot())
         calls = ms = 0.0
         for query, (n, t) in (await self._totals()).items():
@@ -117,6 +120,7 @@ async def live(
         "statements per command": round(statements / commands, 1),
         "PG exec ms per command": round(ms / commands, 3),
         "PG CPU ms per command": round(stats.cpu_seconds * 1000 / commands, 3),
+        "runner CPU ms per command": round(stats.own_cpu_seconds * 1000 / commands, 3),
         "commands projected per s": round(commands / wall),
     }
 
@@ -139,7 +143,34 @@ async def backlog(runtime: ServiceRuntime, stats: Statements, count: int) -> dic
         "statements": n,
         "PG exec ms per command": round(ms / commands, 3),
         "PG CPU ms per command": round(stats.cpu_seconds * 1000 / commands, 3),
+        "runner CPU ms per command": round(stats.own_cpu_seconds * 1000 / commands, 3),
         "commands projected per s": round(commands / wall),
+    }
+
+
+async def checkpoints(runtime: ServiceRuntime, stats: Statements) -> dict[str, float]:
+    """The checkpointer's pass (every 5 s on the worker that leads it): one that signs every
+    tenant log with events (the first, or once `checkpoint_every_events` came in), then an
+    idle one (what it costs while no log is due)."""
+    async with runtime.db.acquire() as conn:
+        heads = await runtime.logs.heads(conn)
+    signed: list[Any] = []
+
+    async def signing() -> None:
+        signed.extend(await runtime.checkpointer.checkpoint_due())
+
+    n, ms, wall = await stats.measure(signing)
+    verified = sum(heads[c.tenant] for c in signed)
+    idle_n, idle_ms, idle_wall = await stats.measure(runtime.checkpointer.checkpoint_due)
+    return {
+        "signed": len(signed),
+        "events verified": verified,
+        "signing pass statements": n,
+        "signing pass PG exec ms per event verified": round(ms / max(verified, 1), 4),
+        "signing pass s": round(wall, 3),
+        "idle pass statements": idle_n,
+        "idle pass PG exec ms": round(idle_ms, 3),
+        "idle pass ms": round(idle_wall * 1000, 1),
     }
 
 
@@ -165,6 +196,7 @@ async def main(server_url: str, nats_url: str, rounds: int, per_tenant: int, cou
                     "projections": names,
                     "live": await live(runtime, stats(), rounds, per_tenant, show=True),
                     "backlog": await backlog(runtime, stats(), count),
+                    "checkpoints": await checkpoints(runtime, stats()),
                 }
             finally:
                 await conn.close()

@@ -64,7 +64,9 @@ class Probe:
         """Nothing but the registry's events is in its log."""
 
     @on.register
-    async def _(self, event: Institution.Event, conn: DbConnection, envelope: EventEnvelope) -> None:
+    async def _(
+        self, event: Institution.Event, conn: DbConnection, envelope: EventEnvelope
+    ) -> None:
         await conn.execute(
             "INSERT INTO probe_batches.seen (projection, tenant_id, position) VALUES ($1, $2, $3)",
             self.name,
@@ -198,8 +200,8 @@ async def test_an_event_one_projection_cannot_apply_stalls_that_projection_only(
     assert await seen(owner, failing) == log[:-2]
     assert await position(owner, failing) == log[-3]
     stall = (await live.stalls[failing.name].all())[TENANT]
-    assert (stall.position, stall.reason) == (bad, f"RuntimeError: {failing.name} cannot apply this")
-    assert live.stalls[good.name] is not live.stalls[failing.name]
+    assert stall.position == bad
+    assert stall.reason == f"RuntimeError: {failing.name} cannot apply this"
     assert await live.stalls[good.name].all() == {}
     assert await live.stalls[other.name].all() == {}
 
