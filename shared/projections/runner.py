@@ -1,6 +1,11 @@
 """Applies a service's events to its read models: rows and the tracking position are written
 in one transaction, under the tenant's row-level security, so each event counts exactly once.
 
+The projections at the same position in a tenant's log (all of them, but for one that is
+new, rebuilt or stalled) share the work: one read of the new events, one transaction, one
+statement writing their positions. Each projection adds to a command's cost only what its
+own rows cost, not a read and a position of its own.
+
 An event a projection cannot apply stalls that (projection, tenant) only, at that event, with
 its reason (shared/resilience/stalls.py); every other tenant and projection goes on. An
 outage of PostgreSQL is not the event's fault: the pass fails and is retried as a whole.
@@ -89,9 +94,15 @@ class ProjectionRunner:
         """Apply everything committed so far (in `tenants`, or in every tenant); returns
         how many events were applied (an event counts once per projection it was given to).
         A tenant whose event fails is stalled, not skipped."""
+        for projection in self.projections:
+            # Read on full passes only: between them this runner is the one writing
+            # stalls, and an operator's `mpks retry` waits at most for the next one.
+            if tenants is None or projection.name not in self._stalled:
+                self._stalled[projection.name] = await self.stalls[projection.name].current()
         # One connection for the pass: each release of a pooled connection costs a reset
         # (four statements, `shared.db.pool.create_pool`), and every transaction below
-        # sets only transaction-local settings and locks.
+        # sets only transaction-local settings and locks. (Recording or clearing a stall
+        # takes a second one for a moment.)
         async with self.pool.acquire() as conn:
             heads: dict[str, int] | None = None
             if tenants is None:
@@ -100,11 +111,6 @@ class ProjectionRunner:
                 # On full passes only (once a second): between them only this runner moves
                 # its positions (the transactions read them again under their locks).
                 self._known = await self._positions(conn)
-            for projection in self.projections:
-                # Read on full passes only: between them this runner is the one writing
-                # stalls, and an operator's `mpks retry` waits at most for the next one.
-                if heads is not None or projection.name not in self._stalled:
-                    self._stalled[projection.name] = await self.stalls[projection.name].current()
             applied = 0
             for tenant in tenants:
                 due = [
