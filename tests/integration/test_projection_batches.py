@@ -9,6 +9,7 @@ removed afterwards.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from functools import singledispatchmethod
 from typing import Any
@@ -251,3 +252,46 @@ async def test_a_projection_that_is_behind_catches_up_alone_and_then_joins_the_o
     log = await log_of(registry)
     assert await seen(owner, ahead) == log
     assert await seen(owner, new) == log
+
+
+async def test_replicas_sharing_batches_apply_each_event_once_per_projection(
+    registry: ServiceRuntime, owner: asyncpg.Connection[Any], probes: None
+) -> None:
+    """Three instances of a service (scaled out) run the same projections at once: each
+    batch locks them in one order, so the replicas neither deadlock nor apply twice."""
+    await add_events(registry, 20)
+    first, second = Probe("first"), Probe("second")
+    # One replica knows `first` from before, at a position the others do not know of.
+    await runner(registry, registry.logs, [first]).catch_up([TENANT])
+    await add_events(registry, 10)
+    log = await log_of(registry)
+    replicas = [runner(registry, registry.logs, [first, second], batch_size=4) for _ in range(3)]
+    await asyncio.gather(*(r.catch_up([TENANT]) for r in replicas))
+
+    for probe in (first, second):
+        assert await seen(owner, probe) == log, probe.name
+        assert await position(owner, probe) == log[-1]
+
+
+async def test_a_projection_reset_behind_the_runners_back_is_found_behind_and_caught_up(
+    registry: ServiceRuntime, owner: asyncpg.Connection[Any], probes: None
+) -> None:
+    """`mpks rebuild` empties a read model and its positions while the worker runs: the
+    worker's batches read the positions under their locks, so the others go on from where
+    they are and the rebuilt one from the start."""
+    await add_events(registry, 3)
+    kept, rebuilt = Probe("kept"), Probe("rebuilt")
+    live = runner(registry, registry.logs, [kept, rebuilt])
+    await live.catch_up([TENANT])
+    await owner.execute("DELETE FROM probe_batches.seen WHERE projection = $1", rebuilt.name)
+    await owner.execute(
+        "DELETE FROM registry.projection_positions WHERE projection = $1", rebuilt.name
+    )
+    await add_events(registry, 2)
+    log = await log_of(registry)
+
+    await live.catch_up([TENANT])
+
+    for probe in (kept, rebuilt):
+        assert await seen(owner, probe) == log, probe.name
+        assert await position(owner, probe) == log[-1]
