@@ -31,7 +31,7 @@ from shared.http.security import READERS, requires_roles, tenant_guard
 # councils' decisions are taken by the province or the PDM's operators.
 PROPOSERS = requires_roles(Role.WILAYAH_ADMIN, Role.PDM_OPERATOR, Role.INSTITUTION_STAFF)
 DECIDERS = requires_roles(Role.WILAYAH_ADMIN, Role.PDM_OPERATOR)
-Code = Annotated[str, Parameter(pattern=r"^\d{4}(\d{2})?$")]
+_CODE = r"^\d{4}(\d{2})?$"
 
 
 class PolicyController(Controller):
@@ -56,7 +56,7 @@ class PolicyController(Controller):
         status: FromQuery[PolicyStatus | None] = None,
         level: FromQuery[PolicyLevel | None] = None,
         institution_id: FromQuery[UUID | None] = None,
-        approver: Code | None = None,
+        approver: Annotated[str | None, Parameter(pattern=_CODE)] = None,
         limit: Annotated[int, Parameter(ge=1, le=500)] = 100,
         offset: Offset = 0,
     ) -> list[PolicyView]:
@@ -84,7 +84,7 @@ class PolicyController(Controller):
         db: NamedDependency[DbPool],
         actor_scope: NamedDependency[Scope],
         kind: FromQuery[UnitKind],
-        code: Code,
+        code: Annotated[str, Parameter(pattern=_CODE)],
         limit: Annotated[int, Parameter(ge=1, le=500)] = 100,
         offset: Offset = 0,
     ) -> list[PolicyView]:

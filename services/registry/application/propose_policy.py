@@ -31,7 +31,7 @@ class ProposePolicy(Command, frozen=True):
 
 
 async def propose_policy(cmd: ProposePolicy, uow: UnitOfWork, actor: Actor) -> Policy:
-    proposer = await _proposer(cmd, uow)
+    proposer = await _proposer(uow, cmd)
     older = await uow.get(Policy, cmd.supersedes) if cmd.supersedes is not None else None
     policy = Policy.propose(
         proposer=proposer,
@@ -46,7 +46,7 @@ async def propose_policy(cmd: ProposePolicy, uow: UnitOfWork, actor: Actor) -> P
     return policy
 
 
-async def _proposer(cmd: ProposePolicy, uow: UnitOfWork) -> Proposer:
+async def _proposer(uow: UnitOfWork, cmd: ProposePolicy) -> Proposer:
     """The institution or the council proposing (exactly one), as recorded and open."""
     by_unit = cmd.unit_kind is not None or cmd.unit is not None
     if (cmd.institution_id is not None) == by_unit:
