@@ -17,7 +17,7 @@ from uuid import NAMESPACE_URL, UUID, uuid5
 from shared.domain.aggregate import AggregateRoot, event, singledispatchmethod
 from shared.domain.errors import OutOfScope
 from shared.domain.messages import Message
-from shared.domain.organisation import PROVINCE, PdmMustBeInProvince, Scope
+from shared.domain.organisation import PROVINCE, PdmMustBeInProvince, Scope, check_scope
 from shared.domain.rules import check_rule
 
 # The namespace of units' record ids: `unit_id(kind, code)` is the same id every time.
@@ -179,7 +179,9 @@ class BranchMergesInsideItsRegency:
 
 def check_unit_authority(actor: Scope, kind: UnitKind, code: str) -> None:
     """Regency units are the province's to open, rename, merge and close: a PDM operator
-    governs the branches inside its PDM, not its PDM's own standing."""
+    governs the branches inside its PDM, not its PDM's own standing. Checked before any
+    other rule, so an actor learns nothing of units outside its reach."""
+    check_scope(actor, Scope(pdm=regency_of(code)), f"{kind.upper()} {code}")
     if not kind.is_branch and actor != PROVINCE:
         raise OutOfScope(
             Message(
