@@ -161,7 +161,8 @@ async def world(services: dict[str, str], token: Any) -> World:
                 headers=admin,
             )
         )
-    return World(services, home, away, *workers, *complaints, away_unit, away_policy)
+    records = [home, away, *workers, *complaints, away_unit, away_policy]
+    return World(services, *records)
 
 
 async def _heads(http: httpx.AsyncClient, world: World, token: Any) -> dict[str, int]:

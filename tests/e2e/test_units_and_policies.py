@@ -12,6 +12,7 @@ from typing import Any
 import httpx
 import pytest
 
+from services.registry.domain.organisation_unit import UnitKind, unit_id
 from shared.auth import Role
 from tests.helpers import auth, eventually
 
@@ -181,29 +182,35 @@ async def test_policies_decided_by_others_and_the_councils_inbox(registry: Regis
         "/policies", proposal(level="city", unit_kind="pdm", unit=CITY), 403, None, staff
     )
     # Staff never decide; the proposer never decides; another PDM never decides.
-    await registry.refused(f"/policies/{proposed}/approve", {}, 403, None, staff)
+    await registry.refused(
+        f"/policies/{proposed}/approve", {"remarks": "Sesuai."}, 403, None, staff
+    )
     self_approver = auth(registry.token(TENANT, Role.PDM_OPERATOR, sub="kepala-93", pdm=CITY))
-    await registry.refused(f"/policies/{proposed}/approve", {}, 422, "proposed_by", self_approver)
+    await registry.refused(
+        f"/policies/{proposed}/approve", {"remarks": "Sesuai."}, 422, "proposed_by", self_approver
+    )
     await registry.refused(
         f"/policies/{proposed}/reject", {"remarks": "tidak"}, 422, "proposed_by", self_approver
     )
-    await registry.refused(f"/policies/{proposed}/approve", {}, 403, None, stranger)
+    await registry.refused(
+        f"/policies/{proposed}/approve", {"remarks": "Sesuai."}, 403, None, stranger
+    )
 
     city_policy = await registry.created(
         "/policies", proposal(level="city", unit_kind="pcm", unit=f"{CITY}02"), operator
     )
 
-    async def inbox_of(kind: str, code: str, reader: dict[str, str]) -> list[str]:
-        rows = await registry.read("/policies/inbox", reader, kind=kind, code=code)
+    async def inbox_of(kind: UnitKind, code: str, reader: dict[str, str]) -> list[str]:
+        rows = await registry.read(f"/units/{unit_id(kind, code)}/inbox", reader)
         return [r["id"] for r in rows]
 
     async def inbox_holds_both() -> Any:
-        ids = await inbox_of("pdm", CITY, operator)
+        ids = await inbox_of(UnitKind.PDM, CITY, operator)
         return ids if ids == [proposed, city_policy] else None
 
     await eventually(inbox_holds_both)
-    assert await inbox_of("pcm", f"{CITY}02", operator) == []
-    assert await inbox_of("pdm", CITY, stranger) == []  # another PDM reads none of it
+    assert await inbox_of(UnitKind.PCM, f"{CITY}02", operator) == []
+    assert await inbox_of(UnitKind.PDM, CITY, stranger) == []  # another PDM reads none of it
 
     await registry.created(
         f"/policies/{proposed}/request-revision", {"remarks": "Lengkapi."}, operator
@@ -214,7 +221,7 @@ async def test_policies_decided_by_others_and_the_councils_inbox(registry: Regis
     newer = await registry.created(
         "/policies", proposal(institution_id=home, supersedes=proposed), staff
     )
-    await registry.created(f"/policies/{newer}/approve", {}, registry.admin)
+    await registry.created(f"/policies/{newer}/approve", {"remarks": "Sesuai."}, registry.admin)
 
     async def superseded() -> Any:
         r = await registry.read(f"/policies/{proposed}")
@@ -226,5 +233,5 @@ async def test_policies_decided_by_others_and_the_councils_inbox(registry: Regis
         "op-9301",
         "kepala-93",
     )
-    assert await inbox_of("pdm", CITY, operator) == [city_policy]
+    assert await inbox_of(UnitKind.PDM, CITY, operator) == [city_policy]
     assert [r["id"] for r in await registry.read("/policies", staff)] == [newer, proposed]

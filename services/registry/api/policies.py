@@ -1,5 +1,5 @@
-"""Policies: propose, decide (approve, reject, ask for a revision), revise; read them and a
-council's approval inbox."""
+"""Policies: propose, decide (approve, reject, ask for a revision), revise, read (a
+council's approval inbox is read under its unit: `GET …/units/{unit_id}/inbox`)."""
 
 from __future__ import annotations
 
@@ -15,7 +15,6 @@ from services.registry.application.propose_policy import ProposePolicy
 from services.registry.application.reject_policy import RejectPolicy
 from services.registry.application.request_policy_revision import RequestPolicyRevision
 from services.registry.application.revise_policy import RevisePolicy
-from services.registry.domain.organisation_unit import UnitKind
 from services.registry.domain.policy import PolicyLevel, PolicyStatus
 from services.registry.projections import policies
 from services.registry.projections.policies import PolicyView
@@ -69,32 +68,6 @@ class PolicyController(Controller):
             level=level,
             institution_id=institution_id,
             approver=approver,
-            limit=limit,
-            offset=offset,
-        )
-
-    @get(
-        "/inbox",
-        guards=[requires_roles(*READERS)],
-        summary="A council's approval inbox: the policies awaiting its decision, oldest first",
-    )
-    async def inbox(
-        self,
-        tenant: FromPath[str],
-        db: NamedDependency[DbPool],
-        actor_scope: NamedDependency[Scope],
-        kind: FromQuery[UnitKind],
-        code: Annotated[str, Parameter(pattern=_CODE)],
-        limit: Annotated[int, Parameter(ge=1, le=500)] = 100,
-        offset: Offset = 0,
-    ) -> list[PolicyView]:
-        return await read_many(
-            db,
-            tenant,
-            actor_scope,
-            policies.inbox,
-            kind=kind,
-            code=code,
             limit=limit,
             offset=offset,
         )

@@ -16,7 +16,8 @@ from services.registry.application.move_institution import MoveInstitution
 from services.registry.application.open_unit import OpenUnit
 from services.registry.application.rename_unit import RenameUnit
 from services.registry.domain.organisation_unit import UnitKind, UnitStatus
-from services.registry.projections import units
+from services.registry.projections import policies, units
+from services.registry.projections.policies import PolicyView
 from services.registry.projections.units import UnitView
 from shared.audit.as_of import RecordAsOf
 from shared.auth import Role
@@ -88,6 +89,26 @@ class UnitController(Controller):
         if as_of is not None:
             return await past.read(tenant, actor_scope, "OrganisationUnit", unit_id, as_of)
         return await read_one(db, tenant, actor_scope, units.get_unit, unit_id, what="unit")
+
+    @get(
+        "/{unit_id:uuid}/inbox",
+        guards=[requires_roles(*READERS)],
+        summary="A council's approval inbox: the policies awaiting its decision, oldest first",
+    )
+    async def inbox(
+        self,
+        tenant: FromPath[str],
+        unit_id: FromPath[UUID],
+        db: NamedDependency[DbPool],
+        actor_scope: NamedDependency[Scope],
+        limit: Annotated[int, Parameter(ge=1, le=500)] = 100,
+        offset: Offset = 0,
+    ) -> list[PolicyView]:
+        # An unknown council (or one outside the reader's PDM) has no inbox: 404.
+        await read_one(db, tenant, actor_scope, units.get_unit, unit_id, what="unit")
+        return await read_many(
+            db, tenant, actor_scope, policies.inbox, unit_id=unit_id, limit=limit, offset=offset
+        )
 
 
 class InstitutionUnitController(Controller):

@@ -14,7 +14,7 @@ class ApprovePolicy(Command, frozen=True):
     it supersedes, if any, is marked superseded."""
 
     policy_id: UUID
-    remarks: Remarks | None = None
+    remarks: Remarks
 
 
 async def approve_policy(cmd: ApprovePolicy, uow: UnitOfWork, actor: Actor) -> Policy:

@@ -3,10 +3,10 @@ from __future__ import annotations
 from uuid import UUID
 
 from services.registry.application.policy_fields import RuleCited, Summary, Title
-from services.registry.application.unit_lookup import UnitCode, find_unit
+from services.registry.application.unit_lookup import UnitCode, consult_unit, find_unit
 from services.registry.domain.institution import Institution, MustBeOpen
 from services.registry.domain.organisation_unit import UnitKind, UnitMustBeOpen
-from services.registry.domain.policy import Policy, PolicyLevel, Proposer
+from services.registry.domain.policy import Policy, PolicyLevel, Proposer, decider_of
 from shared.domain.errors import RuleBroken
 from shared.domain.messages import Message
 from shared.domain.rules import check_rule
@@ -32,6 +32,7 @@ class ProposePolicy(Command, frozen=True):
 
 async def propose_policy(cmd: ProposePolicy, uow: UnitOfWork, actor: Actor) -> Policy:
     proposer = await _proposer(uow, cmd)
+    council = await consult_unit(uow, *decider_of(proposer, cmd.level))
     older = await uow.get(Policy, cmd.supersedes) if cmd.supersedes is not None else None
     policy = Policy.propose(
         proposer=proposer,
@@ -40,6 +41,7 @@ async def propose_policy(cmd: ProposePolicy, uow: UnitOfWork, actor: Actor) -> P
         title=cmd.title,
         summary=cmd.summary,
         proposed_by=actor.id,
+        council=council,
         supersedes=older,
     )
     uow.add(policy)

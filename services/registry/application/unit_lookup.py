@@ -36,6 +36,12 @@ BranchCode = Annotated[
 ]
 
 
+async def consult_unit(uow: UnitOfWork, kind: UnitKind, code: str) -> OrganisationUnit | None:
+    """The unit `kind` `code` as recorded (or None), for a rule to consult whatever the
+    actor's reach: e.g. the council an institution's staff send a proposal to."""
+    return await uow.consult(OrganisationUnit, unit_id(kind, code))
+
+
 async def find_unit(uow: UnitOfWork, kind: UnitKind, code: str) -> OrganisationUnit | None:
     """The unit `kind` `code` as recorded, or None if it was never opened (a record
     outside the actor's reach is still refused)."""

@@ -14,7 +14,12 @@ from enum import StrEnum
 from uuid import UUID
 
 from services.registry.domain.institution import Institution
-from services.registry.domain.organisation_unit import OrganisationUnit, UnitKind, regency_of
+from services.registry.domain.organisation_unit import (
+    OrganisationUnit,
+    UnitKind,
+    UnitStatus,
+    regency_of,
+)
 from shared.domain.aggregate import AggregateRoot, event, singledispatchmethod
 from shared.domain.organisation import Scope
 from shared.domain.rules import check_rule
@@ -89,6 +94,34 @@ class LevelMustFitProposer:
         if self.level is PolicyLevel.INSTITUTION:
             return "an institution-level policy is proposed by an institution"
         return "a branch-level policy is proposed by a branch or an institution under one"
+
+
+class DecidingCouncilMustBeOpen:
+    """A policy goes to a council recorded in the registry and open: its inbox is where
+    the decision is taken."""
+
+    field = "level"
+
+    def __init__(self, kind: UnitKind, code: str, council: OrganisationUnit | None) -> None:
+        self.kind = kind
+        self.code = code
+        self.council = council
+
+    def is_broken(self) -> bool:
+        return self.council is None or self.council.status is not UnitStatus.OPEN
+
+    @property
+    def message(self) -> str:
+        state = "not recorded" if self.council is None else str(self.council.status)
+        return f"{self.kind.upper()} {self.code}, which decides this policy, is {state}"
+
+
+def decider_of(proposer: Proposer, level: PolicyLevel) -> tuple[UnitKind, str]:
+    """The council deciding a policy of `level` from `proposer`: its kind and code."""
+    check_rule(LevelMustFitProposer(level, proposer))
+    if level is PolicyLevel.BRANCH and proposer.branch is not None:
+        return proposer.regency.branch_kind, proposer.branch
+    return proposer.regency, proposer.pdm
 
 
 class MustHavePolicyStatus:
@@ -205,14 +238,12 @@ class Policy(AggregateRoot):
         title: str,
         summary: str,
         proposed_by: str,
+        council: OrganisationUnit | None,
         supersedes: Policy | None = None,
     ) -> Policy:
-        check_rule(LevelMustFitProposer(level, proposer))
-        if level is PolicyLevel.BRANCH and proposer.branch is not None:
-            approver_kind = proposer.regency.branch_kind
-            approver = proposer.branch
-        else:
-            approver_kind, approver = proposer.regency, proposer.pdm
+        """`council`: the deciding council (`decider_of`) as recorded, or None."""
+        approver_kind, approver = decider_of(proposer, level)
+        check_rule(DecidingCouncilMustBeOpen(approver_kind, approver, council))
         policy = cls(
             level=level,
             rule=rule,
@@ -256,10 +287,10 @@ class Policy(AggregateRoot):
     class Approved(AggregateRoot.Event):
         """The deciding council approved the policy: it is in force."""
 
-        remarks: str | None
+        remarks: str
         decided_by: str
 
-    def approve(self, actor: str, remarks: str | None, supersedes: Policy | None) -> None:
+    def approve(self, actor: str, remarks: str, supersedes: Policy | None) -> None:
         """`supersedes`: the policy this one replaces, as loaded (it is marked superseded)."""
         self._check_decidable(actor)
         if supersedes is not None:

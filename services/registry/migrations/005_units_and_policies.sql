@@ -34,6 +34,7 @@ CREATE TABLE registry.policies (
     unit text,
     approver_kind text NOT NULL,
     approver text NOT NULL,
+    approver_id uuid NOT NULL,
     status text NOT NULL,
     proposed_by text NOT NULL,
     decided_by text,
@@ -47,7 +48,7 @@ CREATE TABLE registry.policies (
 );
 -- The approval inbox: what awaits one council's decision, oldest first.
 CREATE INDEX policies_awaiting ON registry.policies
-    (tenant_id, approver_kind, approver, proposed_at) WHERE status = 'proposed';
+    (tenant_id, approver_id, proposed_at) WHERE status = 'proposed';
 SELECT registry.enable_tenant_rls(
     'registry.policies', pdm_column => 'pdm', institution_column => 'institution_id');
 

@@ -9,7 +9,7 @@ from uuid import UUID
 
 import msgspec
 
-from services.registry.domain.organisation_unit import UnitKind
+from services.registry.domain.organisation_unit import UnitKind, unit_id
 from services.registry.domain.policy import Policy, PolicyLevel, PolicyStatus
 from shared.db.pool import DbConnection
 from shared.eventstore.envelope import EventEnvelope
@@ -29,9 +29,10 @@ class PolicyView(msgspec.Struct):
     institution_id: UUID | None
     unit_kind: UnitKind | None
     unit: str | None
-    # The council that decides.
+    # The council that decides (its kind, code and record id).
     approver_kind: UnitKind
     approver: str
+    approver_id: UUID
     status: PolicyStatus
     proposed_by: str
     decided_by: str | None
@@ -56,8 +57,8 @@ _LIST = Query(
 _INBOX = Query(
     PolicyView,
     f"""SELECT {_COLUMNS} FROM {TABLE}
-        WHERE status = 'proposed' AND approver_kind = $1 AND approver = $2
-        ORDER BY proposed_at, id LIMIT $3 OFFSET $4""",
+        WHERE status = 'proposed' AND approver_id = $1
+        ORDER BY proposed_at, id LIMIT $2 OFFSET $3""",
 )
 _ONE = Query(PolicyView, f"SELECT {_COLUMNS} FROM {TABLE} WHERE id = $1")
 
@@ -76,11 +77,9 @@ async def list_policies(
     return await _LIST.all(conn, status, level, institution_id, approver, limit, offset)
 
 
-async def inbox(
-    conn: DbConnection, *, kind: UnitKind, code: str, limit: int, offset: int
-) -> list[PolicyView]:
-    """The policies awaiting the decision of council `kind` `code`, oldest first."""
-    return await _INBOX.all(conn, kind, code, limit, offset)
+async def inbox(conn: DbConnection, *, unit_id: UUID, limit: int, offset: int) -> list[PolicyView]:
+    """The policies awaiting the decision of the council `unit_id`, oldest first."""
+    return await _INBOX.all(conn, unit_id, limit, offset)
 
 
 async def get_policy(conn: DbConnection, policy_id: UUID) -> PolicyView | None:
@@ -99,10 +98,10 @@ class PoliciesProjection:
     async def _(self, event: Policy.Proposed, conn: DbConnection, envelope: EventEnvelope) -> None:
         await conn.execute(
             f"""INSERT INTO {TABLE} (tenant_id, id, level, rule, title, summary, pdm,
-                  institution_id, unit_kind, unit, approver_kind, approver, status,
-                  proposed_by, supersedes, version, proposed_at, updated_at)
+                  institution_id, unit_kind, unit, approver_kind, approver, approver_id,
+                  status, proposed_by, supersedes, version, proposed_at, updated_at)
                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15,
-                  $16, $17, $17)
+                  $16, $17, $18, $18)
                 ON CONFLICT (tenant_id, id) DO NOTHING""",
             envelope.tenant,
             envelope.aggregate_id,
@@ -116,6 +115,7 @@ class PoliciesProjection:
             event.unit,
             event.approver_kind,
             event.approver,
+            unit_id(event.approver_kind, event.approver),
             PolicyStatus.PROPOSED,
             event.proposed_by,
             event.supersedes,
@@ -162,7 +162,7 @@ async def _decided(
     envelope: EventEnvelope,
     status: PolicyStatus,
     decided_by: str,
-    remarks: str | None,
+    remarks: str,
 ) -> None:
     await _update(conn, envelope, status=status, decided_by=decided_by, remarks=remarks)
 

@@ -34,8 +34,11 @@ def store() -> MemoryStore:
 
 
 @pytest.fixture
-def bus(store: MemoryStore) -> MessageBus:
-    return memory_bus("services.registry.application", store)
+async def bus(store: MemoryStore) -> MessageBus:
+    """PDM Kota Surabaya is recorded: the council deciding its institutions' policies."""
+    bus = memory_bus("services.registry.application", store)
+    await run(bus, OpenUnit(kind=UnitKind.PDM, code="3578", name="PDM Kota Surabaya"))
+    return bus
 
 
 async def run(
@@ -102,14 +105,19 @@ async def test_an_institutions_policy_is_decided_by_its_pdm_never_by_its_propose
     assert policy(store, proposed).proposed_by == "kepala-lksa"
     operator = Scope(pdm="3578")
     for decision in (
-        ApprovePolicy(policy_id=proposed),
+        ApprovePolicy(policy_id=proposed, remarks="Sesuai."),
         RejectPolicy(policy_id=proposed, remarks="tidak sesuai"),
         RequestPolicyRevision(policy_id=proposed, remarks="lengkapi"),
     ):
         own = await refused(bus, store, decision, actor="kepala-lksa", scope=operator)
         assert own.field == "proposed_by"
     await refused(
-        bus, store, ApprovePolicy(policy_id=proposed), "op-3573", Scope(pdm="3573"), OutOfScope
+        bus,
+        store,
+        ApprovePolicy(policy_id=proposed, remarks="Sesuai."),
+        "op-3573",
+        Scope(pdm="3573"),
+        OutOfScope,
     )
     await run(
         bus, ApprovePolicy(policy_id=proposed, remarks="Sesuai"), actor="op-3578", scope=operator
@@ -124,7 +132,6 @@ async def test_staff_propose_only_for_their_institution(
 ) -> None:
     home, other = await institution(bus), await institution(bus)
     await refused(bus, store, proposal(other), "kepala-lksa", Scope(institution=home), OutOfScope)
-    await run(bus, OpenUnit(kind=UnitKind.PDM, code="3578", name="PDM Kota Surabaya"))
     city = ProposePolicy(
         level=PolicyLevel.CITY,
         rule=RULE,
@@ -149,16 +156,21 @@ async def test_the_proposer_is_one_institution_or_one_council_fitting_the_level(
         rule=RULE,
         title="Standar",
         summary="Standar.",
-        unit_kind=UnitKind.PDM,
-        unit="3578",
+        unit_kind=UnitKind.PCM,
+        unit="357899",
     )
     assert (await refused(bus, store, unrecorded)).field == "unit"
+    # An institution of a PDM never recorded: no council to decide its policies yet.
+    malang = await run(
+        bus, RegisterInstitution(name="LKSA Malang", kind=InstitutionType.LKSA, pdm="3573")
+    )
+    undecided = await refused(bus, store, proposal(malang))
+    assert (undecided.field, "not recorded" in undecided.detail) == ("level", True)
 
 
 async def test_branch_policies_go_to_the_branch_and_city_ones_to_the_pdm(
     bus: MessageBus, store: MemoryStore
 ) -> None:
-    await run(bus, OpenUnit(kind=UnitKind.PDM, code="3578", name="PDM Kota Surabaya"))
     await run(bus, OpenUnit(kind=UnitKind.PCM, code="357801", name="PCM Karang Pilang"))
     home = await institution(bus, unit="357801")
     branch = await run(bus, proposal(home, PolicyLevel.BRANCH))
@@ -189,7 +201,9 @@ async def test_a_policy_sent_back_is_revised_by_its_proposer_and_decided_again(
     assert (await refused(bus, store, revise, "kepala-lksa")).field == "status"
     await run(bus, RequestPolicyRevision(policy_id=proposed, remarks="Lengkapi pelaporan."), "op")
     assert policy(store, proposed).status is PolicyStatus.REVISION_REQUESTED
-    assert (await refused(bus, store, ApprovePolicy(policy_id=proposed), "op")).field == "status"
+    assert (
+        await refused(bus, store, ApprovePolicy(policy_id=proposed, remarks="Sesuai."), "op")
+    ).field == "status"
     await run(bus, revise, actor="kepala-lksa")
     assert (policy(store, proposed).status, policy(store, proposed).title) == (
         PolicyStatus.PROPOSED,
@@ -206,11 +220,11 @@ async def test_a_newer_approved_policy_supersedes_the_one_in_force(
     first = await run(bus, proposal(home), actor="kepala-lksa")
     early = await refused(bus, store, proposal(home, supersedes=first), "kepala-lksa")
     assert early.field == "supersedes"
-    await run(bus, ApprovePolicy(policy_id=first), "op")
+    await run(bus, ApprovePolicy(policy_id=first, remarks="Sesuai."), "op")
     newer = await run(bus, proposal(home, supersedes=first), actor="kepala-lksa")
     city = proposal(home, PolicyLevel.CITY, supersedes=first)
     assert (await refused(bus, store, city, "kepala-lksa")).field == "supersedes"
-    await run(bus, ApprovePolicy(policy_id=newer), "op")
+    await run(bus, ApprovePolicy(policy_id=newer, remarks="Sesuai."), "op")
     old = policy(store, first)
     assert (old.status, old.superseded_by) == (PolicyStatus.SUPERSEDED, newer)
     assert [type(e).__name__ for e in store.events_of(TENANT)][-2:] == ["Approved", "Superseded"]
