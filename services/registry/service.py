@@ -5,8 +5,14 @@ from __future__ import annotations
 from importlib import resources
 
 from services.registry.api.controllers import InstitutionController
+from services.registry.api.policies import PolicyController
+from services.registry.api.units import InstitutionUnitController, UnitController
 from services.registry.domain.institution import Institution
+from services.registry.domain.organisation_unit import OrganisationUnit
+from services.registry.domain.policy import Policy
 from services.registry.projections.institutions import InstitutionsProjection
+from services.registry.projections.policies import PoliciesProjection
+from services.registry.projections.units import UnitsProjection
 from shared.service import ServiceDefinition
 from shared.service_layer.handlers import HandlerRegistry
 
@@ -15,10 +21,23 @@ def registry_service() -> ServiceDefinition:
     return ServiceDefinition(
         name="registry",
         title="Registry",
-        aggregates=[("Institution", Institution)],
-        resources={"Institution": "institutions"},
+        aggregates=[
+            ("Institution", Institution),
+            ("OrganisationUnit", OrganisationUnit),
+            ("Policy", Policy),
+        ],
+        resources={
+            "Institution": "institutions",
+            "OrganisationUnit": "units",
+            "Policy": "policies",
+        },
         migrations=resources.files("services.registry.migrations"),
-        controllers=[InstitutionController],
+        controllers=[
+            InstitutionController,
+            UnitController,
+            InstitutionUnitController,
+            PolicyController,
+        ],
         handlers=lambda: HandlerRegistry.discover("services.registry.application"),
-        projections=lambda: [InstitutionsProjection()],
+        projections=lambda: [InstitutionsProjection(), UnitsProjection(), PoliciesProjection()],
     )

@@ -70,6 +70,17 @@ class UnitOfWork(ABC):
         self._seen[aggregate_id] = found
         return found
 
+    async def consult(self, cls: type[A], aggregate_id: UUID) -> A | None:
+        """A record a rule consults but the command does not change (the council that
+        will decide a proposal, say), or None: loaded whatever the actor's scope, since
+        reading its state to refuse or accept a command shows the actor nothing of it. Were
+        the command to change it anyway, the commit would still refuse it out of scope."""
+        found = self._seen.get(aggregate_id) or await self._load(aggregate_id)
+        if not isinstance(found, cls):
+            return None
+        self._seen[aggregate_id] = found
+        return found
+
     def add(self, aggregate: AggregateRoot) -> None:
         """A new aggregate, saved at commit."""
         self._seen[aggregate.id] = aggregate

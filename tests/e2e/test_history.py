@@ -46,7 +46,7 @@ async def test_an_institutions_history_says_who_changed_what_when_and_why(
     assert [e["event"] for e in body["entries"]] == ["Registered", "Renamed", "Suspended"]
     assert [e["version"] for e in body["entries"]] == [1, 2, 3]
     assert {e["actor"] for e in body["entries"]} == {"admin-32"}
-    assert registered["event_version"] == 1
+    assert registered["event_version"] == 2
     created_fields = {c["field"]: (c["before"], c["after"]) for c in registered["changes"]}
     assert created_fields["name"] == (None, "LKSA Aisyiyah Bogor")
     assert created_fields["status"] == (None, "active")

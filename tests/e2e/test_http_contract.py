@@ -629,7 +629,7 @@ async def test_events_feed_records_who_why_and_chains_positions(
     assert registered["tenant"] == "31"
     assert registered["service"] == "registry"
     assert registered["aggregate_version"] == 1
-    assert registered["event_version"] == 1
+    assert registered["event_version"] == 2
     assert registered["meta"]["actor"] == "admin-31@mpks"
     assert registered["meta"]["tenant"] == "31"
     assert registered["meta"]["correlation_id"] == correlation
@@ -682,7 +682,7 @@ async def test_catalogue_lists_published_events_with_versions(
         r = await http.get(f"{services['registry']}/v1/catalogue/events")
     assert r.status_code == 200, r.text
     specs = {spec["name"]: spec for spec in r.json()}
-    assert specs["Institution.Registered"]["version"] == 1
+    assert specs["Institution.Registered"]["version"] == 2
     assert {"name", "kind", "pdm", "owner"} <= set(specs["Institution.Registered"]["fields"])
     assert {"Institution.Renamed", "Institution.Suspended", "Institution.Reinstated"} <= set(specs)
 

@@ -65,6 +65,8 @@ class World:
     home_complaint: str
     away_complaint: str
     general_complaint: str
+    away_unit: str
+    away_policy: str
 
     def url(self, service: str, path: str = "") -> str:
         return f"{self.urls[service]}/v1/tenants/{TENANT}{path}"
@@ -138,7 +140,29 @@ async def world(services: dict[str, str], token: Any) -> World:
         await _visible(http, base("registry", "/institutions"), admin, home, away)
         await _visible(http, base("hr", "/workers"), admin, *workers)
         await _visible(http, base("cases", "/complaints"), admin, *complaints)
-    return World(services, home, away, *workers, *complaints)
+        away_unit = await _created(
+            await http.post(
+                base("registry", "/units"),
+                json={"kind": "pdm", "code": AWAY, "name": "PDM Kota Surakarta"},
+                headers=admin,
+            )
+        )
+        away_policy = await _created(
+            await http.post(
+                base("registry", "/policies"),
+                json={
+                    "level": "city",
+                    "rule": "MPKS rule 268/1.7/A/2023",
+                    "title": "Standar layanan AUMSos Surakarta",
+                    "summary": "Standar minimum layanan.",
+                    "unit_kind": "pdm",
+                    "unit": AWAY,
+                },
+                headers=admin,
+            )
+        )
+    records = [home, away, *workers, *complaints, away_unit, away_policy]
+    return World(services, *records)
 
 
 async def _heads(http: httpx.AsyncClient, world: World, token: Any) -> dict[str, int]:
@@ -162,6 +186,12 @@ def _outside_home(world: World) -> dict[tuple[str, str], tuple[str, dict[str, An
     one = f"{institutions}/{{institution_id:uuid}}"
     away = f"/institutions/{world.away_institution}"
     erase = "/v1/tenants/{tenant:str}/subjects/{subject:uuid}/erase"
+    units = "/v1/tenants/{tenant:str}/units"
+    unit = f"{units}/{{unit_id:uuid}}"
+    away_unit = f"/units/{world.away_unit}"
+    policies = "/v1/tenants/{tenant:str}/policies"
+    policy = f"{policies}/{{policy_id:uuid}}"
+    away_policy = f"/policies/{world.away_policy}"
     return {
         ("registry", institutions): (
             "/institutions",
@@ -171,6 +201,37 @@ def _outside_home(world: World) -> dict[tuple[str, str], tuple[str, dict[str, An
         ("registry", f"{one}/suspend"): (f"{away}/suspend", {"reason": "bukan wilayahnya"}),
         ("registry", f"{one}/reinstate"): (f"{away}/reinstate", {"reason": "bukan wilayahnya"}),
         ("registry", f"{one}/close"): (f"{away}/close", {"reason": "bukan wilayahnya"}),
+        ("registry", f"{one}/move"): (f"{away}/move", {"unit": None, "reason": "bukan wilayahnya"}),
+        ("registry", units): (
+            "/units",
+            {"kind": "pcm", "code": f"{AWAY}01", "name": "PCM Titipan"},
+        ),
+        ("registry", f"{unit}/rename"): (f"{away_unit}/rename", {"name": "PDM Diambil Alih"}),
+        ("registry", f"{unit}/merge"): (
+            f"{away_unit}/merge",
+            {"into": HOME, "reason": "bukan wilayahnya"},
+        ),
+        ("registry", f"{unit}/close"): (f"{away_unit}/close", {"reason": "bukan wilayahnya"}),
+        ("registry", policies): (
+            "/policies",
+            {
+                "level": "institution",
+                "rule": "MPKS rule 268/1.7/A/2023",
+                "title": "Kebijakan titipan",
+                "summary": "Kebijakan lembaga di PDM lain.",
+                "institution_id": world.away_institution,
+            },
+        ),
+        ("registry", f"{policy}/approve"): (f"{away_policy}/approve", {"remarks": "bukan"}),
+        ("registry", f"{policy}/reject"): (f"{away_policy}/reject", {"remarks": "bukan"}),
+        ("registry", f"{policy}/request-revision"): (
+            f"{away_policy}/request-revision",
+            {"remarks": "bukan wilayahnya"},
+        ),
+        ("registry", f"{policy}/revise"): (
+            f"{away_policy}/revise",
+            {"rule": "MPKS rule 268/1.7/A/2023", "title": "Diambil alih", "summary": "Diubah."},
+        ),
         ("hr", "/v1/tenants/{tenant:str}/workers"): (
             "/workers",
             {"full_name": "Pekerja Titipan", "birth_date": "1990-01-01", "pdm": AWAY},

@@ -5,6 +5,7 @@ from typing import Annotated
 import msgspec
 
 from services.registry.application.fields import Name
+from services.registry.application.unit_lookup import BranchCode, check_placement
 from services.registry.domain.institution import Institution, InstitutionType, Owner
 from shared.domain.fields import PdmCode
 from shared.service_layer.commands import Command
@@ -19,6 +20,8 @@ class RegisterInstitution(Command, frozen=True):
     pdm: PdmCode
     owner: Owner = Owner.MUHAMMADIYAH
     address: Annotated[str, msgspec.Meta(max_length=500)] | None = None
+    # The branch it sits under: a PCM (PCA for 'Aisyiyah) of its PDM; none: the PDM itself.
+    unit: BranchCode | None = None
 
 
 async def register_institution(cmd: RegisterInstitution, uow: UnitOfWork) -> Institution:
@@ -29,7 +32,9 @@ async def register_institution(cmd: RegisterInstitution, uow: UnitOfWork) -> Ins
         owner=cmd.owner,
         pdm=cmd.pdm,
         address=cmd.address,
+        unit=cmd.unit,
     )
+    await check_placement(uow, cmd.owner, cmd.pdm, cmd.unit)
     uow.add(institution)
     return institution
 

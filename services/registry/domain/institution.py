@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import Any
 
+from services.registry.domain.organisation_unit import UnitKind, regency_of
 from shared.domain.aggregate import AggregateRoot, event, singledispatchmethod
 from shared.domain.organisation import PdmMustBeInProvince, Scope
 from shared.domain.rules import check_rule
@@ -23,6 +25,16 @@ class InstitutionType(StrEnum):
 class Owner(StrEnum):
     MUHAMMADIYAH = "muhammadiyah"
     AISYIYAH = "aisyiyah"
+
+    @property
+    def regency_unit(self) -> UnitKind:
+        """The kind of council an institution of this owner sits in (its `pdm` code)."""
+        return UnitKind.PDA if self is Owner.AISYIYAH else UnitKind.PDM
+
+    @property
+    def branch_unit(self) -> UnitKind:
+        """The kind of branch an institution of this owner may sit under (its `unit`)."""
+        return UnitKind.PCA if self is Owner.AISYIYAH else UnitKind.PCM
 
 
 class InstitutionStatus(StrEnum):
@@ -60,25 +72,59 @@ class MustHaveStatus:
         return self.status is not self.required
 
 
+class UnitMustBeInPdm:
+    """An institution's branch (PCM or PCA code) lies inside its PDM's regency/city."""
+
+    field = "unit"
+
+    def __init__(self, unit: str | None, pdm: str) -> None:
+        self.unit = unit
+        self.pdm = pdm
+
+    def is_broken(self) -> bool:
+        return self.unit is not None and regency_of(self.unit) != self.pdm
+
+    @property
+    def message(self) -> str:
+        return f"branch {self.unit} is not a branch of PDM {self.pdm}"
+
+
 class Institution(AggregateRoot):
     class Registered(AggregateRoot.Created):
-        """An institution entered the registry, active."""
+        """An institution entered the registry, active.
+
+        Version 2 added `unit`: the branch (PCM code, or PCA for 'Aisyiyah) it sits
+        under, None when directly under its PDM. Version 1 institutions were all directly
+        under their PDM."""
 
         name: str
         kind: InstitutionType
         owner: Owner
         pdm: str
         address: str | None
+        unit: str | None
+        class_version = 2
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            state["unit"] = None
 
     @event(Registered)
     def __init__(
-        self, name: str, kind: InstitutionType, owner: Owner, pdm: str, address: str | None
+        self,
+        name: str,
+        kind: InstitutionType,
+        owner: Owner,
+        pdm: str,
+        address: str | None,
+        unit: str | None,
     ) -> None:
         self.name = name
         self.kind = kind
         self.owner = owner
         self.pdm = pdm
         self.address = address
+        self.unit = unit
         self.status = InstitutionStatus.ACTIVE
 
     @classmethod
@@ -91,9 +137,13 @@ class Institution(AggregateRoot):
         owner: Owner,
         pdm: str,
         address: str | None = None,
+        unit: str | None = None,
     ) -> Institution:
+        """Whether the PDM and the branch are open is the caller's to check (they are
+        other records); this checks where they lie."""
         check_rule(PdmMustBeInProvince(pdm, tenant))
-        return cls(name=name, kind=kind, owner=owner, pdm=pdm, address=address)
+        check_rule(UnitMustBeInPdm(unit, pdm))
+        return cls(name=name, kind=kind, owner=owner, pdm=pdm, address=address, unit=unit)
 
     @property
     def scope(self) -> Scope:
@@ -116,6 +166,22 @@ class Institution(AggregateRoot):
     @apply.register
     def _(self, event: Institution.Renamed) -> None:
         self.name = event.name
+
+    class MovedToUnit(AggregateRoot.Event):
+        """The institution now sits under another branch of its PDM (`unit`), or directly
+        under the PDM (None); the reason is in the metadata."""
+
+        unit: str | None
+
+    def move_to_unit(self, unit: str | None) -> None:
+        check_rule(MustBeOpen(self.status))
+        check_rule(UnitMustBeInPdm(unit, self.pdm))
+        if unit != self.unit:
+            self.trigger_event(self.MovedToUnit, unit=unit)
+
+    @apply.register
+    def _(self, event: Institution.MovedToUnit) -> None:
+        self.unit = event.unit
 
     class Suspended(AggregateRoot.Event):
         """The institution may not serve until reinstated (the reason is in the metadata)."""

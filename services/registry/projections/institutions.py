@@ -31,6 +31,8 @@ class InstitutionView(msgspec.Struct):
     owner: Owner
     pdm: str
     address: str | None
+    # The branch (PCM, or PCA for 'Aisyiyah) it sits under; None: directly under its PDM.
+    unit: str | None
     status: InstitutionStatus
     version: int
     registered_at: datetime
@@ -96,6 +98,7 @@ class InstitutionsProjection:
                 "owner": event.owner,
                 "pdm": event.pdm,
                 "address": event.address,
+                "unit": event.unit,
                 "status": InstitutionStatus.ACTIVE,
                 "registered_at": envelope.occurred_at,
                 "updated_at": envelope.occurred_at,
@@ -107,6 +110,12 @@ class InstitutionsProjection:
         self, event: Institution.Renamed, conn: DbConnection, envelope: EventEnvelope
     ) -> None:
         await _update(conn, envelope, name=event.name)
+
+    @on.register
+    async def _(
+        self, event: Institution.MovedToUnit, conn: DbConnection, envelope: EventEnvelope
+    ) -> None:
+        await _update(conn, envelope, unit=event.unit)
 
     @on.register
     async def _(

@@ -19,18 +19,20 @@ def test_the_catalogue_names_events_aggregate_dot_event_and_lists_fields() -> No
     assert set(specs) == {
         "Institution.Registered",
         "Institution.Renamed",
+        "Institution.MovedToUnit",
         "Institution.Suspended",
         "Institution.Reinstated",
         "Institution.Closed",
         "SocialWorker.Registered",
     }
-    assert specs["Institution.Registered"].version == 1
+    assert specs["Institution.Registered"].version == 2
     assert specs["Institution.Registered"].fields == {
         "name": "str",
         "kind": "InstitutionType",
         "owner": "Owner",
         "pdm": "str",
         "address": "str | None",
+        "unit": "str | None",
     }
     assert specs["Institution.Renamed"].fields == {"name": "str"}
     assert specs["SocialWorker.Registered"].fields["birth_date"] == "date"

@@ -90,8 +90,8 @@ def test_an_edit_in_place_a_removal_or_a_new_version_is_caught() -> None:
     )
     problems, _ = compare(released, renamed)
     assert problems == [
-        "registry Institution.Registered v1 was released with other fields: give the event "
-        "version 2 and an upcaster instead"
+        f"registry Institution.Registered v{version} was released with other fields: give the "
+        f"event version {version + 1} and an upcaster instead"
     ]
 
     gone = copy.deepcopy(now)
