@@ -94,6 +94,32 @@ async def world(services: dict[str, str], token: Any) -> World:
                 json={"name": "LKSA Muhammadiyah Wiyung", "kind": "lksa", "pdm": PDM},
             )
         )
+        # A PDM opened as a unit (409: another module of the session opened it first) and
+        # a policy of its council, proposed by another officer.
+        pdm_unit = await http.post(
+            f"{base['registry']}/units", json={"kind": "pdm", "code": PDM, "name": "PDM Surabaya"}
+        )
+        assert pdm_unit.status_code in (201, 409), pdm_unit.text
+
+        async def unit_listed() -> str | None:
+            r = await http.get(f"{base['registry']}/units", params={"code": PDM, "kind": "pdm"})
+            return next((row["id"] for row in r.json() if row["code"] == PDM), None)
+
+        unit = await eventually(unit_listed)
+        policy = await _created(
+            await http.post(
+                f"{base['registry']}/policies",
+                json={
+                    "level": "city",
+                    "rule": "MPKS rule 268/1.7/A/2023",
+                    "title": "Standar layanan AUMSos Kota Surabaya",
+                    "summary": "Standar minimum layanan bagi semua AUMSos di Kota Surabaya.",
+                    "unit_kind": "pdm",
+                    "unit": PDM,
+                },
+                headers=auth(token(TENANT, Role.WILAYAH_ADMIN, sub="proposer-35")),
+            )
+        )
         worker = await _created(
             await http.post(
                 f"{base['hr']}/workers",
@@ -126,6 +152,8 @@ async def world(services: dict[str, str], token: Any) -> World:
         services,
         {
             "institution_id": institution,
+            "unit_id": unit,
+            "policy_id": policy,
             "worker_id": worker,
             "complaint_id": child,
             # A data subject (shared.personal): the worker is the subject of its name.
@@ -228,10 +256,12 @@ async def _entries_on(
 
 
 def _concrete(world: World, service: str, template: str) -> str:
-    """A history route names its record `record_id`: one of the kind the service holds."""
-    if template.endswith("/history"):
-        kind = {"registry": "institution_id", "hr": "worker_id", "cases": "complaint_id"}
-        template = template.replace("{record_id}", "{" + kind[service] + "}")
+    """A history route names its record `record_id`: the kind its collection holds."""
+    if template.endswith("/{record_id}/history"):
+        collection = template.removesuffix("/{record_id}/history").rsplit("/", 1)[-1]
+        # institutions -> institution_id, policies -> policy_id
+        kind = re.sub("ies$", "y", collection).removesuffix("s")
+        template = template.replace("{record_id}", "{" + kind + "_id}")
     return world.concrete(template)
 
 
