@@ -22,7 +22,7 @@ nothing to delete. The owning service's readers open them after folding (`open_p
 from __future__ import annotations
 
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from functools import singledispatchmethod
@@ -150,36 +150,41 @@ async def open_personal(
     """Open the record's personal values in place with the owning service's `keys` (an
     erased subject's read as `ERASED`, as its projections show them); without keys, each
     becomes plain `WITHHELD` text."""
-    found: list[SealedValue] = []
-    _collect(vars(aggregate), found)
-    if not found:
+    sealed = [v for value in vars(aggregate).values() for v in _sealed_in(value)]
+    if not sealed:
         return
-    opened: dict[int, str] = {}
     if keys is not None:
-        await keys.load(conn, tenant, {str(v.sealed.get("subject")) for v in found})
-        opened = {id(v): keys.open(tenant, v.field, v.sealed) for v in found}
+        await keys.load(conn, tenant, {str(v.sealed.get("subject")) for v in sealed})
+
+    def reveal(value: SealedValue) -> Any:
+        return WITHHELD if keys is None else keys.open(tenant, value.field, value.sealed)
+
     for name, value in list(vars(aggregate).items()):
-        aggregate.__dict__[name] = _opened(value, opened)
+        aggregate.__dict__[name] = _revealed(value, reveal)
 
 
-def _collect(value: Any, found: list[SealedValue]) -> None:
+# The containers a record's values may hold personal values in (as the codec stores them).
+_CONTAINERS = (list, tuple, set, frozenset)
+
+
+def _sealed_in(value: Any) -> Iterator[SealedValue]:
     if isinstance(value, SealedValue):
-        found.append(value)
-    elif isinstance(value, dict):
+        yield value
+    elif type(value) is dict:
         for item in value.values():
-            _collect(item, found)
-    elif isinstance(value, list | tuple | set | frozenset):
+            yield from _sealed_in(item)
+    elif type(value) in _CONTAINERS:
         for item in value:
-            _collect(item, found)
+            yield from _sealed_in(item)
 
 
-def _opened(value: Any, opened: Mapping[int, str]) -> Any:
+def _revealed(value: Any, reveal: Callable[[SealedValue], Any]) -> Any:
     if isinstance(value, SealedValue):
-        return opened.get(id(value), WITHHELD)
-    if isinstance(value, dict):
-        return {k: _opened(v, opened) for k, v in value.items()}
-    if isinstance(value, list | tuple | set | frozenset):
-        return type(value)(_opened(v, opened) for v in value)
+        return reveal(value)
+    if type(value) is dict:
+        return {k: _revealed(v, reveal) for k, v in value.items()}
+    if type(value) in _CONTAINERS:
+        return type(value)(_revealed(v, reveal) for v in value)
     return value
 
 
