@@ -1,17 +1,23 @@
 """A record as of a date: the read's latency for a record with 1,000 events.
 
-    python -m bench.as_of [--events 1000] [--reads 400]
+    python -m bench.as_of [--events 1000] [--reads 1000]
 
 Registers one institution and renames it until it has `--events` events (through the
 registry's bus, in process), lets the `snapshots` projection take its snapshots (one per
-50 versions), then reads it as of `--reads` moments drawn at random between its first and
-its last event, each read in its own tenant transaction as the route runs it — the kernel
-function (`shared.audit.as_of.record_as_of`), in process, no HTTP:
+`SNAPSHOT_INTERVAL` versions), then reads it as of `--reads` moments drawn at random
+between its first and its last event, each read in its own tenant transaction as the route
+runs it — the kernel function (`shared.audit.as_of.record_as_of`), in process:
 
 - with snapshots: from the latest snapshot at or before the moment, then its events;
 - without snapshots: every event from the first;
 - the limit: reading the record's current row from its read model (one indexed SELECT in
   the same kind of transaction), measured in the same run.
+
+Then the same through the HTTP layer, the service's app called in process (no socket, a
+token verified, guards, problem details, JSON): `GET …/institutions/{id}?as_of=` against
+`GET …/institutions/{id}` (the current row, the limit). Each kind of read runs in rounds
+interleaved with the others, so load from other work on the machine falls on all alike;
+compare the ratios to the limit rather than the absolute figures.
 """
 
 from __future__ import annotations
@@ -28,10 +34,12 @@ import time
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 from pathlib import Path
+from typing import Any, cast
 from urllib.parse import urlparse, urlunparse
 from uuid import UUID
 
 import asyncpg
+import httpx
 import msgspec
 
 from bench.commands import _delete_streams
@@ -41,9 +49,12 @@ from services.registry.application.rename_institution import RenameInstitution
 from services.registry.domain.institution import InstitutionType, Owner
 from services.registry.projections.institutions import get_institution
 from shared.audit.as_of import record_as_of
+from shared.audit.snapshots import SNAPSHOT_INTERVAL
+from shared.auth import Role, mint_dev_token
 from shared.db.pool import tenant_transaction
 from shared.devstack.stack import DevStack
 from shared.eventstore.context import CommandContext
+from shared.http.app import create_app
 from shared.runtime import ServiceRuntime
 from shared.service_layer.commands import Accepted
 from shared.settings import Settings
@@ -70,19 +81,33 @@ async def _long_record(runtime: ServiceRuntime, events: int) -> UUID:
     return record
 
 
-async def _timed(reads: list[Callable[[], Awaitable[object]]]) -> list[float]:
-    took: list[float] = []
-    for read in reads:
-        start = time.perf_counter()
-        await read()
-        took.append((time.perf_counter() - start) * 1000)
+Read = Callable[[], Awaitable[object]]
+
+
+async def _timed(kinds: dict[str, list[Read]], rounds: int = 10) -> dict[str, list[float]]:
+    """Each kind's reads, in `rounds` rounds taking turns (a burst of load from elsewhere
+    falls on every kind alike): their latencies in ms, by kind."""
+    took: dict[str, list[float]] = {kind: [] for kind in kinds}
+    for round_ in range(rounds):
+        for kind, reads in kinds.items():
+            share = len(reads) // rounds
+            for read in reads[round_ * share : (round_ + 1) * share]:
+                start = time.perf_counter()
+                await read()
+                took[kind].append((time.perf_counter() - start) * 1000)
     return took
 
 
-def _line(label: str, took: list[float], limit: float) -> str:
-    cuts = statistics.quantiles(took, n=100)
-    p50, p99 = statistics.median(took), cuts[98]
-    return f"{label:<28} p50 {p50:6.2f} ms  p99 {p99:6.2f} ms  (p50 {p50 / limit:5.1f}x the limit)"
+def _p50_p99(took: list[float]) -> tuple[float, float]:
+    return statistics.median(took), statistics.quantiles(took, n=100)[98]
+
+
+def _line(label: str, took: list[float], limit: list[float]) -> str:
+    (p50, p99), (limit_p50, limit_p99) = _p50_p99(took), _p50_p99(limit)
+    return (
+        f"  {label:<26} p50 {p50:6.2f} ms  p99 {p99:6.2f} ms  "
+        f"(the limit's x{p50 / limit_p50:4.1f} at p50, x{p99 / limit_p99:4.1f} at p99)"
+    )
 
 
 async def run(events: int, reads: int) -> None:
@@ -121,20 +146,53 @@ async def run(events: int, reads: int) -> None:
                 async with tenant_transaction(runtime.db, TENANT) as conn:
                     return await get_institution(conn, record)
 
-            # Warm up connections and statement caches.
-            await _timed([lambda: as_of(last, True), lambda: as_of(last, False), current] * 5)
-            limit = await _timed([current] * reads)
-            snap = await _timed([functools.partial(as_of, w, True) for w in moments])
-            full = await _timed([functools.partial(as_of, w, False) for w in moments])
-            limit_p50 = statistics.median(limit)
-            print(
-                f"as of a date: one record with {events} events, {reads} reads at random "
-                "moments, kernel function in process (no HTTP); machine shared with other "
-                "work, compare ratios"
+            token = mint_dev_token(settings, sub="bench", tenant=TENANT, roles=[Role.WILAYAH_ADMIN])
+            http = httpx.AsyncClient(
+                # The app without its lifespan: the runtime is started already.
+                transport=httpx.ASGITransport(app=cast(Any, create_app(runtime))),
+                base_url="http://registry",
+                headers={"Authorization": f"Bearer {token}"},
             )
-            print(_line("limit: current row", limit, limit_p50))
-            print(_line("as of, with snapshots", snap, limit_p50))
-            print(_line("as of, without snapshots", full, limit_p50))
+            url = f"/v1/tenants/{TENANT}/institutions/{record}"
+
+            async def http_get(params: dict[str, str]) -> object:
+                answer = await http.get(url, params=params)
+                assert answer.status_code == 200, answer.text
+                return answer
+
+            # Warm up connections and statement caches.
+            warm: list[Read] = [
+                lambda: as_of(last, True),
+                lambda: as_of(last, False),
+                current,
+                lambda: http_get({"as_of": last.isoformat()}),
+                lambda: http_get({}),
+            ]
+            await _timed({"warm": warm * 5}, rounds=1)
+            took = await _timed(
+                {
+                    "limit": [current] * reads,
+                    "snapshots": [functools.partial(as_of, w, True) for w in moments],
+                    "events": [functools.partial(as_of, w, False) for w in moments],
+                    "http limit": [functools.partial(http_get, {})] * reads,
+                    "http as of": [
+                        functools.partial(http_get, {"as_of": w.isoformat()}) for w in moments
+                    ],
+                }
+            )
+            await http.aclose()
+            print(
+                f"as of a date: one record with {events} events, snapshots every "
+                f"{SNAPSHOT_INTERVAL} versions, {reads} reads of each kind at random moments; "
+                "machine shared with other work, compare ratios"
+            )
+            print("kernel function in process (no HTTP):")
+            print(_line("limit: current row", took["limit"], took["limit"]))
+            print(_line("as of, with snapshots", took["snapshots"], took["limit"]))
+            print(_line("as of, without snapshots", took["events"], took["limit"]))
+            print("through the service's HTTP app, in process (no socket):")
+            print(_line("limit: GET current row", took["http limit"], took["http limit"]))
+            print(_line("GET ?as_of=", took["http as of"], took["http limit"]))
         finally:
             await runtime.stop()
             await _delete_streams(stack.nats_url, settings.nats_prefix)
@@ -145,7 +203,7 @@ async def run(events: int, reads: int) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--events", type=int, default=1000)
-    parser.add_argument("--reads", type=int, default=400)
+    parser.add_argument("--reads", type=int, default=1000)
     args = parser.parse_args()
     asyncio.run(run(args.events, args.reads))
 

@@ -6,6 +6,9 @@ from importlib import resources
 
 from services.cases.api.controllers import ComplaintController, DirectoryController
 from services.cases.domain.complaint import Complaint
+from services.cases.process_managers.when_complaint_received_flag_if_institution_closed import (
+    WhenComplaintReceivedFlagIfInstitutionClosed,
+)
 from services.cases.process_managers.when_institution_closed_flag_complaints import (
     WhenInstitutionClosedFlagComplaints,
 )
@@ -35,6 +38,7 @@ def cases_service() -> ServiceDefinition:
         reactions={"registry": lambda: [InstitutionDirectoryProjection()]},
         process_managers={
             "registry": lambda bus: [WhenInstitutionClosedFlagComplaints(bus)],
+            "cases": lambda bus: [WhenComplaintReceivedFlagIfInstitutionClosed(bus)],
         },
     )
 

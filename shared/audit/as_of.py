@@ -3,6 +3,9 @@
 The state is folded through the record's aggregate (as its history is) from its latest
 snapshot before that moment (`shared.audit.snapshots`), event by event up to the last one
 recorded at or before it. Event time is the `timestamp` each event was recorded with.
+
+Personal values show as the owning service's current reads show them: open with its subject
+keys (`ERASED` once the subject is erased), withheld for a reader without them.
 """
 
 from __future__ import annotations
@@ -15,9 +18,10 @@ from uuid import UUID
 import msgspec
 
 from shared.audit.history import record_fields
-from shared.audit.snapshots import Snapshots
+from shared.audit.snapshots import Snapshots, open_personal
 from shared.db.pool import DbConnection
 from shared.domain.aggregate import AggregateRoot
+from shared.personal.keys import SubjectKeys
 
 
 class RecordAsOf(msgspec.Struct, frozen=True):
@@ -52,9 +56,11 @@ async def record_as_of(
     aggregate_id: UUID,
     when: datetime,
     *,
+    keys: SubjectKeys | None = None,
     use_snapshots: bool = True,
 ) -> Past | None:
-    """None: no record with that id in the tenant's log."""
+    """None: no record with that id in the tenant's log. With the service's `keys`, its
+    personal values show open (or erased); without, withheld."""
     folded = await snapshots.fold(
         conn, tenant, aggregate_id, until=when, use_snapshots=use_snapshots
     )
@@ -67,6 +73,7 @@ async def record_as_of(
         assert isinstance(created, AggregateRoot)
         return Past(catalogue.aggregate_name(type(created)), created, None, created.created_on)
     name = catalogue.aggregate_name(type(aggregate))
+    await open_personal(conn, aggregate, tenant, keys)
     return Past(
         name,
         aggregate,

@@ -70,7 +70,7 @@ def create_app(runtime: ServiceRuntime) -> Litestar:
     def provide_past() -> PastRecords:
         nonlocal past
         if past is None:
-            past = PastRecords(runtime.db, runtime.snapshots)
+            past = PastRecords(runtime.db, runtime.snapshots, runtime.keys)
         return past
 
     positions: ReadModelPositions | None = None

@@ -22,6 +22,8 @@ from shared.db.pool import DbPool, tenant_transaction
 from shared.domain.errors import InvalidInput, NotFound
 from shared.domain.messages import Message, record_name
 from shared.domain.organisation import Scope
+from shared.http.access import shown
+from shared.personal.keys import SubjectKeys
 from shared.resilience.faults import CONNECTION_WAIT_SECONDS
 
 AS_OF = "as_of"
@@ -71,11 +73,13 @@ def aggregate_noun(aggregate: str) -> str:
 
 
 class PastRecords:
-    """Records of a service as of a moment, under the reader's tenant and scope."""
+    """Records of a service as of a moment, under the reader's tenant and scope, with
+    their personal values as the service's current reads show them (its `keys`)."""
 
-    def __init__(self, db: DbPool, snapshots: Snapshots) -> None:
+    def __init__(self, db: DbPool, snapshots: Snapshots, keys: SubjectKeys) -> None:
         self.db = db
         self.snapshots = snapshots
+        self.keys = keys
 
     async def read(
         self, tenant: str, scope: Scope, aggregate: str, record_id: UUID, as_of: str
@@ -85,7 +89,7 @@ class PastRecords:
         when = moment(as_of)
         assert when is not None
         async with tenant_transaction(self.db, tenant, wait=CONNECTION_WAIT_SECONDS) as conn:
-            past = await record_as_of(conn, self.snapshots, tenant, record_id, when)
+            past = await record_as_of(conn, self.snapshots, tenant, record_id, when, keys=self.keys)
         what = record_name(aggregate_noun(aggregate), record_id)
         # Outside the caller's scope is the same answer as no such record, as for reads.
         if (
@@ -105,4 +109,6 @@ class PastRecords:
                 field=AS_OF,
                 source="query",
             )
+        # A restricted record as it was is recorded as read, as the record now is.
+        shown(past.aggregate)
         return Response(past.record)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 from collections import Counter
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qs
 from uuid import uuid4
@@ -375,19 +376,25 @@ async def test_a_restricted_record_read_by_anyone_is_recorded(world: World, toke
         assert child in {row["id"] for row in r.json()}
         r = await http.get(world.url("cases", f"/complaints/{child}/history"))
         assert r.status_code == 200, r.text
+        # And as it was at a date.
+        now = datetime.now(UTC).isoformat()
+        r = await http.get(world.url("cases", f"/complaints/{child}"), params={"as_of": now})
+        assert r.status_code == 200, r.text
+        assert r.json()["state"]["concerns_child"] is True
 
-        async def three() -> list[dict[str, Any]] | None:
+        async def four() -> list[dict[str, Any]] | None:
             found = await _entries(http, world, "cases", token, actor=sub)
-            return found if len(found) == 3 else None
+            return found if len(found) == 4 else None
 
-        entries = await eventually(three)
+        entries = await eventually(four)
         by_record = await _entries(http, world, "cases", token, record_id=child, actor=sub)
-    assert [e["resource"] for e in entries] == ["complaints"] * 3
+    assert [e["resource"] for e in entries] == ["complaints"] * 4
     assert all(e["restricted_shown"] and child in e["record_ids"] for e in entries)
     assert [e["route"] for e in entries] == [
         "/v1/tenants/{tenant}/complaints/{complaint_id}",
         "/v1/tenants/{tenant}/complaints",
         "/v1/tenants/{tenant}/complaints/{record_id}/history",
+        "/v1/tenants/{tenant}/complaints/{complaint_id}",
     ]
     # The list's entry names the restricted records it showed, not every record.
     assert world.plain_complaint not in entries[1]["record_ids"]

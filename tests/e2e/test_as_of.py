@@ -1,7 +1,8 @@
 """Any record and any list as of any date over HTTP (issue 9, points 2 and 3): `?as_of=` on
 the GET of a record answers its state then with the version it had, under the same tenant
 and scope rules as every read; the institution directory and the worker register answer as
-they were.
+they were; a worker as of a date shows their name to hr's readers as the worker now does,
+erased once erased.
 
 Tenant 63 (Kalimantan Selatan) belongs to this module.
 """
@@ -15,6 +16,7 @@ import httpx
 
 from shared.auth import Role
 from shared.http.reads import MIN_POSITION_HEADER, POSITION_HEADER
+from shared.personal.fields import ERASED
 from tests.helpers import auth
 
 TENANT = "63"
@@ -105,6 +107,36 @@ async def test_a_record_as_of_a_date_is_its_state_then_with_its_version(
             refused = await http.get(one, params={"as_of": bad}, headers=auditor)
             assert refused.status_code == 422, (bad, refused.text)
             assert [e["field"] for e in refused.json()["errors"]] == ["as_of"], refused.text
+
+
+async def test_a_worker_as_of_a_date_shows_their_name_until_it_is_erased(
+    services: dict[str, str], token: Any
+) -> None:
+    workers = f"{services['hr']}/v1/tenants/{TENANT}/workers"
+    admin = auth(token(TENANT, Role.WILAYAH_ADMIN))
+    auditor = auth(token(TENANT, Role.AUDITOR))
+    name = "Laksmi Puspitasari Handoko"
+    async with httpx.AsyncClient(timeout=15) as http:
+        created = await http.post(
+            workers,
+            json={"full_name": name, "birth_date": "1986-11-30", "pdm": "6371"},
+            headers=admin,
+        )
+        assert created.status_code == 201, created.text
+        worker = created.json()["id"]
+        moment = at(datetime.now().astimezone())
+        then = await http.get(f"{workers}/{worker}", params=moment, headers=auditor)
+        assert then.status_code == 200, then.text
+        assert then.json()["state"]["full_name"] == name
+
+        erased = await http.post(
+            f"{services['hr']}/v1/tenants/{TENANT}/subjects/{worker}/erase",
+            json={"reason": "Permintaan penghapusan oleh subjek data"},
+            headers=admin,
+        )
+        assert erased.status_code in (200, 201), erased.text
+        after = await http.get(f"{workers}/{worker}", params=moment, headers=auditor)
+        assert after.json()["state"]["full_name"] == ERASED
 
 
 async def test_the_directory_and_the_register_as_of_a_date(

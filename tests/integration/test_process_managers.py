@@ -1,12 +1,15 @@
 """Process managers on real PostgreSQL: cases' rule "when an institution is closed, flag the
 complaints about it" issues commands into cases' own log, once per complaint, however often
-the registry's event is delivered; and a process manager may act in another tenant.
+the registry's event is delivered, and whatever cases learns first: the closure or the
+complaint, in either order and at the same time; and a process manager may act in another
+tenant.
 
-Tenants 62 and 63 belong to this module.
+Tenants 62, 63, 65, 71, 72 and 76 belong to this module.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
@@ -19,15 +22,19 @@ import pytest
 from services.cases.application.flag_complaint import FlagComplaint
 from services.cases.application.receive_complaint import ReceiveComplaint
 from services.cases.domain.complaint import Channel, ComplaintFlag
+from services.cases.process_managers.when_complaint_received_flag_if_institution_closed import (
+    WhenComplaintReceivedFlagIfInstitutionClosed,
+)
 from services.cases.process_managers.when_institution_closed_flag_complaints import (
     WhenInstitutionClosedFlagComplaints,
 )
+from services.cases.projections.institution_directory import InstitutionDirectoryProjection
 from shared.db.pool import tenant_transaction
 from shared.eventstore.envelope import EventEnvelope, EventMeta
 from shared.projections.dispatch import typed
 from shared.runtime import ServiceRuntime
 from shared.settings import Settings
-from tests.helpers import accepted, run_command, running
+from tests.helpers import accepted, eventually, run_command, running
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -146,3 +153,168 @@ async def test_a_process_manager_may_act_in_another_tenant(
     assert flagged["meta"]["causation_id"] == "registry.62.7"
     # The cause's own tenant is untouched by it.
     assert not [f for f in await flags_in(owner, "62") if f["complaint"] == complaint]
+
+
+def registered(tenant: str, institution: UUID) -> EventEnvelope:
+    return registry_event(
+        tenant,
+        1,
+        institution,
+        "Registered",
+        1,
+        name="Panti Asuhan Muhammadiyah",
+        kind="lksa",
+        owner="muhammadiyah",
+        pdm=f"{tenant}01",
+        address=None,
+    )
+
+
+def closed(tenant: str, institution: UUID) -> EventEnvelope:
+    return registry_event(tenant, 2, institution, "Closed", 2)
+
+
+async def receive_about(cases: ServiceRuntime, tenant: str, institution: UUID) -> UUID:
+    about = ReceiveComplaint(
+        channel=Channel.PHONE, summary="Anak asuh belum dipindahkan.", institution_id=institution
+    )
+    return accepted(await run_command(cases, tenant, about)).id
+
+
+async def shown_flags(cases: ServiceRuntime, tenant: str, complaint: UUID) -> list[str]:
+    await cases.projections.catch_up([tenant])
+    async with tenant_transaction(cases.db, tenant) as conn:
+        flags: list[str] = await conn.fetchval(
+            "SELECT flags FROM cases.complaints WHERE id = $1", complaint
+        )
+    return flags
+
+
+async def test_a_complaint_about_an_institution_closed_before_is_flagged_at_receipt(
+    cases: ServiceRuntime, owner: asyncpg.Connection[Any]
+) -> None:
+    [consumer] = cases.consumers
+    institution = uuid4()
+    await consumer.process(registered("65", institution))
+    await consumer.process(closed("65", institution))
+    complaint = await receive_about(cases, "65", institution)
+    await cases.projections.catch_up(["65"])
+    [flag] = await flags_in(owner, "65")
+    assert flag["complaint"] == complaint
+    assert flag["data"]["flag"] == "institution_closed"
+    assert flag["meta"]["reason"] == "institution closed: the complaint names a closed institution"
+    # Caused by the complaint's receipt, in its correlation.
+    assert flag["meta"]["causation_id"].startswith("cases.65.")
+    assert await shown_flags(cases, "65", complaint) == ["institution_closed"]
+
+
+async def test_a_complaint_cases_had_not_seen_when_the_closure_came_is_flagged_once(
+    cases: ServiceRuntime, owner: asyncpg.Connection[Any]
+) -> None:
+    [consumer] = cases.consumers
+    institution = uuid4()
+    await consumer.process(registered("71", institution))
+    # Received before the closure, but cases' readers have not read it yet.
+    complaint = await receive_about(cases, "71", institution)
+    await consumer.process(closed("71", institution))
+    assert await flags_in(owner, "71") == []
+    await cases.projections.catch_up(["71"])
+    assert [f["complaint"] for f in await flags_in(owner, "71")] == [complaint]
+    assert await shown_flags(cases, "71", complaint) == ["institution_closed"]
+
+
+async def test_when_both_paths_ask_the_flag_is_raised_once(
+    cases: ServiceRuntime, owner: asyncpg.Connection[Any]
+) -> None:
+    [consumer] = cases.consumers
+    institution = uuid4()
+    await consumer.process(registered("72", institution))
+    complaint = await receive_about(cases, "72", institution)
+    await cases.projections.catch_up(["72"])
+    await consumer.process(closed("72", institution))
+    [flag] = await flags_in(owner, "72")
+    assert flag["meta"]["causation_id"] == "registry.72.2"
+    # Replayed, the receipt's rule now finds the institution closed and asks too.
+    await cases.projections.rebuild(owner, WhenComplaintReceivedFlagIfInstitutionClosed.name)
+    assert await flags_in(owner, "72") == [flag]
+    assert await shown_flags(cases, "72", complaint) == ["institution_closed"]
+
+
+async def waiting_on(owner: asyncpg.Connection[Any], statement: str) -> bool:
+    """Whether a session is waiting for a lock while running `statement`."""
+    found = await owner.fetchval(
+        """SELECT count(*) FROM pg_stat_activity
+           WHERE datname = current_database() AND wait_event_type = 'Lock'
+             AND query LIKE '%' || $1 || '%'""",
+        statement,
+    )
+    return bool(found)
+
+
+async def test_a_closure_and_a_receipt_at_the_same_time_flag_the_complaint_in_either_order(
+    cases: ServiceRuntime, owner: asyncpg.Connection[Any]
+) -> None:
+    [consumer] = cases.consumers
+    receipt_rule = WhenComplaintReceivedFlagIfInstitutionClosed(cases.bus)
+    closure_rule = next(
+        r for r in consumer.reactions if isinstance(r, WhenInstitutionClosedFlagComplaints)
+    )
+
+    async def receipt_of(complaint: UUID) -> EventEnvelope:
+        async with cases.db.acquire() as conn:
+            [received] = [
+                e
+                for e in await cases.logs.read(conn, "76", after=0, limit=100)
+                if e.aggregate_id == complaint
+            ]
+        return received
+
+    async def apply_receipt_rule(received: EventEnvelope) -> None:
+        # As the projection runner applies it, before cases' read model shows the complaint.
+        async with tenant_transaction(cases.db, "76") as conn:
+            await receipt_rule.on(typed(cases.catalogue, received), conn, received)
+
+    # The receipt's rule holds the institution's row, still active, when the closure comes:
+    # the closure waits for it, then finds the complaint noted.
+    first = uuid4()
+    await consumer.process(registered("76", first))
+    complaint = await receive_about(cases, "76", first)
+    received = await receipt_of(complaint)
+    async with tenant_transaction(cases.db, "76") as conn:
+        await receipt_rule.on(typed(cases.catalogue, received), conn, received)
+        closing = asyncio.create_task(consumer.process(closed("76", first)))
+        await eventually(lambda: waiting_on(owner, "UPDATE cases.institution_directory"))
+    await closing
+    [flag] = await flags_in(owner, "76")
+    assert (flag["complaint"], flag["meta"]["causation_id"]) == (complaint, "registry.76.2")
+
+    # The closure holds the row when the receipt's rule runs: the rule waits for it, then
+    # finds the institution closed (the closure found the complaint nowhere).
+    second = uuid4()
+    await consumer.process(registry_event("76", 3, second, "Registered", 1, **_fields("76")))
+    late = await receive_about(cases, "76", second)
+    late_received = await receipt_of(late)
+    closure = registry_event("76", 4, second, "Closed", 2)
+    async with tenant_transaction(cases.db, "76") as conn:
+        event = typed(cases.sources["registry"], closure)
+        await InstitutionDirectoryProjection().on(event, conn, closure)
+        noting = asyncio.create_task(apply_receipt_rule(late_received))
+        await eventually(lambda: waiting_on(owner, "FOR SHARE"))
+        await closure_rule.on(event, conn, closure)
+    await noting
+    [late_flag] = [f for f in await flags_in(owner, "76") if f["complaint"] == late]
+    assert late_flag["meta"]["causation_id"] == late_received.message_id
+
+    # cases' readers then apply everything: nothing is flagged twice.
+    await cases.projections.catch_up(["76"])
+    assert sorted(f["complaint"] for f in await flags_in(owner, "76")) == sorted([complaint, late])
+
+
+def _fields(tenant: str) -> dict[str, Any]:
+    return {
+        "name": "Rumah Singgah Muhammadiyah",
+        "kind": "rumah_singgah",
+        "owner": "muhammadiyah",
+        "pdm": f"{tenant}01",
+        "address": None,
+    }

@@ -19,5 +19,9 @@ class FlagComplaint(Command, frozen=True):
 
 async def flag_complaint(cmd: FlagComplaint, uow: UnitOfWork) -> Complaint:
     complaint = await uow.get(Complaint, cmd.complaint_id)
-    complaint.raise_flag(cmd.flag)
+    # Already flagged so: nothing to record. A rule may ask twice along two paths (a
+    # complaint about a closed institution is flagged at its receipt or at the closure,
+    # whichever cases learns of last, and both when replayed).
+    if cmd.flag not in complaint.flags:
+        complaint.raise_flag(cmd.flag)
     return complaint

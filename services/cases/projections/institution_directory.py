@@ -49,6 +49,16 @@ async def known_institution(conn: DbConnection, institution_id: UUID) -> KnownIn
     return await _KNOWN.one(conn, institution_id)
 
 
+async def status_held(conn: DbConnection, institution_id: UUID) -> str | None:
+    """The institution's status, its row held (`FOR SHARE`) until the caller's transaction
+    ends: a change of status this projection is applying is waited for, and one applied
+    after waits for the caller (None: never heard of)."""
+    status: str | None = await conn.fetchval(
+        f"SELECT status FROM {TABLE} WHERE institution_id = $1 FOR SHARE", institution_id
+    )
+    return status
+
+
 class DirectoryLookup:
     """The directory as cases' handlers look institutions up (their `InstitutionDirectory`
     port): in the whole province, whoever asks."""
