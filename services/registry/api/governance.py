@@ -22,12 +22,12 @@ from shared.personal.masking import check_unmask, mask
 
 
 class GovernanceController(Controller):
-    path = "/v1/tenants/{tenant:str}/institutions/{institution_id:uuid}/governance"
+    path = "/v1/tenants/{tenant:str}/institutions"
     guards = [tenant_guard]
     tags = ["institutions"]
 
     @get(
-        "/",
+        "/{institution_id:uuid}/governance",
         guards=[requires_roles(*READERS)],
         summary="An institution's governance timeline, oldest first: status changes, officers "
         "appointed and dismissed, profile changes (officers' names masked unless "

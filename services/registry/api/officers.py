@@ -48,15 +48,19 @@ def masked(officer: OfficerView) -> OfficerView:
 
 
 class OfficerController(Controller):
-    path = "/v1/tenants/{tenant:str}/institutions/{institution_id:uuid}/officers"
+    path = "/v1/tenants/{tenant:str}/institutions"
     guards = [tenant_guard]
     tags = ["officers"]
 
-    appoint = expose(AppointOfficer, "/", guards=[APPOINTERS])
-    dismiss = expose(DismissOfficer, "/{officer_id:uuid}/dismiss", guards=[APPOINTERS])
+    appoint = expose(AppointOfficer, "/{institution_id:uuid}/officers", guards=[APPOINTERS])
+    dismiss = expose(
+        DismissOfficer,
+        "/{institution_id:uuid}/officers/{officer_id:uuid}/dismiss",
+        guards=[APPOINTERS],
+    )
 
     @get(
-        "/",
+        "/{institution_id:uuid}/officers",
         guards=[requires_roles(*READERS)],
         summary="An institution's officers, the latest term first (masked unless `unmask=true`)",
     )

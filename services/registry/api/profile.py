@@ -24,13 +24,19 @@ PROFILE_WRITERS = requires_roles(Role.WILAYAH_ADMIN, Role.PDM_OPERATOR, Role.INS
 
 
 class ProfileController(Controller):
-    path = "/v1/tenants/{tenant:str}/institutions/{institution_id:uuid}/profile"
+    path = "/v1/tenants/{tenant:str}/institutions"
     guards = [tenant_guard]
     tags = ["institutions"]
 
-    update = expose(UpdateInstitutionProfile, "/", guards=[PROFILE_WRITERS])
+    update = expose(
+        UpdateInstitutionProfile, "/{institution_id:uuid}/profile", guards=[PROFILE_WRITERS]
+    )
 
-    @get("/", guards=[requires_roles(*READERS)], summary="An institution's profile")
+    @get(
+        "/{institution_id:uuid}/profile",
+        guards=[requires_roles(*READERS)],
+        summary="An institution's profile",
+    )
     async def get_profile(
         self,
         tenant: FromPath[str],
