@@ -7,12 +7,14 @@ log's order."""
 from __future__ import annotations
 
 from typing import Any
+from uuid import uuid4
 
 import asyncpg
 import httpx
 
 from shared.auth import Role
 from shared.http.reads import MIN_POSITION_HEADER, POSITION_HEADER
+from shared.personal.fields import ERASED
 from shared.settings import Settings
 from tests.e2e.test_personal_data import nats_payloads
 from tests.helpers import auth, eventually
@@ -258,3 +260,108 @@ async def test_profile_officers_and_their_timeline(
 
     messages = await eventually(published)
     assert not [leaks(m) for m in messages if leaks(m)]
+
+
+async def test_each_role_does_what_it_may(services: dict[str, str], token: Any) -> None:
+    base = f"{services['registry']}/v1/tenants/{TENANT}"
+    admin = auth(token(TENANT, Role.WILAYAH_ADMIN))
+    async with httpx.AsyncClient(timeout=15, headers=admin) as http:
+        registry = Registry(http, base)
+        institution = await registry.register("Panti Asuhan Muhammadiyah Boven Digoel", OTHER_PDM)
+        elsewhere = await registry.register("LKSA Aisyiyah Merauke")
+    profile = f"{base}/institutions/{institution}/profile"
+    officers = f"{base}/institutions/{institution}/officers"
+    head = {
+        "role": "head",
+        "full_name": "Simon Kaize",
+        "nik": "9302040101800009",
+        "term_start": "2026-01-01",
+        "term_end": "2030-12-31",
+        "reason": REASON,
+    }
+
+    async def as_(headers: dict[str, str], url: str, body: dict[str, Any]) -> int:
+        async with httpx.AsyncClient(timeout=15, headers=headers) as http:
+            return (await http.post(url, json=body)).status_code
+
+    staff = auth(token(TENANT, Role.INSTITUTION_STAFF, institution=institution))
+    other_staff = auth(token(TENANT, Role.INSTITUTION_STAFF, institution=elsewhere))
+    operator = auth(token(TENANT, Role.PDM_OPERATOR, pdm=OTHER_PDM))
+    other_operator = auth(token(TENANT, Role.PDM_OPERATOR, pdm=PDM))
+    auditor = auth(token(TENANT, Role.AUDITOR))
+    # Its own staff keep the profile, and may not appoint its head.
+    assert await as_(staff, profile, {"capacity": 25}) == 200
+    assert await as_(staff, officers, head) == 403
+    assert await as_(other_staff, profile, {"capacity": 26}) in (403, 404)
+    # The PDM operator appoints inside its PDM only.
+    assert await as_(other_operator, officers, head) in (403, 404)
+    assert await as_(operator, officers, head) == 200
+    # Auditors read, never write, never unmask.
+    assert await as_(auditor, profile, {"capacity": 27}) == 403
+    async with httpx.AsyncClient(timeout=15, headers=auditor) as http:
+
+        async def listed() -> Any:
+            r = await http.get(officers)
+            return r.json() if r.status_code == 200 and r.json() else None
+
+        [officer] = await eventually(listed)
+        assert officer["full_name"] == "S*** K***"
+        assert (await http.get(officers, params={"unmask": "true"})).status_code == 403
+        assert (await http.get(profile)).json()["capacity"] == 25
+        timeline = (await http.get(f"{base}/institutions/{institution}/governance")).json()
+        assert [e["event"] for e in timeline["entries"]][-2:] == [
+            "CapacityChanged",
+            "OfficerAppointed",
+        ]
+    # Staff of the institution read its officers; staff of another see nothing of them.
+    async with httpx.AsyncClient(timeout=15) as http:
+        assert len((await http.get(officers, headers=staff)).json()) == 1
+        assert (await http.get(officers, headers=other_staff)).json() == []
+        assert (await http.get(profile, headers=other_staff)).status_code == 404
+
+
+async def test_erasing_an_officer_blanks_them_everywhere(
+    services: dict[str, str], token: Any, owner: asyncpg.Connection[Any]
+) -> None:
+    admin = auth(token(TENANT, Role.WILAYAH_ADMIN))
+    name = f"Fransiska Ndiken Basik {uuid4().hex[:6]}"
+    async with httpx.AsyncClient(timeout=15, headers=admin) as http:
+        registry = Registry(http, f"{services['registry']}/v1/tenants/{TENANT}")
+        institution = await registry.register("Rumah Singgah Muhammadiyah Merauke")
+        officers = f"institutions/{institution}/officers"
+        r = await registry.post(
+            officers,
+            {
+                **registry.appointment(
+                    "secretary", name, "9301045507900008", "2025-01-01", "2029-12-31"
+                ),
+                "phone": "+62 813 0000 9999",
+            },
+        )
+        assert r.status_code == 200, r.text
+        [officer] = (await registry.get(officers, unmask="true")).json()
+        assert officer["full_name"] == name
+
+        done = await registry.post(f"subjects/{officer['id']}/erase", {"reason": REASON})
+        assert done.status_code == 200, done.text
+        [erased] = (await registry.get(officers, unmask="true")).json()
+        assert (erased["full_name"], erased["nik"], erased["phone"]) == (ERASED, ERASED, ERASED)
+        assert erased["role"] == "secretary"
+        timeline = (
+            await registry.get(f"institutions/{institution}/governance", unmask="true")
+        ).json()
+        assert timeline["entries"][-1]["officer_name"] == ERASED
+        # The institution's history replays, with nothing of the officer in it.
+        history = await http.get(f"{registry.base}/institutions/{institution}/history")
+        assert history.status_code == 200
+        assert name.split()[0] not in history.text
+
+    tables = await owner.fetch(
+        "SELECT format('%I.%I', schemaname, tablename) AS name FROM pg_tables "
+        "WHERE schemaname = 'registry'"
+    )
+    assert {"registry.officers", "registry.governance_timeline"} <= {t["name"] for t in tables}
+    for table in tables:
+        dump = await owner.fetchval(f"SELECT string_agg(t::text, '|') FROM {table['name']} t")
+        assert name not in (dump or ""), table["name"]
+        assert "9301045507900008" not in (dump or ""), table["name"]
