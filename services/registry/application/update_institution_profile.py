@@ -13,7 +13,9 @@ from services.registry.domain.profile import (
     BeneficiaryReport,
     Contact,
     ServiceKind,
+    UpdateMustNameAPart,
 )
+from shared.domain.rules import check_rule
 from shared.service_layer.commands import Command
 from shared.service_layer.ports import Clock
 from shared.service_layer.unit_of_work import UnitOfWork
@@ -34,6 +36,9 @@ class UpdateInstitutionProfile(Command, frozen=True):
 async def update_institution_profile(
     cmd: UpdateInstitutionProfile, uow: UnitOfWork, clock: Clock
 ) -> Institution:
+    check_rule(
+        UpdateMustNameAPart(cmd.address, cmd.capacity, cmd.services, cmd.contact, cmd.beneficiaries)
+    )
     institution = await uow.get(Institution, cmd.institution_id)
     institution.update_profile(
         tenant=uow.tenant,

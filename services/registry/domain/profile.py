@@ -132,3 +132,17 @@ class ServicesMustBeDistinct:
     @property
     def message(self) -> str:
         return "a service is listed more than once"
+
+
+class UpdateMustNameAPart:
+    """A profile update sends at least one part: an empty one is a client's mistake, not a
+    change."""
+
+    field = None
+    message = "send at least one of: address, capacity, services, contact, beneficiaries"
+
+    def __init__(self, *parts: object) -> None:
+        self.parts = parts
+
+    def is_broken(self) -> bool:
+        return all(part is None for part in self.parts)

@@ -20,6 +20,8 @@ import msgspec
 from services.registry.domain.institution import Institution
 from services.registry.domain.officers import OfficerRole
 from shared.db.pool import DbConnection
+from shared.domain.errors import NotFound
+from shared.domain.messages import Message, record_name
 from shared.eventstore.envelope import EventEnvelope
 from shared.personal.erasure import DataSubject
 from shared.personal.fields import ERASED, personal_fields
@@ -93,7 +95,12 @@ async def officers_of(
     limit: int,
     offset: int,
 ) -> list[OfficerView]:
-    """The institution's appointments, the latest term first."""
+    """The institution's appointments, the latest term first; no such institution (in the
+    reader's scope) is not found, as for a read of it."""
+    if await conn.fetchval(_LATEST, institution_id) is None:
+        raise NotFound(
+            Message("{record} not found", record=record_name("institution", institution_id))
+        )
     return await _OFFICERS_OF.all(conn, institution_id, role, limit, offset)
 
 
