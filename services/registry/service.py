@@ -5,14 +5,20 @@ from __future__ import annotations
 from importlib import resources
 
 from services.registry.api.controllers import InstitutionController
+from services.registry.api.governance import GovernanceController
+from services.registry.api.officers import OfficerController
 from services.registry.api.policies import PolicyController
+from services.registry.api.profile import ProfileController
 from services.registry.api.units import InstitutionUnitController, UnitController
 from services.registry.domain.institution import Institution
 from services.registry.domain.organisation_unit import OrganisationUnit
 from services.registry.domain.policy import Policy
+from services.registry.projections.governance import GovernanceProjection
 from services.registry.projections.institutions import InstitutionsProjection
 from services.registry.projections.policies import PoliciesProjection
+from services.registry.projections.profiles import ProfilesProjection
 from services.registry.projections.units import UnitsProjection
+from shared.personal.erasure import SUBJECT_AGGREGATE, SubjectsController, with_erasure
 from shared.service import ServiceDefinition
 from shared.service_layer.handlers import HandlerRegistry
 
@@ -25,6 +31,8 @@ def registry_service() -> ServiceDefinition:
             ("Institution", Institution),
             ("OrganisationUnit", OrganisationUnit),
             ("Policy", Policy),
+            # Officers are data subjects (their name, NIK and phone): erasable here.
+            SUBJECT_AGGREGATE,
         ],
         resources={
             "Institution": "institutions",
@@ -37,7 +45,17 @@ def registry_service() -> ServiceDefinition:
             UnitController,
             InstitutionUnitController,
             PolicyController,
+            ProfileController,
+            OfficerController,
+            GovernanceController,
+            SubjectsController,
         ],
-        handlers=lambda: HandlerRegistry.discover("services.registry.application"),
-        projections=lambda: [InstitutionsProjection(), UnitsProjection(), PoliciesProjection()],
+        handlers=lambda: with_erasure(HandlerRegistry.discover("services.registry.application")),
+        projections=lambda: [
+            InstitutionsProjection(),
+            UnitsProjection(),
+            PoliciesProjection(),
+            ProfilesProjection(),
+            GovernanceProjection(),
+        ],
     )

@@ -121,6 +121,23 @@ async def world(services: dict[str, str], token: Any) -> World:
                 headers=auth(token(TENANT, Role.WILAYAH_ADMIN, sub="proposer-35")),
             )
         )
+        appointed = await http.post(
+            f"{base['registry']}/institutions/{institution}/officers",
+            json={
+                "role": "secretary",
+                "full_name": "Ahmad Fauzi",
+                "nik": "3578010101800001",
+                "term_start": "2025-01-01",
+                "term_end": "2029-12-31",
+                "reason": "SK PDM Surabaya No. 7/2026",
+            },
+        )
+        assert appointed.status_code == 200, appointed.text
+        officers = await http.get(
+            f"{base['registry']}/institutions/{institution}/officers",
+            headers={"Mpks-Min-Position": appointed.headers["Mpks-Position"]},
+        )
+        officer = officers.json()[0]["id"]
         worker = await _created(
             await http.post(
                 f"{base['hr']}/workers",
@@ -154,6 +171,7 @@ async def world(services: dict[str, str], token: Any) -> World:
         {
             "institution_id": institution,
             "unit_id": unit,
+            "officer_id": officer,
             "policy_id": policy,
             "worker_id": worker,
             "complaint_id": child,

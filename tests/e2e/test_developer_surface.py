@@ -252,12 +252,15 @@ async def test_every_request_body_offers_an_example_that_works_in_province_35(
                         path = template.replace("{tenant}", "35")
                         if "/subjects/" in path:
                             # Erasure: a data subject of this service's own.
-                            subject = await _data_subject(http, service, base, writer)
+                            subject = await _data_subject(http, service, base, writer, world)
                             path = _RECORD.sub(subject, path)
                         elif match := _RECORD.search(path):
                             collection = path[: match.start()].rstrip("/").rsplit("/", 1)[-1]
                             record = await world.record(collection)
                             path = path.replace(match.group(0), record)
+                            if "{officer_id}" in path:
+                                officer = await _appointed_officer(http, base, record, writer)
+                                path = path.replace("{officer_id}", officer)
                             for step, step_body in _BEFORE.get(path.rsplit("/", 1)[-1], []):
                                 done = await http.post(
                                     f"{base}{path.rsplit('/', 1)[0]}/{step}",
@@ -356,7 +359,7 @@ class _World:
 
 
 async def _data_subject(
-    http: httpx.AsyncClient, service: str, base: str, headers: dict[str, str]
+    http: httpx.AsyncClient, service: str, base: str, headers: dict[str, str], world: _World
 ) -> str:
     """A new data subject of `service`: a worker (the subject of its name) or a complainant."""
     if service == "hr":
@@ -368,6 +371,10 @@ async def _data_subject(
         assert r.status_code == 201, r.text
         worker: str = r.json()["id"]
         return worker
+    if service == "registry":
+        # An officer (the subject of their name, NIK and phone).
+        institution = await world.record("institutions")
+        return await _appointed_officer(http, base, institution, headers)
     assert service == "cases", f"{service} has no data subjects this test can make"
     r = await http.post(
         f"{base}/v1/tenants/35/complaints",
@@ -381,3 +388,28 @@ async def _data_subject(
     )
     subject: str = view.json()["complainant_subject"]
     return subject
+
+
+async def _appointed_officer(
+    http: httpx.AsyncClient, base: str, institution: str, headers: dict[str, str]
+) -> str:
+    """A secretary of `institution`, appointed now: their id."""
+    officers = f"{base}/v1/tenants/35/institutions/{institution}/officers"
+    r = await http.post(
+        officers,
+        json={
+            "role": "secretary",
+            "full_name": "Ahmad Fauzi",
+            "nik": "3578010101800001",
+            "term_start": "2025-01-01",
+            "term_end": "2029-12-31",
+            "reason": "SK PDM Surabaya No. 7/2026",
+        },
+        headers=headers,
+    )
+    assert r.status_code == 200, r.text
+    listed = await http.get(
+        officers, headers={**headers, "Mpks-Min-Position": r.headers["Mpks-Position"]}
+    )
+    officer: str = listed.json()[0]["id"]
+    return officer

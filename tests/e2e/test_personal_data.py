@@ -43,7 +43,7 @@ def leaks(text: str | bytes) -> list[str]:
     ]  # fmt: skip
 
 
-async def nats_payloads(settings: Settings, service: str) -> list[bytes]:
+async def nats_payloads(settings: Settings, service: str, tenant: str = TENANT) -> list[bytes]:
     """Every message of the service's stream for the tenant, as NATS holds it."""
     subjects = Subjects(settings.nats_prefix)
     nc = await nats.connect(settings.nats_url or "")
@@ -55,7 +55,7 @@ async def nats_payloads(settings: Settings, service: str) -> list[bytes]:
         for seq in range(info.state.first_seq, info.state.last_seq + 1):
             msg = await js.get_msg(stream, seq)
             if msg.subject and msg.subject.startswith(
-                f"{settings.nats_prefix}.{service}.{TENANT}."
+                f"{settings.nats_prefix}.{service}.{tenant}."
             ):
                 payloads.append(msg.data or b"")
         return payloads

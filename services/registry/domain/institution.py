@@ -2,13 +2,38 @@
 
 from __future__ import annotations
 
+from datetime import date
 from enum import StrEnum
-from typing import Any
+from typing import Annotated, Any
+from uuid import UUID, uuid4
 
+import msgspec
+
+from services.registry.domain.officers import (
+    DismissalMustNotBeInFuture,
+    MustStillServe,
+    OfficerMustBeAppointed,
+    OfficerRole,
+    OneHolderAtATime,
+    Term,
+    TermMustEndAfterStart,
+    term_of,
+)
 from services.registry.domain.organisation_unit import UnitKind, regency_of
+from services.registry.domain.profile import (
+    Address,
+    Beneficiaries,
+    BeneficiaryReport,
+    Contact,
+    PeriodMustHaveBegun,
+    RegencyMustBeInProvince,
+    ServiceKind,
+    ServicesMustBeDistinct,
+)
 from shared.domain.aggregate import AggregateRoot, event, singledispatchmethod
 from shared.domain.organisation import PdmMustBeInProvince, Scope
 from shared.domain.rules import check_rule
+from shared.personal.fields import Personal
 
 
 class InstitutionType(StrEnum):
@@ -234,3 +259,201 @@ class Institution(AggregateRoot):
     @apply.register
     def _(self, event: Institution.Closed) -> None:
         self.status = InstitutionStatus.CLOSED
+
+    # The profile and the officers. Their state starts empty on the class (a record
+    # registered before them has none), so registering stays as it was.
+    regency: str | None = None
+    capacity: int | None = None
+    services: tuple[ServiceKind, ...] = ()
+    phone: str | None = None
+    email: str | None = None
+    beneficiaries: tuple[BeneficiaryReport, ...] = ()
+    officers: tuple[Term, ...] = ()
+
+    # One event per kind of profile change, each with its meaning (moved, capacity
+    # changed...), so a reader follows the one it needs and no field is "absent meaning
+    # unchanged"; one update records only the kinds that changed, together.
+
+    class AddressChanged(AggregateRoot.Event):
+        """The institution moved, or its address was corrected."""
+
+        address: str
+        regency: str
+
+    class CapacityChanged(AggregateRoot.Event):
+        """How many residents or clients the institution can serve at once."""
+
+        capacity: int
+
+    class ServicesChanged(AggregateRoot.Event):
+        """The services the institution offers, the whole list."""
+
+        services: tuple[ServiceKind, ...]
+
+    class ContactChanged(AggregateRoot.Event):
+        """The institution's public phone and e-mail, both (null: none)."""
+
+        phone: str | None
+        email: str | None
+
+    class BeneficiariesReported(AggregateRoot.Event):
+        """How many the institution served in a period (a new count for a period replaces
+        the earlier one)."""
+
+        period: str
+        children: int
+        elderly: int
+        persons_with_disabilities: int
+        families: int
+        others: int
+
+        @property
+        def report(self) -> BeneficiaryReport:
+            counts = Beneficiaries(
+                children=self.children,
+                elderly=self.elderly,
+                persons_with_disabilities=self.persons_with_disabilities,
+                families=self.families,
+                others=self.others,
+            )
+            return BeneficiaryReport(period=self.period, counts=counts)
+
+    def update_profile(
+        self,
+        *,
+        tenant: str,
+        today: date,
+        address: Address | None = None,
+        capacity: int | None = None,
+        services: tuple[ServiceKind, ...] | None = None,
+        contact: Contact | None = None,
+        beneficiaries: BeneficiaryReport | None = None,
+    ) -> None:
+        """Each part given replaces what the profile had; parts not given stay. Every rule
+        holds before anything is recorded, and a part given as it already was records
+        nothing."""
+        check_rule(MustBeOpen(self.status))
+        if address is not None:
+            check_rule(RegencyMustBeInProvince(address.regency, tenant))
+        if services is not None:
+            check_rule(ServicesMustBeDistinct(services))
+        if beneficiaries is not None:
+            check_rule(PeriodMustHaveBegun(beneficiaries.period, today))
+        if address is not None and (address.line, address.regency) != (
+            self.address,
+            self.regency,
+        ):
+            self.trigger_event(self.AddressChanged, address=address.line, regency=address.regency)
+        if capacity is not None and capacity != self.capacity:
+            self.trigger_event(self.CapacityChanged, capacity=capacity)
+        if services is not None and set(services) != set(self.services):
+            self.trigger_event(self.ServicesChanged, services=services)
+        if contact is not None and (contact.phone, contact.email) != (self.phone, self.email):
+            self.trigger_event(self.ContactChanged, phone=contact.phone, email=contact.email)
+        if beneficiaries is not None and beneficiaries not in self.beneficiaries:
+            self.trigger_event(
+                self.BeneficiariesReported,
+                period=beneficiaries.period,
+                **msgspec.structs.asdict(beneficiaries.counts),
+            )
+
+    @apply.register
+    def _(self, event: Institution.AddressChanged) -> None:
+        self.address = event.address
+        self.regency = event.regency
+
+    @apply.register
+    def _(self, event: Institution.CapacityChanged) -> None:
+        self.capacity = event.capacity
+
+    @apply.register
+    def _(self, event: Institution.ServicesChanged) -> None:
+        self.services = tuple(event.services)
+
+    @apply.register
+    def _(self, event: Institution.ContactChanged) -> None:
+        self.phone = event.phone
+        self.email = event.email
+
+    @apply.register
+    def _(self, event: Institution.BeneficiariesReported) -> None:
+        period = event.report.period
+        self.beneficiaries = (
+            *(r for r in self.beneficiaries if r.period != period),
+            event.report,
+        )
+
+    class OfficerAppointed(AggregateRoot.Event):
+        """Someone was appointed to a post of the institution for a term (the decision is
+        the reason, in the metadata). `officer_id` is the appointee as a data subject: their
+        name, NIK and phone are stored sealed under that subject's key, erasable."""
+
+        officer_id: UUID
+        role: OfficerRole
+        full_name: Annotated[str, Personal(subject="officer_id")]
+        nik: Annotated[str, Personal(subject="officer_id")]
+        phone: Annotated[str | None, Personal(subject="officer_id")]
+        term_start: date
+        term_end: date
+
+    def appoint_officer(
+        self,
+        *,
+        role: OfficerRole,
+        full_name: str,
+        nik: str,
+        phone: str | None,
+        term_start: date,
+        term_end: date,
+    ) -> UUID:
+        """The new officer's id (a data subject of its own)."""
+        check_rule(MustBeOpen(self.status))
+        check_rule(TermMustEndAfterStart(term_start, term_end))
+        check_rule(OneHolderAtATime(role, term_start, term_end, self.officers))
+        officer_id = uuid4()
+        self.trigger_event(
+            self.OfficerAppointed,
+            officer_id=officer_id,
+            role=role,
+            full_name=full_name,
+            nik=nik,
+            phone=phone,
+            term_start=term_start,
+            term_end=term_end,
+        )
+        return officer_id
+
+    @apply.register
+    def _(self, event: Institution.OfficerAppointed) -> None:
+        # Only what the rules need: the personal values stay in the (sealed) event.
+        term = Term(
+            officer_id=event.officer_id,
+            role=event.role,
+            start=event.term_start,
+            end=event.term_end,
+        )
+        self.officers = (*self.officers, term)
+
+    class OfficerDismissed(AggregateRoot.Event):
+        """An officer no longer serves from `dismissed_on` (the reason is in the metadata)."""
+
+        officer_id: UUID
+        dismissed_on: date
+
+    def dismiss_officer(self, officer_id: UUID, *, on: date, today: date) -> None:
+        check_rule(MustBeOpen(self.status))
+        term = term_of(self.officers, officer_id)
+        check_rule(OfficerMustBeAppointed(officer_id, term))
+        assert term is not None
+        check_rule(MustStillServe(term, on))
+        check_rule(DismissalMustNotBeInFuture(on, today))
+        self.trigger_event(self.OfficerDismissed, officer_id=officer_id, dismissed_on=on)
+
+    @apply.register
+    def _(self, event: Institution.OfficerDismissed) -> None:
+        self.officers = tuple(
+            msgspec.structs.replace(t, dismissed_on=event.dismissed_on)
+            if t.officer_id == event.officer_id
+            else t
+            for t in self.officers
+        )
