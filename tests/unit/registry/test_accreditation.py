@@ -245,7 +245,8 @@ async def test_expiry_ends_only_the_decision_in_force(bus: MessageBus, store: Me
     [expired] = events(store, Accreditation.Expired)
     assert (expired.decision_id, expired.valid_until) == (new, date(2029, 1, 2))
     record = store.records[(TENANT, accreditation_id(lksa))]
-    assert isinstance(record, Accreditation) and record.status is AccreditationStatus.EXPIRED
+    assert isinstance(record, Accreditation)
+    assert record.status is AccreditationStatus.EXPIRED
 
 
 def test_the_default_validity_is_configured_per_grade() -> None:
