@@ -9,9 +9,8 @@ replaces it); the event that set it, with the key, is the issued command's idemp
 so a deadline issued twice (a crash between the command and the row's removal) records the
 command's effect once, and a replaced deadline issues a new command.
 
-The table (`{schema}.deadlines`, shared/db/sql/kernel.sql) is the kernel's bookkeeping,
-like the stalls: no read model, no HTTP route reads it, and the scheduler reads every
-tenant's due rows in one query, so it carries no row-level security.
+The table (`{schema}.deadlines`, shared/db/sql/kernel.sql) has the tenant's row-level
+security: a command's payload is the tenant's data.
 """
 
 from __future__ import annotations

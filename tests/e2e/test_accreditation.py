@@ -320,8 +320,13 @@ async def test_licences_expiring_and_expired(registry: Registry) -> None:
         "expiring": ["operating"],
         "expired": ["registration"],
     }
+    registration = next(
+        row["id"]
+        for row in await registry.read("/licences", institution_id=lksa)
+        if row["kind"] == "registration"
+    )
     renew = await registry.http.post(
-        f"{registry.url}/institutions/{lksa}/licences/registration/renew",
+        f"{registry.url}/licences/{registration}/renew",
         json={
             "number": "460/baru",
             "issuer": "Dinas Sosial Provinsi Lampung",
@@ -333,8 +338,8 @@ async def test_licences_expiring_and_expired(registry: Registry) -> None:
     assert renew.status_code == 200, renew.text
 
     async def renewed() -> bool:
-        expired = await registry.read("/licences", expired="true", institution_id=lksa)
-        return expired == []
+        expired: list[Any] = await registry.read("/licences", expired="true", institution_id=lksa)
+        return not expired
 
     await eventually(renewed, within=10)
 
@@ -342,7 +347,7 @@ async def test_licences_expiring_and_expired(registry: Registry) -> None:
 async def test_accreditation_events_reach_nats_with_stable_versioned_names(
     registry: Registry, settings: Settings
 ) -> None:
-    nc = await nats.connect(settings.nats_url)
+    nc = await nats.connect(settings.nats_url or "")
     try:
         js = nc.jetstream()
         subject = f"{settings.nats_prefix}.registry.{TENANT}.accreditation.*"

@@ -210,9 +210,26 @@ async def test_each_kind_of_problem_has_its_code_in_both_languages(
 
 # --- request examples -------------------------------------------------------------------------
 
-# What a command on an existing record needs done to it first (reinstating needs a
-# suspension), as (path suffix, body) in order.
-_BEFORE = {"reinstate": [("suspend", {"reason": "Ditangguhkan sebelum diaktifkan kembali"})]}
+# What a command on an existing institution needs done to it first (reinstating needs a
+# suspension), by what follows the institution in its path, as (path suffix, body) in order.
+_BEFORE: dict[str, list[tuple[str, dict[str, Any]]]] = {
+    "reinstate": [("suspend", {"reason": "Ditangguhkan sebelum diaktifkan kembali"})],
+    "accreditation/revoke": [
+        (
+            "accreditation",
+            {
+                "grade": "A",
+                "scores": dict.fromkeys(
+                    ("programme", "human_resources", "management", "facilities", "service_results"),
+                    90,
+                ),
+                "decided_on": "2026-01-05",
+                "regulation": "Permensos 8/2025",
+                "certificate_number": "1/BAN-PS/2026",
+            },
+        )
+    ],
+}
 _RECORD = re.compile(r"\{(?!tenant\})(\w+)\}")
 
 
@@ -243,16 +260,22 @@ async def test_every_request_body_offers_an_example_that_works_in_province_35(
                             # Erasure: a data subject of this service's own.
                             subject = await _data_subject(http, service, base, writer)
                             path = _RECORD.sub(subject, path)
+                        elif "/licences/{licence_id}" in path:
+                            licence = await _recorded_licence(http, base, writer)
+                            path = path.replace("{licence_id}", licence)
                         elif match := _RECORD.search(path):
                             record = await _registered_institution(http, base, writer)
                             path = path.replace(match.group(0), record)
-                            for step, step_body in _BEFORE.get(path.rsplit("/", 1)[-1], []):
+                            suffix = path.split(f"{record}/", 1)[1]
+                            for step, step_body in _BEFORE.get(suffix, []):
+                                if "certificate_number" in step_body:
+                                    step_body = step_body | {"certificate_number": record}
                                 done = await http.post(
                                     f"{base}/v1/tenants/35/institutions/{record}/{step}",
                                     json=step_body,
                                     headers=writer,
                                 )
-                                assert done.status_code == 200, done.text
+                                assert done.status_code in (200, 201), done.text
                         r = await http.request(
                             method, f"{base}{path}", json=example["value"], headers=writer
                         )
@@ -302,3 +325,20 @@ async def _registered_institution(
     assert r.status_code == 201, r.text
     record: str = r.json()["id"]
     return record
+
+
+async def _recorded_licence(http: httpx.AsyncClient, base: str, headers: dict[str, str]) -> str:
+    institution = await _registered_institution(http, base, headers)
+    r = await http.post(
+        f"{base}/v1/tenants/35/institutions/{institution}/licences",
+        json={
+            "kind": "operating",
+            "number": "460/1/2024",
+            "issuer": "Dinas Sosial Kota Surabaya",
+            "issued_on": "2024-05-02",
+        },
+        headers=headers,
+    )
+    assert r.status_code == 201, r.text
+    licence: str = r.json()["id"]
+    return licence

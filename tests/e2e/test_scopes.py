@@ -59,6 +59,7 @@ class World:
     urls: dict[str, str]
     home_institution: str
     away_institution: str
+    away_licence: str
     home_worker: str
     away_worker: str
     province_worker: str
@@ -126,6 +127,18 @@ async def world(services: dict[str, str], token: Any) -> World:
 
         home = await institution("LKSA Muhammadiyah Semarang", HOME)
         away = await institution("LKSA Muhammadiyah Surakarta", AWAY)
+        away_licence = await _created(
+            await http.post(
+                base("registry", f"/institutions/{away}/licences"),
+                json={
+                    "kind": "operating",
+                    "number": "460/33/2025",
+                    "issuer": "Dinas Sosial Kota Surakarta",
+                    "issued_on": "2025-01-06",
+                },
+                headers=admin,
+            )
+        )
         workers = [
             await worker("Siti Semarang", HOME),
             await worker("Budi Surakarta", AWAY),
@@ -138,7 +151,7 @@ async def world(services: dict[str, str], token: Any) -> World:
         await _visible(http, base("registry", "/institutions"), admin, home, away)
         await _visible(http, base("hr", "/workers"), admin, *workers)
         await _visible(http, base("cases", "/complaints"), admin, *complaints)
-    return World(services, home, away, *workers, *complaints)
+    return World(services, home, away, away_licence, *workers, *complaints)
 
 
 async def _heads(http: httpx.AsyncClient, world: World, token: Any) -> dict[str, int]:
@@ -171,6 +184,40 @@ def _outside_home(world: World) -> dict[tuple[str, str], tuple[str, dict[str, An
         ("registry", f"{one}/suspend"): (f"{away}/suspend", {"reason": "bukan wilayahnya"}),
         ("registry", f"{one}/reinstate"): (f"{away}/reinstate", {"reason": "bukan wilayahnya"}),
         ("registry", f"{one}/close"): (f"{away}/close", {"reason": "bukan wilayahnya"}),
+        ("registry", f"{one}/accreditation"): (
+            f"{away}/accreditation",
+            {
+                "grade": "A",
+                "scores": dict.fromkeys(
+                    ("programme", "human_resources", "management", "facilities", "service_results"),
+                    90,
+                ),
+                "decided_on": "2026-01-05",
+                "regulation": "Permensos 8/2025",
+                "certificate_number": "1/BAN-PS/2026",
+            },
+        ),
+        ("registry", f"{one}/accreditation/revoke"): (
+            f"{away}/accreditation/revoke",
+            {"reason": "bukan wilayahnya"},
+        ),
+        ("registry", f"{one}/licences"): (
+            f"{away}/licences",
+            {
+                "kind": "registration",
+                "number": "1",
+                "issuer": "Dinas Sosial",
+                "issued_on": "2025-01-06",
+            },
+        ),
+        ("registry", "/v1/tenants/{tenant:str}/licences/{licence_id:uuid}/renew"): (
+            f"/licences/{world.away_licence}/renew",
+            {"number": "2", "issuer": "Dinas Sosial", "issued_on": "2026-01-06"},
+        ),
+        ("registry", "/v1/tenants/{tenant:str}/licences/{licence_id:uuid}/revoke"): (
+            f"/licences/{world.away_licence}/revoke",
+            {"reason": "bukan wilayahnya"},
+        ),
         ("hr", "/v1/tenants/{tenant:str}/workers"): (
             "/workers",
             {"full_name": "Pekerja Titipan", "birth_date": "1990-01-01", "pdm": AWAY},

@@ -43,12 +43,12 @@ class LicenceController(Controller):
     )
     renew = expose(
         RenewLicence,
-        "/institutions/{institution_id:uuid}/licences/{kind:str}/renew",
+        "/licences/{licence_id:uuid}/renew",
         guards=[RECORDERS],
     )
     revoke = expose(
         RevokeLicence,
-        "/institutions/{institution_id:uuid}/licences/{kind:str}/revoke",
+        "/licences/{licence_id:uuid}/revoke",
         guards=[RECORDERS],
     )
 

@@ -5,7 +5,7 @@ from uuid import UUID
 
 from services.registry.application.institution_state import open_institution
 from services.registry.application.licence_fields import Issuer, LicenceNumber
-from services.registry.domain.licence import Licence, LicenceKind, licence_id
+from services.registry.domain.licence import Licence
 from shared.service_layer.commands import Command
 from shared.service_layer.ports import Clock
 from shared.service_layer.unit_of_work import UnitOfWork
@@ -14,8 +14,7 @@ from shared.service_layer.unit_of_work import UnitOfWork
 class RenewLicence(Command, frozen=True):
     """Record the next licence of a kind the institution holds (or held until revoked)."""
 
-    institution_id: UUID
-    kind: LicenceKind
+    licence_id: UUID
     number: LicenceNumber
     issuer: Issuer
     issued_on: date
@@ -23,8 +22,8 @@ class RenewLicence(Command, frozen=True):
 
 
 async def renew_licence(cmd: RenewLicence, uow: UnitOfWork, clock: Clock) -> Licence:
-    await open_institution(uow, cmd.institution_id)
-    licence = await uow.get(Licence, licence_id(cmd.institution_id, cmd.kind))
+    licence = await uow.get(Licence, cmd.licence_id)
+    await open_institution(uow, licence.institution_id)
     licence.renew(
         number=cmd.number,
         issuer=cmd.issuer,
@@ -37,8 +36,7 @@ async def renew_licence(cmd: RenewLicence, uow: UnitOfWork, clock: Clock) -> Lic
 
 RenewLicence.examples = {
     "Renewed for five years": RenewLicence(
-        institution_id=UUID(int=0),
-        kind=LicenceKind.OPERATING,
+        licence_id=UUID(int=0),
         number="460/2345/107.4/2026",
         issuer="Dinas Sosial Provinsi Jawa Timur",
         issued_on=date(2026, 5, 4),

@@ -28,7 +28,7 @@ from services.registry.domain.accreditation import (
     accreditation_id,
 )
 from services.registry.domain.institution import InstitutionType
-from services.registry.domain.licence import Licence, LicenceKind, LicenceStatus
+from services.registry.domain.licence import Licence, LicenceKind, LicenceStatus, licence_id
 from shared.domain.errors import DomainError, OutOfScope, RuleBroken
 from shared.domain.organisation import PROVINCE, Scope
 from shared.eventstore.context import CommandContext
@@ -202,8 +202,7 @@ async def test_nothing_changes_for_a_closed_institution(
         bus,
         store,
         RenewLicence(
-            institution_id=lksa,
-            kind=LicenceKind.OPERATING,
+            licence_id=licence_id(lksa, LicenceKind.OPERATING),
             number="2",
             issuer="Dinsos",
             issued_on=date(2026, 1, 1),
@@ -274,8 +273,7 @@ async def test_licences_are_recorded_renewed_and_revoked(
     await run(bus, record)
     await refused(bus, store, record, "kind")
     renew = RenewLicence(
-        institution_id=lksa,
-        kind=LicenceKind.OPERATING,
+        licence_id=licence_id(lksa, LicenceKind.OPERATING),
         number="460/2/2026",
         issuer="Dinas Sosial Provinsi Jawa Timur",
         issued_on=date(2026, 11, 1),
@@ -291,7 +289,9 @@ async def test_licences_are_recorded_renewed_and_revoked(
         bus, store, msgspec.structs.replace(renew, issued_on=date(2026, 12, 1)), "issued_on"
     )
     await run(bus, renew)
-    revoke = RevokeLicence(institution_id=lksa, kind=LicenceKind.OPERATING, reason="Izin dicabut")
+    revoke = RevokeLicence(
+        licence_id=licence_id(lksa, LicenceKind.OPERATING), reason="Izin dicabut"
+    )
     await run(bus, revoke)
     await refused(bus, store, revoke, "status")
     # A new licence after the revocation is a renewal of the record.
