@@ -8,7 +8,6 @@ no date, per grade, as `A=5,B=3,C=2` (the default: the validity the board report
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
 from functools import cache
 
 from services.registry.domain.accreditation import (
@@ -38,6 +37,7 @@ def parse_validity(text: str) -> AccreditationValidity:
 
 
 @cache
-def accreditation_validity(env: Mapping[str, str] | None = None) -> AccreditationValidity:
-    source = os.environ if env is None else env
-    return parse_validity(source.get(VALIDITY_VARIABLE, ""))
+def accreditation_validity() -> AccreditationValidity:
+    """Read once per process; the service reads it when it is composed, so a wrong value
+    stops it at start."""
+    return parse_validity(os.environ.get(VALIDITY_VARIABLE, ""))

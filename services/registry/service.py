@@ -10,6 +10,7 @@ from services.registry.api.accreditation import (
 )
 from services.registry.api.controllers import InstitutionController
 from services.registry.api.licences import LicenceController
+from services.registry.configuration import accreditation_validity
 from services.registry.domain.accreditation import Accreditation, CertificateNumber
 from services.registry.domain.institution import Institution
 from services.registry.domain.licence import Licence
@@ -21,6 +22,7 @@ from shared.service_layer.handlers import HandlerRegistry
 
 
 def registry_service() -> ServiceDefinition:
+    accreditation_validity()  # a wrong MPKS_ACCREDITATION_VALIDITY_YEARS stops the start
     return ServiceDefinition(
         name="registry",
         title="Registry",
