@@ -44,9 +44,10 @@ from shared.personal.keys import SubjectKeys
 from shared.projections.runner import ProjectionRunner
 from shared.resilience.stalls import Stall, all_stalls
 from shared.resilience.supervisor import Supervisor, pause
+from shared.scheduling.scheduler import Scheduler
 from shared.service import ServiceDefinition
 from shared.service_layer.messagebus import MessageBus
-from shared.service_layer.ports import SystemClock
+from shared.service_layer.ports import Clock, SystemClock
 from shared.service_layer.process_managers import ProcessManager
 from shared.settings import ProcessRole, Settings
 from shared.tenancy import province_codes
@@ -130,6 +131,8 @@ class ServiceRuntime:
     # The event catalogues of the services this one reacts to (the composition root knows
     # them; the kernel knows no service): the consumers read those services' events typed.
     sources: Mapping[str, EventCatalogue] = field(default_factory=dict)
+    # The time the commands and the scheduler see (tests move it).
+    clock: Clock = field(default_factory=SystemClock)
     app_database_url: str = field(init=False)
     metrics: Metrics = field(init=False)
     catalogue: EventCatalogue = field(init=False)
@@ -154,6 +157,8 @@ class ServiceRuntime:
     checkpointer: Checkpointer = field(init=False)
     projections: ProjectionRunner = field(init=False)
     consumers: list[EventConsumer] = field(init=False, default_factory=list)
+    # Issues the commands of due deadlines (`shared.scheduling`).
+    scheduler: Scheduler = field(init=False)
     runs: list[str] = field(init=False, default_factory=list)
     supervisor: Supervisor = field(init=False)
     _stop: asyncio.Event = field(init=False)
@@ -222,7 +227,7 @@ class ServiceRuntime:
                 # This process's readers at once; the others' by a NOTIFY after the commit.
                 wake_all(self._watcher.wake, self.notifier.notify),
             ),
-            clock=SystemClock(),
+            clock=self.clock,
             ports={
                 **self.definition.ports(self.db),
                 "subject_keys": lambda tenant: SubjectErasure(self.db, self.keys, tenant),
@@ -239,6 +244,7 @@ class ServiceRuntime:
             ],
             keys=self.keys,
         )
+        self.scheduler = Scheduler(schema=self.name, pool=self.db, bus=self.bus, clock=self.clock)
         self._stop = asyncio.Event()
         self.supervisor = Supervisor(
             self._stop, on_restart=lambda task: self.metrics.restarts.labels(task).inc()
@@ -308,6 +314,10 @@ class ServiceRuntime:
             "checkpoints",
             lambda: self._as_leader("checkpoints", lambda: self.checkpointer.run(self._stop)),
         )
+        self.supervisor.spawn(
+            "scheduler",
+            lambda: self._as_leader("scheduler", lambda: self.scheduler.run(self._stop)),
+        )
         for consumer in self.consumers:
             self.supervisor.spawn(
                 f"consumer:{consumer.name}", functools.partial(consumer.run, self._stop)
@@ -317,6 +327,7 @@ class ServiceRuntime:
             "relay",
             "projections",
             "checkpoints",
+            "scheduler",
             *(f"consumer:{c.name}" for c in self.consumers),
         ]
 

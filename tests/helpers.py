@@ -21,6 +21,7 @@ from shared.eventstore.context import CommandContext
 from shared.runtime import ServiceRuntime
 from shared.service_layer.commands import Accepted, Command
 from shared.service_layer.messagebus import Outcome
+from shared.service_layer.ports import Clock
 from shared.settings import Settings
 
 
@@ -71,9 +72,14 @@ async def own_streams(nats_url: str, label: str) -> AsyncIterator[str]:
 
 
 @asynccontextmanager
-async def running(name: str, settings: Settings) -> AsyncIterator[ServiceRuntime]:
-    """A service's parts (stores, pools, NATS, relay, projections) without background tasks."""
+async def running(
+    name: str, settings: Settings, *, clock: Clock | None = None
+) -> AsyncIterator[ServiceRuntime]:
+    """A service's parts (stores, pools, NATS, relay, projections) without background tasks;
+    `clock`: the time its commands and scheduler see."""
     runtime = build_runtime(name, settings, run_background=False)
+    if clock is not None:
+        runtime.clock = clock
     await runtime.start()
     try:
         yield runtime

@@ -4,17 +4,27 @@ from __future__ import annotations
 
 from importlib import resources
 
+from services.registry.api.accreditation import (
+    AccreditationController,
+    NationalAccreditationController,
+)
 from services.registry.api.controllers import InstitutionController
 from services.registry.api.governance import GovernanceController
+from services.registry.api.licences import LicenceController
 from services.registry.api.officers import OfficerController
 from services.registry.api.policies import PolicyController
 from services.registry.api.profile import ProfileController
 from services.registry.api.units import InstitutionUnitController, UnitController
+from services.registry.configuration import accreditation_validity
+from services.registry.domain.accreditation import Accreditation, CertificateNumber
 from services.registry.domain.institution import Institution
+from services.registry.domain.licence import Licence
 from services.registry.domain.organisation_unit import OrganisationUnit
 from services.registry.domain.policy import Policy
+from services.registry.projections.accreditation import AccreditationProjection
 from services.registry.projections.governance import GovernanceProjection
 from services.registry.projections.institutions import InstitutionsProjection
+from services.registry.projections.licences import LicencesProjection
 from services.registry.projections.policies import PoliciesProjection
 from services.registry.projections.profiles import ProfilesProjection
 from services.registry.projections.units import UnitsProjection
@@ -24,6 +34,7 @@ from shared.service_layer.handlers import HandlerRegistry
 
 
 def registry_service() -> ServiceDefinition:
+    accreditation_validity()  # a wrong MPKS_ACCREDITATION_VALIDITY_YEARS stops the start
     return ServiceDefinition(
         name="registry",
         title="Registry",
@@ -31,6 +42,9 @@ def registry_service() -> ServiceDefinition:
             ("Institution", Institution),
             ("OrganisationUnit", OrganisationUnit),
             ("Policy", Policy),
+            ("Accreditation", Accreditation),
+            ("CertificateNumber", CertificateNumber),
+            ("Licence", Licence),
             # Officers are data subjects (their name, NIK and phone): erasable here.
             SUBJECT_AGGREGATE,
         ],
@@ -38,6 +52,8 @@ def registry_service() -> ServiceDefinition:
             "Institution": "institutions",
             "OrganisationUnit": "units",
             "Policy": "policies",
+            "Accreditation": "accreditations",
+            "Licence": "licences",
         },
         migrations=resources.files("services.registry.migrations"),
         controllers=[
@@ -48,6 +64,9 @@ def registry_service() -> ServiceDefinition:
             ProfileController,
             OfficerController,
             GovernanceController,
+            AccreditationController,
+            NationalAccreditationController,
+            LicenceController,
             SubjectsController,
         ],
         handlers=lambda: with_erasure(HandlerRegistry.discover("services.registry.application")),
@@ -57,5 +76,7 @@ def registry_service() -> ServiceDefinition:
             PoliciesProjection(),
             ProfilesProjection(),
             GovernanceProjection(),
+            AccreditationProjection(),
+            LicencesProjection(),
         ],
     )

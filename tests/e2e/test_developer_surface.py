@@ -211,10 +211,25 @@ async def test_each_kind_of_problem_has_its_code_in_both_languages(
 # --- request examples -------------------------------------------------------------------------
 
 # What a command on an existing record needs done to it first (reinstating needs a
-# suspension), as (path suffix, body) in order, keyed by the command's own path suffix.
-_BEFORE = {
+# suspension), by what follows the record in its path, as (path suffix, body) in order.
+_BEFORE: dict[str, list[tuple[str, dict[str, Any]]]] = {
     "reinstate": [("suspend", {"reason": "Ditangguhkan sebelum diaktifkan kembali"})],
     "revise": [("request-revision", {"remarks": "Mohon lengkapi prosedur pelaporan."})],
+    "accreditation/revoke": [
+        (
+            "accreditation",
+            {
+                "grade": "A",
+                "scores": dict.fromkeys(
+                    ("programme", "human_resources", "management", "facilities", "service_results"),
+                    90,
+                ),
+                "decided_on": "2026-01-05",
+                "regulation": "Permensos 8/2025",
+                "certificate_number": "1/BAN-PS/2026",
+            },
+        )
+    ],
 }
 _RECORD = re.compile(r"\{(?!tenant\})(\w+)\}")
 # Routes whose examples create what other examples name (the examples' own PDM 3578 and its
@@ -261,13 +276,16 @@ async def test_every_request_body_offers_an_example_that_works_in_province_35(
                             if "{officer_id}" in path:
                                 officer = await _appointed_officer(http, base, record, writer)
                                 path = path.replace("{officer_id}", officer)
-                            for step, step_body in _BEFORE.get(path.rsplit("/", 1)[-1], []):
+                            suffix = path.split(f"{record}/", 1)[1]
+                            for step, step_body in _BEFORE.get(suffix, []):
+                                if "certificate_number" in step_body:
+                                    step_body = step_body | {"certificate_number": record}
                                 done = await http.post(
-                                    f"{base}{path.rsplit('/', 1)[0]}/{step}",
+                                    f"{base}{path.split(record, 1)[0]}{record}/{step}",
                                     json=step_body,
                                     headers=writer,
                                 )
-                                assert done.status_code == 200, done.text
+                                assert done.status_code in (200, 201), done.text
                         value = await world.fill(example["value"])
                         r = await http.request(method, f"{base}{path}", json=value, headers=writer)
                         assert 200 <= r.status_code < 300, (where, name, r.text)
@@ -307,6 +325,17 @@ class _World:
             return await self._create(
                 "units",
                 {"kind": "pcm", "code": f"3578{50 + self.branches}", "name": "PCM Contoh"},
+            )
+        if collection == "licences":
+            institution = await self.record("institutions")
+            return await self._create(
+                f"institutions/{institution}/licences",
+                {
+                    "kind": "operating",
+                    "number": "460/1/2024",
+                    "issuer": "Dinas Sosial Kota Surabaya",
+                    "issued_on": "2024-05-02",
+                },
             )
         if collection == "policies":
             await self._unit("3578", "PDM Kota Surabaya")

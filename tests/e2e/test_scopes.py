@@ -59,6 +59,7 @@ class World:
     urls: dict[str, str]
     home_institution: str
     away_institution: str
+    away_licence: str
     home_worker: str
     away_worker: str
     province_worker: str
@@ -67,6 +68,7 @@ class World:
     general_complaint: str
     away_unit: str
     away_policy: str
+    away_officer: str
 
     def url(self, service: str, path: str = "") -> str:
         return f"{self.urls[service]}/v1/tenants/{TENANT}{path}"
@@ -128,6 +130,18 @@ async def world(services: dict[str, str], token: Any) -> World:
 
         home = await institution("LKSA Muhammadiyah Semarang", HOME)
         away = await institution("LKSA Muhammadiyah Surakarta", AWAY)
+        away_licence = await _created(
+            await http.post(
+                base("registry", f"/institutions/{away}/licences"),
+                json={
+                    "kind": "operating",
+                    "number": "460/33/2025",
+                    "issuer": "Dinas Sosial Kota Surakarta",
+                    "issued_on": "2025-01-06",
+                },
+                headers=admin,
+            )
+        )
         workers = [
             await worker("Siti Semarang", HOME),
             await worker("Budi Surakarta", AWAY),
@@ -161,7 +175,26 @@ async def world(services: dict[str, str], token: Any) -> World:
                 headers=admin,
             )
         )
-    records = [home, away, *workers, *complaints, away_unit, away_policy]
+        appointed = await http.post(
+            base("registry", f"/institutions/{away}/officers"),
+            json={
+                "role": "secretary",
+                "full_name": "Ahmad Surakarta",
+                "nik": "3372010101800001",
+                "term_start": "2025-01-01",
+                "term_end": "2029-12-31",
+                "reason": "SK PDM Surakarta No. 3/2025",
+            },
+            headers=admin,
+        )
+        assert appointed.status_code == 200, appointed.text
+        officers = await http.get(
+            base("registry", f"/institutions/{away}/officers"),
+            headers={**admin, "Mpks-Min-Position": appointed.headers["Mpks-Position"]},
+        )
+        away_officer = officers.json()[0]["id"]
+    records = [home, away, away_licence, *workers, *complaints, away_unit, away_policy]
+    records.append(away_officer)
     return World(services, *records)
 
 
@@ -231,6 +264,60 @@ def _outside_home(world: World) -> dict[tuple[str, str], tuple[str, dict[str, An
         ("registry", f"{policy}/revise"): (
             f"{away_policy}/revise",
             {"rule": "MPKS rule 268/1.7/A/2023", "title": "Diambil alih", "summary": "Diubah."},
+        ),
+        ("registry", f"{one}/accreditation"): (
+            f"{away}/accreditation",
+            {
+                "grade": "A",
+                "scores": dict.fromkeys(
+                    ("programme", "human_resources", "management", "facilities", "service_results"),
+                    90,
+                ),
+                "decided_on": "2026-01-05",
+                "regulation": "Permensos 8/2025",
+                "certificate_number": "1/BAN-PS/2026",
+            },
+        ),
+        ("registry", f"{one}/accreditation/revoke"): (
+            f"{away}/accreditation/revoke",
+            {"reason": "bukan wilayahnya"},
+        ),
+        ("registry", f"{one}/licences"): (
+            f"{away}/licences",
+            {
+                "kind": "registration",
+                "number": "1",
+                "issuer": "Dinas Sosial",
+                "issued_on": "2025-01-06",
+            },
+        ),
+        ("registry", "/v1/tenants/{tenant:str}/licences/{licence_id:uuid}/renew"): (
+            f"/licences/{world.away_licence}/renew",
+            {"number": "2", "issuer": "Dinas Sosial", "issued_on": "2026-01-06"},
+        ),
+        ("registry", "/v1/tenants/{tenant:str}/licences/{licence_id:uuid}/revoke"): (
+            f"/licences/{world.away_licence}/revoke",
+            {"reason": "bukan wilayahnya"},
+        ),
+        ("registry", f"{one}/profile"): (f"{away}/profile", {"capacity": 40}),
+        ("registry", f"{one}/officers"): (
+            f"{away}/officers",
+            {
+                "role": "head",
+                "full_name": "Kepala Titipan",
+                "nik": "3372010101800002",
+                "term_start": "2025-01-01",
+                "term_end": "2029-12-31",
+                "reason": "bukan wilayahnya",
+            },
+        ),
+        ("registry", f"{one}/officers/{{officer_id:uuid}}/dismiss"): (
+            f"{away}/officers/{world.away_officer}/dismiss",
+            {"dismissed_on": "2026-01-05", "reason": "bukan wilayahnya"},
+        ),
+        ("registry", erase): (
+            f"/subjects/{world.away_officer}/erase",
+            {"reason": "bukan wilayahnya"},
         ),
         ("hr", "/v1/tenants/{tenant:str}/workers"): (
             "/workers",

@@ -120,7 +120,7 @@ async def test_an_api_process_records_a_command_and_a_worker_process_projects_it
             assert ready.json() == {
                 "status": "ready",
                 "role": "worker",
-                "runs": ["relay", "projections", "checkpoints"],
+                "runs": ["relay", "projections", "checkpoints", "scheduler"],
                 "checks": {"postgres": True, "nats": True},
                 "tasks": {},
                 "stalls": [],
@@ -153,5 +153,6 @@ async def test_a_worker_of_a_service_that_follows_others_runs_its_consumers(
             "relay",
             "projections",
             "checkpoints",
+            "scheduler",
             "consumer:cases-from-registry",
         ]

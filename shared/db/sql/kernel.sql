@@ -243,3 +243,29 @@ BEGIN
     END IF;
 END
 $do$;
+
+-- Deadlines (shared/scheduling): "when `due_at` passes, issue `command` (a command of this
+-- service, `payload` its JSON) in the tenant, once". Set and cancelled by the service's
+-- projections with their rows; issued by the scheduler, which removes the row. The
+-- command's idempotency key is `key` with `scheduled_by` (the message id of the event that
+-- set it). Guarded per tenant like the tenants' rows: the scheduler reads each tenant's.
+CREATE TABLE IF NOT EXISTS {schema}.deadlines (
+    tenant_id text NOT NULL,
+    key text NOT NULL,
+    due_at timestamptz NOT NULL,
+    command text NOT NULL,
+    payload jsonb NOT NULL,
+    scheduled_by text NOT NULL,
+    attempts int NOT NULL DEFAULT 0,
+    last_error text,
+    retry_at timestamptz,
+    PRIMARY KEY (tenant_id, key)
+);
+CREATE INDEX IF NOT EXISTS deadlines_by_due_at ON {schema}.deadlines (tenant_id, due_at);
+-- Once: re-declaring policies locks the table, which running replicas use.
+DO $$ BEGIN
+  IF NOT EXISTS (SELECT 1 FROM pg_policies
+                 WHERE schemaname = '{schema}' AND tablename = 'deadlines') THEN
+    PERFORM {schema}.enable_tenant_rls('{schema}.deadlines');
+  END IF;
+END $$;

@@ -1,0 +1,321 @@
+"""The accreditation register: one row per institution assessed — its current decision —
+and every earlier version with the period it was valid (the register as of any date); the
+counts per grade (of a province, or of every province for the national council); and the
+projection that writes it, which also sets each accreditation's expiry deadline
+(`shared.scheduling`): when the day after its valid-until begins in the province, the
+scheduler issues `ExpireAccreditation` once. A newer decision replaces that deadline, a
+revocation or a not-accredited decision cancels it, the expiry itself removes it.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, time, timedelta, timezone
+from functools import singledispatchmethod
+from uuid import UUID
+
+import msgspec
+
+from services.registry.application.expire_accreditation import ExpireAccreditation
+from services.registry.domain.accreditation import (
+    Accreditation,
+    AccreditationStatus,
+    Grade,
+    Scores,
+)
+from services.registry.domain.institution import Institution, InstitutionStatus, InstitutionType
+from shared.db.pool import DbConnection
+from shared.eventstore.envelope import EventEnvelope
+from shared.projections.queries import Query
+from shared.projections.temporal import TemporalTable
+from shared.scheduling.deadlines import Deadlines
+
+TABLE = "registry.accreditations"
+INSTITUTIONS = "registry.accreditation_institutions"
+
+# Indonesia keeps no summer time: each province's clock is UTC+7 (WIB), +8 (WITA) or +9 (WIT).
+_WITA = {"51", "52", "53", "63", "64", "65", "71", "72", "73", "74", "75", "76"}
+_WIT = {"81", "82", "91", "92", "93", "94", "95", "96"}
+
+
+def expiry_moment(tenant: str, valid_until: date) -> datetime:
+    """When an accreditation valid until `valid_until` ends: the next midnight in the
+    province."""
+    hours = 9 if tenant in _WIT else 8 if tenant in _WITA else 7
+    local = timezone(timedelta(hours=hours))
+    return datetime.combine(valid_until + timedelta(days=1), time(), local).astimezone(UTC)
+
+
+class AccreditationView(msgspec.Struct):
+    id: UUID
+    institution_id: UUID
+    institution_name: str | None
+    kind: InstitutionType | None
+    pdm: str
+    status: AccreditationStatus
+    grade: Grade
+    programme: int
+    human_resources: int
+    management: int
+    facilities: int
+    service_results: int
+    decided_on: date
+    certificate_number: str | None
+    regulation: str
+    valid_until: date | None
+    version: int
+    updated_at: datetime
+
+
+class GradeCounts(msgspec.Struct, kw_only=True):
+    """Institutions by their accreditation now: in force per grade, and the others."""
+
+    institutions: int = 0
+    a: int = 0
+    b: int = 0
+    c: int = 0
+    accredited: int = 0
+    not_accredited: int = 0
+    expired: int = 0
+    revoked: int = 0
+    never_assessed: int = 0
+
+    def add(self, other: GradeCounts) -> None:
+        for name in self.__struct_fields__:
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+
+
+_OWN = [
+    "tenant_id",
+    "id",
+    "institution_id",
+    "pdm",
+    "status",
+    "grade",
+    *Scores.__struct_fields__,
+    "decided_on",
+    "certificate_number",
+    "regulation",
+    "valid_until",
+    "version",
+    "updated_at",
+]
+REGISTER = TemporalTable(TABLE, _OWN)
+_VIEW = ", ".join(
+    f"a.{c}" for c in AccreditationView.__struct_fields__ if c not in ("institution_name", "kind")
+)
+_FILTERS = """($1::text IS NULL OR a.status = $1) AND ($2::text IS NULL OR a.grade = $2)
+          AND ($3::text IS NULL OR a.pdm = $3) AND ($4::text IS NULL OR i.kind = $4)
+          AND ($5::date IS NULL OR a.valid_until <= $5)"""
+# The institution's current name and type.
+_JOIN = f"LEFT JOIN {INSTITUTIONS} i ON i.tenant_id = a.tenant_id AND i.id = a.institution_id"
+_LIST = Query(
+    AccreditationView,
+    f"""SELECT {_VIEW}, i.name AS institution_name, i.kind FROM {TABLE} a {_JOIN}
+        WHERE a.status IS NOT NULL AND {_FILTERS}
+        ORDER BY a.valid_until NULLS LAST, i.name, a.id LIMIT $6 OFFSET $7""",
+)
+_LIST_AS_OF = Query(
+    AccreditationView,
+    f"""SELECT {_VIEW}, i.name AS institution_name, i.kind FROM {REGISTER.history} a {_JOIN}
+        WHERE {REGISTER.valid_at("$8")} AND a.status IS NOT NULL AND {_FILTERS}
+        ORDER BY a.valid_until NULLS LAST, i.name, a.id LIMIT $6 OFFSET $7""",
+)
+_OF_INSTITUTION = Query(
+    AccreditationView,
+    f"""SELECT {_VIEW}, i.name AS institution_name, i.kind FROM {TABLE} a {_JOIN}
+        WHERE a.institution_id = $1 AND a.status IS NOT NULL""",
+)
+# Closed institutions count in none of the figures.
+_COUNTS = f"""
+    SELECT count(*) AS institutions,
+           count(*) FILTER (WHERE a.status = 'accredited' AND a.grade = 'A') AS a,
+           count(*) FILTER (WHERE a.status = 'accredited' AND a.grade = 'B') AS b,
+           count(*) FILTER (WHERE a.status = 'accredited' AND a.grade = 'C') AS c,
+           count(*) FILTER (WHERE a.status = 'accredited') AS accredited,
+           count(*) FILTER (WHERE a.status = 'not_accredited') AS not_accredited,
+           count(*) FILTER (WHERE a.status = 'expired') AS expired,
+           count(*) FILTER (WHERE a.status = 'revoked') AS revoked,
+           count(*) FILTER (WHERE a.status IS NULL) AS never_assessed
+    FROM {INSTITUTIONS} i
+    LEFT JOIN {TABLE} a ON a.tenant_id = i.tenant_id AND a.institution_id = i.id
+    WHERE i.status <> 'closed' AND ($1::text IS NULL OR i.kind = $1)"""
+
+
+async def list_accreditations(
+    conn: DbConnection,
+    *,
+    status: AccreditationStatus | None,
+    grade: Grade | None,
+    pdm: str | None,
+    kind: InstitutionType | None,
+    valid_until_by: date | None,
+    limit: int,
+    offset: int,
+    as_of: datetime | None = None,
+) -> list[AccreditationView]:
+    """The register now, or as it was at `as_of`; `valid_until_by`: only those ending by
+    that day (expiring soon, or — with status expired — those that ended)."""
+    args = (status, grade, pdm, kind, valid_until_by, limit, offset)
+    if as_of is None:
+        return await _LIST.all(conn, *args)
+    return await _LIST_AS_OF.all(conn, *args, as_of)
+
+
+async def accreditation_of(conn: DbConnection, institution_id: UUID) -> AccreditationView | None:
+    return await _OF_INSTITUTION.one(conn, institution_id)
+
+
+async def grade_counts(conn: DbConnection, *, kind: InstitutionType | None) -> GradeCounts:
+    row = await conn.fetchrow(_COUNTS, kind)
+    assert row is not None  # an aggregate query answers one row
+    return GradeCounts(**dict(row))
+
+
+_INSTITUTION_ADDED = f"""
+    INSERT INTO {INSTITUTIONS} (tenant_id, id, name, kind, pdm, status)
+    VALUES ($1, $2, $3, $4, $5, 'active') ON CONFLICT DO NOTHING"""
+_INSTITUTION_CHANGED = f"""
+    UPDATE {INSTITUTIONS} SET name = coalesce($3, name), status = coalesce($4, status)
+    WHERE tenant_id = $1 AND id = $2"""
+
+
+class AccreditationProjection:
+    name = "accreditations"
+    tables = (*REGISTER.tables, INSTITUTIONS)
+
+    def __init__(self) -> None:
+        self.deadlines = Deadlines("registry")
+
+    @singledispatchmethod
+    async def on(self, event: object, conn: DbConnection, envelope: EventEnvelope) -> None:
+        """Events this read model does not show."""
+
+    @on.register
+    async def _(
+        self, event: Institution.Registered, conn: DbConnection, envelope: EventEnvelope
+    ) -> None:
+        await conn.execute(
+            _INSTITUTION_ADDED,
+            envelope.tenant,
+            envelope.aggregate_id,
+            event.name,
+            event.kind,
+            event.pdm,
+        )
+
+    @on.register
+    async def _(
+        self, event: Institution.Renamed, conn: DbConnection, envelope: EventEnvelope
+    ) -> None:
+        await _institution_changed(conn, envelope, name=event.name)
+
+    @on.register
+    async def _(
+        self, event: Institution.Suspended, conn: DbConnection, envelope: EventEnvelope
+    ) -> None:
+        await _institution_changed(conn, envelope, status=InstitutionStatus.SUSPENDED)
+
+    @on.register
+    async def _(
+        self, event: Institution.Reinstated, conn: DbConnection, envelope: EventEnvelope
+    ) -> None:
+        await _institution_changed(conn, envelope, status=InstitutionStatus.ACTIVE)
+
+    @on.register
+    async def _(
+        self, event: Institution.Closed, conn: DbConnection, envelope: EventEnvelope
+    ) -> None:
+        await _institution_changed(conn, envelope, status=InstitutionStatus.CLOSED)
+
+    @on.register
+    async def _(
+        self, event: Accreditation.Opened, conn: DbConnection, envelope: EventEnvelope
+    ) -> None:
+        # No decision yet (none shows): the decision recorded with it follows at once.
+        await REGISTER.insert(
+            conn,
+            envelope,
+            {
+                "institution_id": event.institution_id,
+                "pdm": event.pdm,
+                "updated_at": envelope.occurred_at,
+            },
+        )
+
+    @on.register
+    async def _(
+        self, event: Accreditation.Granted, conn: DbConnection, envelope: EventEnvelope
+    ) -> None:
+        await _decided(conn, envelope, event.scores, grade=event.grade, **_granted(event))
+        await self.deadlines.set(
+            conn,
+            envelope,
+            _expiry_key(event.institution_id),
+            expiry_moment(envelope.tenant, event.valid_until),
+            ExpireAccreditation(institution_id=event.institution_id, decision_id=event.decision_id),
+        )
+
+    @on.register
+    async def _(
+        self, event: Accreditation.Refused, conn: DbConnection, envelope: EventEnvelope
+    ) -> None:
+        await _decided(
+            conn,
+            envelope,
+            event.scores,
+            grade=Grade.NOT_ACCREDITED,
+            status=AccreditationStatus.NOT_ACCREDITED,
+            decided_on=event.decided_on,
+            certificate_number=None,
+            regulation=event.regulation,
+            valid_until=None,
+        )
+        await self.deadlines.cancel(conn, envelope, _expiry_key(event.institution_id))
+
+    @on.register
+    async def _(
+        self, event: Accreditation.Revoked, conn: DbConnection, envelope: EventEnvelope
+    ) -> None:
+        await _update(conn, envelope, status=AccreditationStatus.REVOKED)
+        await self.deadlines.cancel(conn, envelope, _expiry_key(event.institution_id))
+
+    @on.register
+    async def _(
+        self, event: Accreditation.Expired, conn: DbConnection, envelope: EventEnvelope
+    ) -> None:
+        await _update(conn, envelope, status=AccreditationStatus.EXPIRED)
+        await self.deadlines.cancel(conn, envelope, _expiry_key(event.institution_id))
+
+
+async def _institution_changed(
+    conn: DbConnection,
+    envelope: EventEnvelope,
+    *,
+    name: str | None = None,
+    status: InstitutionStatus | None = None,
+) -> None:
+    await conn.execute(_INSTITUTION_CHANGED, envelope.tenant, envelope.aggregate_id, name, status)
+
+
+def _expiry_key(institution_id: UUID) -> str:
+    return f"accreditation-expiry:{institution_id}"
+
+
+def _granted(event: Accreditation.Granted) -> dict[str, object]:
+    return {
+        "status": AccreditationStatus.ACCREDITED,
+        "decided_on": event.decided_on,
+        "certificate_number": event.certificate_number,
+        "regulation": event.regulation,
+        "valid_until": event.valid_until,
+    }
+
+
+async def _decided(
+    conn: DbConnection, envelope: EventEnvelope, scores: Scores, **changes: object
+) -> None:
+    await _update(conn, envelope, **msgspec.structs.asdict(scores), **changes)
+
+
+async def _update(conn: DbConnection, envelope: EventEnvelope, **changes: object) -> None:
+    await REGISTER.update(conn, envelope, {"updated_at": envelope.occurred_at, **changes})

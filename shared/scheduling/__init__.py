@@ -1,0 +1,2 @@
+"""Deadlines: "when moment D passes, issue command C once" (`deadlines.py` records them,
+`scheduler.py` issues them)."""
