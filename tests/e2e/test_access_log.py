@@ -121,6 +121,38 @@ async def world(services: dict[str, str], token: Any) -> World:
                 headers=auth(token(TENANT, Role.WILAYAH_ADMIN, sub="proposer-35")),
             )
         )
+        accreditation = await _created(
+            await http.post(
+                f"{base['registry']}/institutions/{institution}/accreditation",
+                json={
+                    "grade": "B",
+                    "scores": dict.fromkeys(
+                        (
+                            "programme",
+                            "human_resources",
+                            "management",
+                            "facilities",
+                            "service_results",
+                        ),
+                        80,
+                    ),
+                    "decided_on": "2026-01-05",
+                    "regulation": "Permensos 8/2025",
+                    "certificate_number": f"{institution}/BAN-PS/2026",
+                },
+            )
+        )
+        licence = await _created(
+            await http.post(
+                f"{base['registry']}/institutions/{institution}/licences",
+                json={
+                    "kind": "operating",
+                    "number": "460/1/2024",
+                    "issuer": "Dinas Sosial Kota Surabaya",
+                    "issued_on": "2024-05-02",
+                },
+            )
+        )
         appointed = await http.post(
             f"{base['registry']}/institutions/{institution}/officers",
             json={
@@ -171,6 +203,8 @@ async def world(services: dict[str, str], token: Any) -> World:
         {
             "institution_id": institution,
             "unit_id": unit,
+            "accreditation_id": accreditation,
+            "licence_id": licence,
             "officer_id": officer,
             "policy_id": policy,
             "worker_id": worker,
