@@ -54,7 +54,8 @@ from shared.http.reads import scoped_transaction
 
 T = TypeVar("T", bound=msgspec.Struct)
 
-CSV_MEDIA_TYPE = "text/csv; charset=utf-8"
+# Litestar adds `; charset=utf-8` to text types.
+CSV_MEDIA_TYPE = "text/csv"
 XLSX_MEDIA_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 CSV_DELIMITER = ";"
 _BOM = "\ufeff"

@@ -157,7 +157,7 @@ def _router(resource: PublicResource, positions_sql: str, rate_limit: int) -> Ro
 
     # The view's type for the document (a closure's variable cannot be an annotation).
     list_public.__annotations__.update(
-        filters=filters_type,
+        filters=NamedDependency[filters_type],  # type: ignore[misc,valid-type]
         **{"return": Response[list[listing.view]]},  # type: ignore[name-defined]
     )
     get_public.__annotations__["return"] = Response[listing.view]  # type: ignore[name-defined]

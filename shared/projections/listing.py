@@ -33,11 +33,11 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime
 from enum import Enum
-from typing import Annotated, Any, Generic, TypeVar, get_type_hints
+from typing import Annotated, Any, Generic, TypeVar, get_origin, get_type_hints
 
 import msgspec
 from litestar.di import Provide
-from litestar.params import Parameter
+from litestar.params import Parameter, QueryParameter
 
 from shared.db.pool import DbConnection
 from shared.projections.temporal import TemporalTable
@@ -106,7 +106,11 @@ class Listing(Generic[T, F]):
             if value is None:
                 continue
             if _is_search(self.filters, name):
-                for word in _words(value):
+                words = _words(value)
+                if not words:
+                    # Nothing to look for (only punctuation): nothing found.
+                    conditions.append("false")
+                for word in words:
                     args.append(f"%{word}%")
                     conditions.append(f"{self.search_column} LIKE ${len(args)}")
                 continue
@@ -166,6 +170,14 @@ def _is_search(filters: type[msgspec.Struct], name: str) -> bool:
     return bool(get_type_hints(filters, include_extras=True)[name] == SearchText)
 
 
+def _from_query(hint: Any) -> Any:
+    """A field's type as a query parameter: as declared when it carries its `Parameter`,
+    else marked as one (Litestar deprecates inferring where a parameter comes from)."""
+    if get_origin(hint) is Annotated:
+        return hint
+    return Annotated[hint, QueryParameter()]
+
+
 def filter_parameters(filters: type[F]) -> Provide:
     """A Litestar dependency building `filters` from the query parameters its fields
     declare (name, type, `Parameter` rules and default), for every route that lists."""
@@ -179,7 +191,7 @@ def filter_parameters(filters: type[F]) -> Provide:
         inspect.Parameter(
             name,
             inspect.Parameter.KEYWORD_ONLY,
-            annotation=hints[name],
+            annotation=_from_query(hints[name]),
             default=defaults.get(name, inspect.Parameter.empty),
         )
         for name in filters.__struct_fields__

@@ -24,7 +24,7 @@ from shared.domain.labels import Label
 from shared.domain.organisation import Scope
 from shared.http.as_of import AsOf, PastRecords, moment
 from shared.http.commands import expose
-from shared.http.downloads import CSV_MEDIA_TYPE, Column, Table, download
+from shared.http.downloads import Column, Table, download
 from shared.http.params import Offset
 from shared.http.public import TOTAL_COUNT, TOTAL_COUNT_HEADER
 from shared.http.reads import read_one, read_page
@@ -133,7 +133,6 @@ class InstitutionDownloadController(Controller):
             "(UTF-8 with BOM, `;`-separated, as Excel opens it in Indonesia) or XLSX. "
             "Headers and labels in the `Accept-Language` language."
         ),
-        media_type=CSV_MEDIA_TYPE,
     )
     async def download_institutions(
         self,
