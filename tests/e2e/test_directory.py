@@ -8,19 +8,26 @@ Tenant 18 (Lampung) belongs to this module.
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 from uuid import uuid4
 
 import httpx
+import msgspec
 import pytest
+import uvicorn
 from openpyxl import load_workbook
 
+from services.bootstrap import build_app
 from shared.auth import Role
 from shared.http.reads import MIN_POSITION_HEADER, POSITION_HEADER
+from shared.settings import ProcessRole, Settings
+from tests.conftest import free_port
 from tests.helpers import auth
 
 TENANT = "18"
@@ -254,23 +261,40 @@ async def test_the_public_directory_needs_no_token_and_shows_no_personal_data(
         assert fresh.json()[0]["name"] == f"Rumah Singgah {CURLY}Aisyiyah Metro"
 
 
-async def test_the_public_directory_limits_each_client(directory: Directory, settings: Any) -> None:
+@pytest.fixture
+async def limited_registry(settings: Settings) -> AsyncIterator[str]:
+    """A registry API process of its own allowing 5 public requests a minute per client
+    (the session's allows plenty: the fuzzer reads the public routes too)."""
+    port = free_port()
+    own = msgspec.structs.replace(settings, public_rate_limit=5, role=ProcessRole.API)
+    server = uvicorn.Server(
+        uvicorn.Config(build_app("registry", own), port=port, log_config=None, access_log=False)
+    )
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        assert not task.done(), "the registry did not start"
+        await asyncio.sleep(0.05)
+    yield f"http://127.0.0.1:{port}/v1/public/tenants/{TENANT}/institutions"
+    server.should_exit = True
+    await task
+
+
+async def test_the_public_directory_limits_each_client(limited_registry: str) -> None:
     # uvicorn trusts X-Forwarded-For from 127.0.0.1 (its default), as it would from a proxy
-    # told so: each address below is a client of its own.
-    limit = settings.public_rate_limit
+    # it is told to trust: each address below is a client of its own.
+    crawler = {"X-Forwarded-For": "203.0.113.7"}
     async with httpx.AsyncClient(timeout=15) as http:
-        crawler = {"X-Forwarded-For": "203.0.113.7"}
         answers = [
-            (await http.get(directory.public, params={"limit": 1}, headers=crawler)).status_code
-            for _ in range(limit + 1)
+            (await http.get(limited_registry, headers=crawler)).status_code for _ in range(5)
         ]
-        refused = await http.get(directory.public, headers=crawler)
-        other = await http.get(directory.public, headers={"X-Forwarded-For": "203.0.113.8"})
-    assert answers[:limit] == [200] * limit
-    assert answers[limit] == 429
+        refused = await http.get(limited_registry, headers=crawler)
+        other = await http.get(limited_registry, headers={"X-Forwarded-For": "203.0.113.8"})
+    assert answers == [200] * 5
     assert refused.status_code == 429
     assert refused.headers["content-type"].startswith("application/problem+json")
+    assert refused.json()["code"] == "too-many-requests"
     assert refused.headers["RateLimit-Remaining"] == "0"
+    assert int(refused.headers["RateLimit-Reset"]) <= 60
     assert other.status_code == 200
 
 

@@ -24,7 +24,7 @@ from shared.domain.labels import Label
 from shared.domain.organisation import Scope
 from shared.http.as_of import AsOf, PastRecords, moment
 from shared.http.commands import expose
-from shared.http.downloads import Column, Table, download
+from shared.http.downloads import CSV_MEDIA_TYPE, XLSX_MEDIA_TYPE, Column, Table, download
 from shared.http.params import Offset
 from shared.http.public import TOTAL_COUNT, TOTAL_COUNT_HEADER
 from shared.http.reads import read_one, read_page
@@ -125,16 +125,17 @@ class InstitutionDownloadController(Controller):
     dependencies = {"filters": filter_parameters(InstitutionFilters)}
 
     @get(
-        ["/institutions.csv", "/institutions.xlsx"],
+        "/institutions.csv",
         guards=[requires_roles(*READERS)],
-        summary="The institutions list as a CSV or XLSX file (every row; same filters)",
+        summary="The institutions list as a CSV file (every row; same filters)",
         description=(
-            "The rows the list shows for the same filters and `as_of`, every page: CSV "
-            "(UTF-8 with BOM, `;`-separated, as Excel opens it in Indonesia) or XLSX. "
-            "Headers and labels in the `Accept-Language` language."
+            "The rows the list shows for the same filters and `as_of`, every page, as CSV: "
+            "UTF-8 with BOM, `;` between fields (as Excel opens it in Indonesia). Headers "
+            "and labels in the `Accept-Language` language."
         ),
+        media_type=CSV_MEDIA_TYPE,
     )
-    async def download_institutions(
+    async def institutions_csv(
         self,
         request: Request[Any, Any, Any],
         tenant: FromPath[str],
@@ -143,13 +144,45 @@ class InstitutionDownloadController(Controller):
         filters: NamedDependency[InstitutionFilters],
         as_of: AsOf = None,
     ) -> Stream:
-        when = moment(as_of)
-        return download(
-            request,
-            db,
-            tenant,
-            actor_scope,
-            lambda conn: institutions.INSTITUTIONS.rows(conn, filters, as_of=when),
-            DIRECTORY_TABLE,
-            Label("lembaga", "institutions"),
-        )
+        return _download(request, db, tenant, actor_scope, filters, as_of)
+
+    @get(
+        "/institutions.xlsx",
+        guards=[requires_roles(*READERS)],
+        summary="The institutions list as an XLSX workbook (every row; same filters)",
+        description=(
+            "The rows the list shows for the same filters and `as_of`, every page, as an "
+            "Excel workbook. Headers and labels in the `Accept-Language` language."
+        ),
+        media_type=XLSX_MEDIA_TYPE,
+    )
+    async def institutions_xlsx(
+        self,
+        request: Request[Any, Any, Any],
+        tenant: FromPath[str],
+        db: NamedDependency[DbPool],
+        actor_scope: NamedDependency[Scope],
+        filters: NamedDependency[InstitutionFilters],
+        as_of: AsOf = None,
+    ) -> Stream:
+        return _download(request, db, tenant, actor_scope, filters, as_of)
+
+
+def _download(
+    request: Request[Any, Any, Any],
+    db: DbPool,
+    tenant: str,
+    scope: Scope,
+    filters: InstitutionFilters,
+    as_of: str | None,
+) -> Stream:
+    when = moment(as_of)
+    return download(
+        request,
+        db,
+        tenant,
+        scope,
+        lambda conn: institutions.INSTITUTIONS.rows(conn, filters, as_of=when),
+        DIRECTORY_TABLE,
+        Label("lembaga", "institutions"),
+    )
