@@ -8,18 +8,22 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib.resources.abc import Traversable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from eventsourcing.domain import Aggregate
 
 from shared.audit.access import ACCESS, Access, AccessLogProjection, record_access
 from shared.audit.snapshots import Snapshots, SnapshotsProjection
 from shared.db.pool import DbPool
+from shared.domain.labels import LabelCatalogue
 from shared.messaging.consumer import Reaction
 from shared.projections.runner import Projection
 from shared.service_layer.handlers import HandlerRegistry, handler_of
 from shared.service_layer.messagebus import MessageBus, PortFactory
 from shared.service_layer.process_managers import ProcessManager
+
+if TYPE_CHECKING:
+    from shared.http.public import PublicResource
 
 
 def _no_ports(db: DbPool) -> Mapping[str, PortFactory]:
@@ -49,6 +53,11 @@ class ServiceDefinition:
     process_managers: Mapping[str, Callable[[MessageBus], list[ProcessManager]]] = field(
         default_factory=dict
     )
+
+    # The labels of its enums, served at `GET /v1/labels` (`shared.domain.labels`).
+    labels: Sequence[LabelCatalogue] = ()
+    # Read models anyone may read, without a token (`shared.http.public`).
+    public: Sequence[PublicResource] = ()
 
     def __post_init__(self) -> None:
         # In `aggregates` itself, so every catalogue of this service's events (its own, a

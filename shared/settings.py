@@ -74,6 +74,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # passed since its last one (whichever comes first).
     checkpoint_every_events: int = 1000
     checkpoint_every_seconds: int = 300
+    # Requests a minute each client address may make to the public routes, per process
+    # (`shared.http.public`).
+    public_rate_limit: int = 120
 
     @property
     def is_production_key(self) -> bool:

@@ -8,7 +8,10 @@ from services.registry.api.accreditation import (
     AccreditationController,
     NationalAccreditationController,
 )
-from services.registry.api.controllers import InstitutionController
+from services.registry.api.controllers import (
+    InstitutionController,
+    InstitutionDownloadController,
+)
 from services.registry.api.governance import GovernanceController
 from services.registry.api.licences import LicenceController
 from services.registry.api.officers import OfficerController
@@ -17,17 +20,27 @@ from services.registry.api.profile import ProfileController
 from services.registry.api.units import InstitutionUnitController, UnitController
 from services.registry.configuration import accreditation_validity
 from services.registry.domain.accreditation import Accreditation, CertificateNumber
-from services.registry.domain.institution import Institution
+from services.registry.domain.institution import (
+    INSTITUTION_STATUSES,
+    INSTITUTION_TYPES,
+    OWNERS,
+    Institution,
+)
 from services.registry.domain.licence import Licence
 from services.registry.domain.organisation_unit import OrganisationUnit
 from services.registry.domain.policy import Policy
 from services.registry.projections.accreditation import AccreditationProjection
 from services.registry.projections.governance import GovernanceProjection
-from services.registry.projections.institutions import InstitutionsProjection
+from services.registry.projections.institutions import (
+    PUBLIC_INSTITUTIONS,
+    InstitutionsProjection,
+    get_public_institution,
+)
 from services.registry.projections.licences import LicencesProjection
 from services.registry.projections.policies import PoliciesProjection
 from services.registry.projections.profiles import ProfilesProjection
 from services.registry.projections.units import UnitsProjection
+from shared.http.public import PublicResource
 from shared.personal.erasure import SUBJECT_AGGREGATE, SubjectsController, with_erasure
 from shared.service import ServiceDefinition
 from shared.service_layer.handlers import HandlerRegistry
@@ -58,6 +71,7 @@ def registry_service() -> ServiceDefinition:
         migrations=resources.files("services.registry.migrations"),
         controllers=[
             InstitutionController,
+            InstitutionDownloadController,
             UnitController,
             InstitutionUnitController,
             PolicyController,
@@ -78,5 +92,16 @@ def registry_service() -> ServiceDefinition:
             GovernanceProjection(),
             AccreditationProjection(),
             LicencesProjection(),
+        ],
+        labels=[INSTITUTION_TYPES, INSTITUTION_STATUSES, OWNERS],
+        public=[
+            PublicResource(
+                resource="institutions",
+                listing=PUBLIC_INSTITUTIONS,
+                one=get_public_institution,
+                what="institution",
+                projection=InstitutionsProjection.name,
+                summary="Institutions of a province (public: no personal data, no token)",
+            )
         ],
     )

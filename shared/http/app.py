@@ -23,9 +23,11 @@ from shared.http.docs import OfflineSwaggerUI
 from shared.http.edge import EdgeInputMiddleware, EdgeRequest
 from shared.http.history import history_routes
 from shared.http.kernel_controllers import KERNEL_CONTROLLERS, OPERATIONS_CONTROLLERS
+from shared.http.labels import labels_route
 from shared.http.middleware import RequestContextMiddleware
 from shared.http.openapi import complete_contract
 from shared.http.problems import EXCEPTION_HANDLERS
+from shared.http.public import public_routes
 from shared.http.reads import ReadModelPositions, read_your_writes
 from shared.http.security import JWTAuthMiddleware, actor_scope, read_only_guard
 from shared.runtime import ServiceRuntime
@@ -40,7 +42,13 @@ def create_app(runtime: ServiceRuntime) -> Litestar:
     so no traffic meant for the API lands on a pod that does not serve it."""
     definition = runtime.definition
     routes: list[ControllerRouterHandler] = (
-        [*KERNEL_CONTROLLERS, *definition.controllers, *history_routes(definition)]
+        [
+            *KERNEL_CONTROLLERS,
+            *definition.controllers,
+            *history_routes(definition),
+            labels_route(definition.labels),
+            *public_routes(definition.name, definition.public, runtime.settings.public_rate_limit),
+        ]
         if runtime.role.serves_api
         else [*OPERATIONS_CONTROLLERS]
     )

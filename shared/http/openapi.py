@@ -65,6 +65,8 @@ _PROBLEMS: dict[int, str] = {
     415: "The body is not application/json (UTF-8)",
     422: "Invalid input; `errors[]` names each field at fault and where it is "
     "(body, query, header)",
+    429: "Too many requests from this client address to the public routes; retry after "
+    "RateLimit-Reset seconds",
     500: "Unexpected error (logged with the correlation id)",
     503: "PostgreSQL is unavailable (a read that must be access-logged is not answered "
     f"unlogged), or the read models did not reach {MIN_POSITION_HEADER} within the wait; "
@@ -78,6 +80,10 @@ def _problems_of(path: str, method: str, handler: HTTPRouteHandler) -> list[int]
     statuses = [422, 500]
     if not public:
         statuses += [401, 503]
+    elif path.startswith("/v1/public/"):
+        # Public reads of read models (shared.http.public): rate-limited, and they need
+        # PostgreSQL.
+        statuses += [429, 503]
     # The app's own guards are on every route; on a public one they never refuse.
     if handler.resolve_guards() and not public:
         statuses.append(403)
@@ -262,7 +268,11 @@ def complete_contract(app: Litestar) -> None:
                         if status.startswith("2"):
                             response.setdefault("headers", {})[POSITION_HEADER] = _position_header()
                 if _reads_own_writes(route.path_format, method):
-                    operation.setdefault("parameters", []).extend(_read_headers())
+                    headers = _read_headers()
+                    if route.path_format.startswith("/v1/public/"):
+                        # Public reads name no reader: nothing goes to the access log.
+                        headers = [h for h in headers if h["name"] != REASON_HEADER]
+                    operation.setdefault("parameters", []).extend(headers)
 
 
 __all__ = ["complete_contract"]

@@ -28,6 +28,7 @@ from contextlib import asynccontextmanager
 from typing import Any, Concatenate, ParamSpec, Protocol, TypeVar
 from uuid import UUID
 
+import msgspec
 from litestar import Request, Response
 
 from shared.db.pool import DbConnection, DbPool, tenant_transaction
@@ -38,6 +39,7 @@ from shared.eventstore.logs import TenantLogs
 from shared.http.access import shown
 from shared.http.params import MAX_INTEGER
 from shared.http.problems import FieldError, Problem, ProblemCode, problem_response
+from shared.projections.listing import Page
 from shared.resilience.faults import CONNECTION_WAIT_SECONDS
 
 POSITION_HEADER = "Mpks-Position"
@@ -57,6 +59,7 @@ class Versioned(Protocol):
 
 V = TypeVar("V", bound=Versioned)
 T = TypeVar("T")
+S = TypeVar("S", bound=msgspec.Struct)
 P = ParamSpec("P")
 
 
@@ -107,6 +110,21 @@ async def read_many(
         records = await query(conn, *args, **kwargs)
     shown(records)
     return records
+
+
+async def read_page(
+    db: DbPool,
+    tenant: str,
+    scope: Scope,
+    query: Callable[Concatenate[DbConnection, P], Awaitable[Page[S]]],
+    *args: P.args,
+    **kwargs: P.kwargs,
+) -> Page[S]:
+    """A page of a list (`shared.projections.listing`) with its total, as `read_many`."""
+    async with scoped_transaction(db, tenant, scope) as conn:
+        page = await query(conn, *args, **kwargs)
+    shown(page.items)
+    return page
 
 
 class ReadModelPositions:

@@ -18,8 +18,9 @@ from shared.tenancy import province_codes
 
 BEARER_REQUIRED = Message("a bearer token is required")
 
-# Routes anyone may call: health probes, metrics scrapes and the API docs.
-PUBLIC_PATHS = ["^/health", "^/metrics", "^/docs", "^/schema"]
+# Routes anyone may call: health probes, metrics scrapes, the API docs, the public views of
+# read models (`shared.http.public`) and the labels catalogue (`shared.http.labels`).
+PUBLIC_PATHS = ["^/health", "^/metrics", "^/docs", "^/schema", "^/v1/public/", "^/v1/labels$"]
 
 
 class JWTAuthMiddleware(AbstractAuthenticationMiddleware):

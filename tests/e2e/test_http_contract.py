@@ -19,6 +19,7 @@ import pytest
 
 from services.bootstrap import SERVICES, build_app
 from shared.auth import Role, mint_dev_token
+from shared.http.security import PUBLIC_PATHS
 from shared.settings import DEV_JWT_KEY, Settings
 from tests.helpers import auth, eventually
 
@@ -43,7 +44,10 @@ def _v1_routes() -> list[tuple[str, str, str]]:
     found: list[tuple[str, str, str]] = []
     for name in SERVICES:
         for route in build_app(name, _WIRING_ONLY).routes:
-            if not route.path.startswith("/v1/"):
+            # Routes anyone may call (the public directory, labels) have their own tests.
+            if not route.path.startswith("/v1/") or any(
+                re.match(p, route.path) for p in PUBLIC_PATHS
+            ):
                 continue
             # OPTIONS is Litestar's automatic preflight answer, not an API operation.
             for method in sorted(set(getattr(route, "methods", ())) - {"OPTIONS", "HEAD"}):
@@ -1011,12 +1015,15 @@ async def test_openapi_documents_each_operations_problems_security_and_closed_bo
         spec = await openapi_of(base)
         for method, path, operation in operations(spec):
             public = path.startswith("/health")
+            tokenless = any(re.match(p, path) for p in PUBLIC_PATHS)
             statuses = set(operation["responses"])
             where = (base, method, path)
             problems = {s for s in statuses if not s.startswith("2")}
             expected = {"422", "500"}
-            if not public:
+            if not tokenless:
                 expected |= {"401", "403", "503"}
+            if path.startswith("/v1/public/"):
+                expected |= {"429", "503"}
             if "{" in path:
                 expected.add("404")
             if "requestBody" in operation:
@@ -1027,7 +1034,7 @@ async def test_openapi_documents_each_operations_problems_security_and_closed_bo
                 assert list(content) == [PROBLEM_JSON], (where, status)
                 assert content[PROBLEM_JSON]["schema"] == {"$ref": "#/components/schemas/Problem"}
             # Public routes need no token; the others inherit the document's bearer scheme.
-            assert operation.get("security") == ([] if public else None), where
+            assert operation.get("security") == ([] if tokenless else None), where
             if "requestBody" in operation:
                 body = resolve(
                     spec, operation["requestBody"]["content"]["application/json"]["schema"]

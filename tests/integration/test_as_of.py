@@ -149,10 +149,10 @@ async def test_the_directory_as_of_a_date_shows_institutions_as_they_were(
 
     async def directory(as_of: datetime | None) -> dict[UUID, institutions.InstitutionView]:
         async with tenant_transaction(registry.db, TENANT) as conn:
-            rows = await institutions.list_institutions(
-                conn, status=None, kind=None, pdm=None, limit=500, offset=0, as_of=as_of
+            page = await institutions.list_institutions(
+                conn, institutions.InstitutionFilters(), limit=500, offset=0, as_of=as_of
             )
-        return {r.id: r for r in rows if r.id in (renamed, closed, later)}
+        return {r.id: r for r in page.items if r.id in (renamed, closed, later)}
 
     then = await directory(moment)
     assert set(then) == {renamed, closed}

@@ -2,30 +2,34 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 from uuid import UUID
 
-from litestar import Controller, Response, get
+from litestar import Controller, Request, Response, get
 from litestar.di import NamedDependency
-from litestar.params import FromPath, FromQuery, Parameter
+from litestar.params import FromPath, Parameter
+from litestar.response import Stream
 
 from services.registry.application.close_institution import CloseInstitution
 from services.registry.application.register_institution import RegisterInstitution
 from services.registry.application.reinstate_institution import ReinstateInstitution
 from services.registry.application.rename_institution import RenameInstitution
 from services.registry.application.suspend_institution import SuspendInstitution
-from services.registry.domain.institution import InstitutionStatus, InstitutionType
 from services.registry.projections import institutions
-from services.registry.projections.institutions import InstitutionView
+from services.registry.projections.institutions import InstitutionFilters, InstitutionView
 from shared.audit.as_of import RecordAsOf
 from shared.auth import Role
 from shared.db.pool import DbPool
+from shared.domain.labels import Label
 from shared.domain.organisation import Scope
 from shared.http.as_of import AsOf, PastRecords, moment
 from shared.http.commands import expose
+from shared.http.downloads import CSV_MEDIA_TYPE, XLSX_MEDIA_TYPE, Column, Table, download
 from shared.http.params import Offset
-from shared.http.reads import read_many, read_one
+from shared.http.public import TOTAL_COUNT, TOTAL_COUNT_HEADER
+from shared.http.reads import read_one, read_page
 from shared.http.security import READERS, requires_roles, tenant_guard
+from shared.projections.listing import filter_parameters
 
 WRITERS = requires_roles(Role.WILAYAH_ADMIN, Role.PDM_OPERATOR)
 GOVERNORS = requires_roles(Role.WILAYAH_ADMIN)
@@ -35,6 +39,7 @@ class InstitutionController(Controller):
     path = "/v1/tenants/{tenant:str}/institutions"
     guards = [tenant_guard]
     tags = ["institutions"]
+    dependencies = {"filters": filter_parameters(InstitutionFilters)}
 
     register = expose(RegisterInstitution, "/", guards=[WRITERS], status_code=201)
     rename = expose(RenameInstitution, "/{institution_id:uuid}/rename", guards=[WRITERS])
@@ -42,31 +47,33 @@ class InstitutionController(Controller):
     reinstate = expose(ReinstateInstitution, "/{institution_id:uuid}/reinstate", guards=[GOVERNORS])
     close = expose(CloseInstitution, "/{institution_id:uuid}/close", guards=[GOVERNORS])
 
-    @get("/", guards=[requires_roles(*READERS)], summary="List institutions, now or as of a date")
+    @get(
+        "/",
+        guards=[requires_roles(*READERS)],
+        summary="List institutions, now or as of a date; search by name and address",
+        response_headers=[TOTAL_COUNT],
+    )
     async def list_institutions(
         self,
         tenant: FromPath[str],
         db: NamedDependency[DbPool],
         actor_scope: NamedDependency[Scope],
-        status: FromQuery[InstitutionStatus | None] = None,
-        kind: FromQuery[InstitutionType | None] = None,
-        pdm: Annotated[str | None, Parameter(pattern=r"^\d{4}$")] = None,
+        filters: NamedDependency[InstitutionFilters],
         limit: Annotated[int, Parameter(ge=1, le=500)] = 100,
         offset: Offset = 0,
         as_of: AsOf = None,
-    ) -> list[InstitutionView]:
-        return await read_many(
+    ) -> Response[list[InstitutionView]]:
+        page = await read_page(
             db,
             tenant,
             actor_scope,
             institutions.list_institutions,
-            status=status,
-            kind=kind,
-            pdm=pdm,
+            filters,
             limit=limit,
             offset=offset,
             as_of=moment(as_of),
         )
+        return Response(page.items, headers={TOTAL_COUNT_HEADER: str(page.total)})
 
     @get(
         "/{institution_id:uuid}",
@@ -92,3 +99,90 @@ class InstitutionController(Controller):
             institution_id,
             what="institution",
         )
+
+
+# The directory as a spreadsheet: the list's columns, headers in the reader's language.
+DIRECTORY_TABLE = Table(
+    InstitutionView,
+    [
+        Column("id", Label("ID", "ID")),
+        Column("name", Label("Nama", "Name")),
+        Column("kind", Label("Jenis", "Type")),
+        Column("owner", Label("Pemilik", "Owner")),
+        Column("pdm", Label("PDM", "PDM")),
+        Column("address", Label("Alamat", "Address")),
+        Column("status", Label("Status", "Status")),
+        Column("registered_at", Label("Terdaftar", "Registered")),
+        Column("updated_at", Label("Diperbarui", "Updated")),
+    ],
+)
+
+
+class InstitutionDownloadController(Controller):
+    path = "/v1/tenants/{tenant:str}"
+    guards = [tenant_guard]
+    tags = ["institutions"]
+    dependencies = {"filters": filter_parameters(InstitutionFilters)}
+
+    @get(
+        "/institutions.csv",
+        guards=[requires_roles(*READERS)],
+        summary="The institutions list as a CSV file (every row; same filters)",
+        description=(
+            "The rows the list shows for the same filters and `as_of`, every page, as CSV: "
+            "UTF-8 with BOM, `;` between fields (as Excel opens it in Indonesia). Headers "
+            "and labels in the `Accept-Language` language."
+        ),
+        media_type=CSV_MEDIA_TYPE,
+    )
+    async def institutions_csv(
+        self,
+        request: Request[Any, Any, Any],
+        tenant: FromPath[str],
+        db: NamedDependency[DbPool],
+        actor_scope: NamedDependency[Scope],
+        filters: NamedDependency[InstitutionFilters],
+        as_of: AsOf = None,
+    ) -> Stream:
+        return _download(request, db, tenant, actor_scope, filters, as_of)
+
+    @get(
+        "/institutions.xlsx",
+        guards=[requires_roles(*READERS)],
+        summary="The institutions list as an XLSX workbook (every row; same filters)",
+        description=(
+            "The rows the list shows for the same filters and `as_of`, every page, as an "
+            "Excel workbook. Headers and labels in the `Accept-Language` language."
+        ),
+        media_type=XLSX_MEDIA_TYPE,
+    )
+    async def institutions_xlsx(
+        self,
+        request: Request[Any, Any, Any],
+        tenant: FromPath[str],
+        db: NamedDependency[DbPool],
+        actor_scope: NamedDependency[Scope],
+        filters: NamedDependency[InstitutionFilters],
+        as_of: AsOf = None,
+    ) -> Stream:
+        return _download(request, db, tenant, actor_scope, filters, as_of)
+
+
+def _download(
+    request: Request[Any, Any, Any],
+    db: DbPool,
+    tenant: str,
+    scope: Scope,
+    filters: InstitutionFilters,
+    as_of: str | None,
+) -> Stream:
+    when = moment(as_of)
+    return download(
+        request,
+        db,
+        tenant,
+        scope,
+        lambda conn: institutions.INSTITUTIONS.rows(conn, filters, as_of=when),
+        DIRECTORY_TABLE,
+        Label("lembaga", "institutions"),
+    )

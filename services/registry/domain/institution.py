@@ -31,6 +31,7 @@ from services.registry.domain.profile import (
     ServicesMustBeDistinct,
 )
 from shared.domain.aggregate import AggregateRoot, event, singledispatchmethod
+from shared.domain.labels import Label, labels
 from shared.domain.organisation import PdmMustBeInProvince, Scope
 from shared.domain.rules import check_rule
 from shared.personal.fields import Personal
@@ -66,6 +67,58 @@ class InstitutionStatus(StrEnum):
     ACTIVE = "active"
     SUSPENDED = "suspended"
     CLOSED = "closed"
+
+
+# What people call them (seed 000: the AUMSos the MPKS rule 268/1.7/A/2023 names).
+INSTITUTION_TYPES = labels(
+    "institution_type",
+    InstitutionType,
+    {
+        InstitutionType.PSKM: Label(
+            "Pusat Santunan Keluarga Muhammadiyah (PSKM)",
+            "Muhammadiyah Family Support Centre (PSKM)",
+        ),
+        InstitutionType.PAKM: Label(
+            "Pusat Asuhan Keluarga Muhammadiyah (PAKM)",
+            "Muhammadiyah Family Care Centre (PAKM)",
+        ),
+        InstitutionType.LKSA: Label(
+            "Lembaga Kesejahteraan Sosial Anak (LKSA) / Muhammadiyah Children Center",
+            "Children's home (LKSA) / Muhammadiyah Children Center",
+        ),
+        InstitutionType.SENIOR_CARE: Label(
+            "Muhammadiyah Senior Care (LKS Lanjut Usia)",
+            "Muhammadiyah Senior Care (elderly care home)",
+        ),
+        InstitutionType.DISABILITY_CENTER: Label(
+            "Muhammadiyah Disability Center", "Muhammadiyah Disability Center"
+        ),
+        InstitutionType.RUMAH_SINGGAH: Label("Rumah Singgah", "Shelter (Rumah Singgah)"),
+        InstitutionType.RUMAH_SAKINAH: Label(
+            "Rumah Sakinah", "Family counselling and shelter (Rumah Sakinah)"
+        ),
+        InstitutionType.BAKESOS: Label(
+            "Balai Kesejahteraan Sosial (Bakesos)", "Social welfare hall (Bakesos)"
+        ),
+    },
+)
+OWNERS = labels(
+    "owner",
+    Owner,
+    {
+        Owner.MUHAMMADIYAH: Label("Muhammadiyah", "Muhammadiyah"),
+        Owner.AISYIYAH: Label("'Aisyiyah", "'Aisyiyah"),
+    },
+)
+INSTITUTION_STATUSES = labels(
+    "institution_status",
+    InstitutionStatus,
+    {
+        InstitutionStatus.ACTIVE: Label("Aktif", "Active"),
+        InstitutionStatus.SUSPENDED: Label("Dibekukan", "Suspended"),
+        InstitutionStatus.CLOSED: Label("Ditutup", "Closed"),
+    },
+)
 
 
 class MustBeOpen:

@@ -6,9 +6,11 @@ from __future__ import annotations
 
 from datetime import datetime
 from functools import singledispatchmethod
+from typing import Annotated, Any
 from uuid import UUID
 
 import msgspec
+from litestar.params import Parameter
 
 from services.registry.domain.institution import (
     Institution,
@@ -18,10 +20,18 @@ from services.registry.domain.institution import (
 )
 from shared.db.pool import DbConnection
 from shared.eventstore.envelope import EventEnvelope
+from shared.projections.listing import Listing, Page, SearchText, searchable
 from shared.projections.queries import Query
 from shared.projections.temporal import TemporalTable
 
 TABLE = "registry.institutions"
+
+
+class _Searched(msgspec.Struct):
+    """What the search column is made of."""
+
+    name: str
+    address: str | None
 
 
 class InstitutionView(msgspec.Struct):
@@ -39,42 +49,63 @@ class InstitutionView(msgspec.Struct):
     updated_at: datetime
 
 
+class InstitutionFilters(msgspec.Struct, kw_only=True, frozen=True):
+    """The directory's filters: each field a query parameter and, by its name, the column
+    it matches (`shared.projections.listing`); a new filter on a column is one field."""
+
+    status: InstitutionStatus | None = None
+    kind: InstitutionType | None = None
+    pdm: Annotated[str | None, Parameter(pattern=r"^\d{4}$")] = None
+    q: SearchText = None
+
+
+class PublicInstitution(msgspec.Struct):
+    """What anyone may see of an institution (seed 002: institution data open to the
+    public). The allow-list: only these columns are selected, never the officers or any
+    other personal data."""
+
+    id: UUID
+    name: str
+    kind: InstitutionType
+    owner: Owner
+    pdm: str
+    address: str | None
+    status: InstitutionStatus
+    # The accreditation (grade and expiry) joins here once its read model lands.
+
+
 _COLUMNS = ", ".join(InstitutionView.__struct_fields__)
-DIRECTORY = TemporalTable(TABLE, ["tenant_id", *InstitutionView.__struct_fields__])
-_FILTERS = """($1::text IS NULL OR status = $1) AND ($2::text IS NULL OR kind = $2)
-          AND ($3::text IS NULL OR pdm = $3)"""
-_LIST = Query(
-    InstitutionView,
-    f"""SELECT {_COLUMNS} FROM {TABLE} WHERE {_FILTERS}
-        ORDER BY name, id LIMIT $4 OFFSET $5""",
-)
-_LIST_AS_OF = Query(
-    InstitutionView,
-    f"""SELECT {_COLUMNS} FROM {DIRECTORY.history}
-        WHERE {DIRECTORY.valid_at("$6")} AND {_FILTERS}
-        ORDER BY name, id LIMIT $4 OFFSET $5""",
-)
+DIRECTORY = TemporalTable(TABLE, ["tenant_id", *InstitutionView.__struct_fields__, "search"])
+INSTITUTIONS = Listing(InstitutionView, DIRECTORY, InstitutionFilters, order="name, id")
+PUBLIC_INSTITUTIONS = Listing(PublicInstitution, DIRECTORY, InstitutionFilters, order="name, id")
 _ONE = Query(InstitutionView, f"SELECT {_COLUMNS} FROM {TABLE} WHERE id = $1")
+_PUBLIC_ONE = Query(
+    PublicInstitution,
+    f"SELECT {', '.join(PublicInstitution.__struct_fields__)} FROM {TABLE} WHERE id = $1",
+)
+_SEARCHED = Query(_Searched, f"SELECT name, address FROM {TABLE} WHERE tenant_id = $1 AND id = $2")
 
 
 async def list_institutions(
     conn: DbConnection,
+    filters: InstitutionFilters,
     *,
-    status: InstitutionStatus | None,
-    kind: InstitutionType | None,
-    pdm: str | None,
     limit: int,
     offset: int,
     as_of: datetime | None = None,
-) -> list[InstitutionView]:
-    """The institutions now, or as they were at `as_of`."""
-    if as_of is None:
-        return await _LIST.all(conn, status, kind, pdm, limit, offset)
-    return await _LIST_AS_OF.all(conn, status, kind, pdm, limit, offset, as_of)
+) -> Page[InstitutionView]:
+    """A page of the institutions now, or as they were at `as_of`, with the total."""
+    return await INSTITUTIONS.page(conn, filters, limit=limit, offset=offset, as_of=as_of)
 
 
 async def get_institution(conn: DbConnection, institution_id: UUID) -> InstitutionView | None:
     return await _ONE.one(conn, institution_id)
+
+
+async def get_public_institution(
+    conn: DbConnection, institution_id: UUID
+) -> PublicInstitution | None:
+    return await _PUBLIC_ONE.one(conn, institution_id)
 
 
 class InstitutionsProjection:
@@ -83,7 +114,18 @@ class InstitutionsProjection:
 
     @singledispatchmethod
     async def on(self, event: object, conn: DbConnection, envelope: EventEnvelope) -> None:
-        """Events this read model does not show."""
+        """Other events change nothing shown here, but an institution's own (its officers,
+        its profile) still move the row to the record's version: clients send that version
+        back (If-Match) with their next command."""
+        if envelope.aggregate == "Institution":
+            await _update(conn, envelope)
+
+    @on.register
+    async def _(
+        self, event: Institution.AddressChanged, conn: DbConnection, envelope: EventEnvelope
+    ) -> None:
+        # The directory (and its search text) shows where the institution is now.
+        await _update(conn, envelope, address=event.address)
 
     @on.register
     async def _(
@@ -99,6 +141,7 @@ class InstitutionsProjection:
                 "pdm": event.pdm,
                 "address": event.address,
                 "unit": event.unit,
+                "search": searchable(event.name, event.address),
                 "status": InstitutionStatus.ACTIVE,
                 "registered_at": envelope.occurred_at,
                 "updated_at": envelope.occurred_at,
@@ -136,6 +179,13 @@ class InstitutionsProjection:
         await _update(conn, envelope, status=InstitutionStatus.CLOSED)
 
 
-async def _update(conn: DbConnection, envelope: EventEnvelope, **changes: object) -> None:
-    """The institution's row after one more event: its version, when, and what changed."""
+async def _update(conn: DbConnection, envelope: EventEnvelope, **changes: Any) -> None:
+    """The institution's row after one more event: its version, when, and what changed;
+    its search text follows its name and address."""
+    if {"name", "address"} & changes.keys():
+        row = await _SEARCHED.one(conn, envelope.tenant, envelope.aggregate_id)
+        if row is not None:
+            changes["search"] = searchable(
+                changes.get("name", row.name), changes.get("address", row.address)
+            )
     await DIRECTORY.update(conn, envelope, {"updated_at": envelope.occurred_at, **changes})

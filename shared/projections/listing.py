@@ -1,0 +1,216 @@
+"""Lists of a read model with filters, text search, paging and a total count: now, or as of
+a moment (its history table, `shared.projections.temporal`), one page or every row
+(downloads stream them through a cursor).
+
+A read model declares its filters once, as a msgspec Struct whose fields are the query
+parameters (with their Litestar `Parameter` rules) and, by name, the columns they match:
+
+    class InstitutionFilters(msgspec.Struct, kw_only=True, frozen=True):
+        status: InstitutionStatus | None = None
+        pdm: Annotated[str | None, Parameter(pattern=r"^\\d{4}$")] = None
+        q: SearchText = None
+
+Adding a filter on a column is one field. `filter_parameters(InstitutionFilters)` turns the
+Struct into a Litestar dependency, so every route taking it (the list, its downloads, the
+public directory) gets the same parameters, rules and OpenAPI description.
+
+Text search: a `SearchText` field matches every word of it, anywhere, in the row's search
+column: text the projection writes with `searchable(...)`, folded (case, accents and
+punctuation away), so "aisyiyah" finds "'Aisyiyah" (any apostrophe) and "Jose" finds
+"José". Folding in
+Python, not with `unaccent` in SQL: `unaccent` is not immutable (no index on it) and the
+embedded `pgserver` PostgreSQL ships without it. The words are `LIKE '%word%'`
+conditions, which a trigram GIN index on the search column answers (`pg_trgm`, where the
+server has it: see the registry's migration 008) and a scan answers otherwise.
+"""
+
+from __future__ import annotations
+
+import inspect
+import re
+import unicodedata
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import datetime
+from enum import Enum
+from typing import Annotated, Any, Generic, TypeVar, get_origin, get_type_hints
+
+import msgspec
+from litestar.di import Provide
+from litestar.params import Parameter, QueryParameter
+
+from shared.db.pool import DbConnection
+from shared.projections.temporal import TemporalTable
+
+T = TypeVar("T", bound=msgspec.Struct)
+F = TypeVar("F", bound=msgspec.Struct)
+
+SEARCH_MAX_LENGTH = 100
+# More words than this narrow nothing a person meant; they would only multiply the
+# statements the server prepares.
+SEARCH_MAX_WORDS = 8
+
+SearchText = Annotated[
+    str | None,
+    Parameter(
+        min_length=1,
+        max_length=SEARCH_MAX_LENGTH,
+        description="words to find in the name and address: each word, anywhere, "
+        "ignoring case and accents (`wiyung lksa`)",
+    ),
+]
+
+_NOT_WORD = re.compile(r"[\W_]+")
+
+
+def fold(text: str) -> str:
+    """`text` as search compares it: accents off (NFKD without combining marks), case
+    folded, every run of punctuation or space one space."""
+    decomposed = unicodedata.normalize("NFKD", text)
+    bare = "".join(c for c in decomposed if not unicodedata.combining(c))
+    return _NOT_WORD.sub(" ", bare.casefold()).strip()
+
+
+def searchable(*parts: str | None) -> str:
+    """The search column's value for a row: its searchable texts, folded."""
+    return fold(" ".join(p for p in parts if p))
+
+
+def _words(text: str) -> list[str]:
+    return fold(text).split()[:SEARCH_MAX_WORDS]
+
+
+class Page(msgspec.Struct, Generic[T]):
+    """One page of a list and how many rows the whole list has."""
+
+    items: list[T]
+    total: int
+
+
+@dataclass(frozen=True)
+class Listing(Generic[T, F]):
+    """The rows of `table` as `view`, narrowed by the `filters` Struct (field = column,
+    except the `search` fields, which match the folded `search_column`), ordered by
+    `order` (which must end with a unique column: pages never overlap)."""
+
+    view: type[T]
+    table: TemporalTable
+    filters: type[F]
+    order: str
+    search_column: str = "search"
+
+    def _where(self, filters: F, args: list[Any]) -> str:
+        conditions: list[str] = []
+        for name in self.filters.__struct_fields__:
+            value = getattr(filters, name)
+            if value is None:
+                continue
+            if _is_search(self.filters, name):
+                words = _words(value)
+                if not words:
+                    # Nothing to look for (only punctuation): nothing found.
+                    conditions.append("false")
+                for word in words:
+                    args.append(f"%{word}%")
+                    conditions.append(f"{self.search_column} LIKE ${len(args)}")
+                continue
+            args.append(value.value if isinstance(value, Enum) else value)
+            conditions.append(f"{name} = ${len(args)}")
+        return " AND ".join(conditions) or "true"
+
+    def _select(self, filters: F, as_of: datetime | None, tail: str = "") -> tuple[str, list[Any]]:
+        args: list[Any] = []
+        where = self._where(filters, args)
+        source = self.table.table
+        if as_of is not None:
+            args.append(as_of)
+            source = self.table.history
+            where = f"{self.table.valid_at(f'${len(args)}')} AND {where}"
+        columns = ", ".join(self.view.__struct_fields__)
+        return f"SELECT {columns}{tail} FROM {source} WHERE {where} ORDER BY {self.order}", args
+
+    async def page(
+        self,
+        conn: DbConnection,
+        filters: F,
+        *,
+        limit: int,
+        offset: int,
+        as_of: datetime | None = None,
+    ) -> Page[T]:
+        """One page and the list's total, from one statement (one snapshot)."""
+        sql, args = self._select(filters, as_of, tail=", count(*) OVER () AS total_count")
+        rows = await conn.fetch(
+            f"{sql} LIMIT ${len(args) + 1} OFFSET ${len(args) + 2}", *args, limit, offset
+        )
+        if rows:
+            total = int(rows[0]["total_count"])
+        elif offset == 0:
+            total = 0
+        else:
+            # Past the end: no row carries the count.
+            count_sql, count_args = self._select(filters, as_of)
+            total = int(
+                await conn.fetchval(f"SELECT count(*) FROM ({count_sql}) AS l", *count_args)
+            )
+        fields = self.view.__struct_fields__
+        return Page([self.view(**{f: row[f] for f in fields}) for row in rows], total)
+
+    async def rows(
+        self, conn: DbConnection, filters: F, *, as_of: datetime | None = None
+    ) -> AsyncIterator[T]:
+        """Every row, through a server-side cursor (`conn` must be in a transaction): a
+        download of thousands of rows holds a batch in memory, not the list."""
+        sql, args = self._select(filters, as_of)
+        async for row in conn.cursor(sql, *args, prefetch=500):
+            yield self.view(**dict(row))
+
+
+def _is_search(filters: type[msgspec.Struct], name: str) -> bool:
+    return bool(get_type_hints(filters, include_extras=True)[name] == SearchText)
+
+
+def _from_query(hint: Any) -> Any:
+    """A field's type as a query parameter: as declared when it carries its `Parameter`,
+    else marked as one (Litestar deprecates inferring where a parameter comes from)."""
+    if get_origin(hint) is Annotated:
+        return hint
+    return Annotated[hint, QueryParameter()]
+
+
+def filter_parameters(filters: type[F]) -> Provide:
+    """A Litestar dependency building `filters` from the query parameters its fields
+    declare (name, type, `Parameter` rules and default), for every route that lists."""
+    hints = get_type_hints(filters, include_extras=True)
+    # msgspec keeps the defaults of the last fields, in order.
+    with_default = filters.__struct_fields__[
+        len(filters.__struct_fields__) - len(filters.__struct_defaults__) :
+    ]
+    defaults = dict(zip(with_default, filters.__struct_defaults__, strict=True))
+    parameters = [
+        inspect.Parameter(
+            name,
+            inspect.Parameter.KEYWORD_ONLY,
+            annotation=_from_query(hints[name]),
+            default=defaults.get(name, inspect.Parameter.empty),
+        )
+        for name in filters.__struct_fields__
+    ]
+
+    async def provide(**values: Any) -> F:
+        return filters(**values)
+
+    # Litestar reads a dependency's parameters from its signature and type hints.
+    provide.__signature__ = inspect.Signature(parameters, return_annotation=filters)  # type: ignore[attr-defined]
+    provide.__annotations__ = {**{p.name: p.annotation for p in parameters}, "return": filters}
+    return Provide(provide)
+
+
+__all__ = [
+    "Listing",
+    "Page",
+    "SearchText",
+    "filter_parameters",
+    "fold",
+    "searchable",
+]
