@@ -363,7 +363,16 @@ def from_log(
 
     async def section(totals: Totals) -> AsyncIterator[bytes]:
         async with conn.transaction(isolation="repeatable_read", readonly=True):
-            await conn.execute("SELECT set_config('app.tenant_id', $1, true)", tenant)
+            # With the tenant's row-level security policy the planner expects a few rows (it
+            # cannot estimate the policy's condition) and would have workers read the whole
+            # log and sort it on disk before the first row; one reader in the index's order
+            # streams it instead.
+            await conn.execute(
+                "SELECT set_config('app.tenant_id', $1, true), "
+                "set_config('enable_sort', 'off', true), "
+                "set_config('max_parallel_workers_per_gather', '0', true)",
+                tenant,
+            )
             async for chunk in service_events(
                 conn, service, tenant, after=after, until=until, totals=totals
             ):

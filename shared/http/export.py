@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack
 from typing import Annotated, Any
 
 import httpx
@@ -95,25 +96,24 @@ class ExportController(Controller):
         authorization = request.headers.get("authorization", "")
 
         async def body() -> AsyncIterator[bytes]:
-            async with (
-                runtime.db.acquire(timeout=CONNECTION_WAIT_SECONDS) as conn,
-                httpx.AsyncClient(headers={"Authorization": authorization}, timeout=30) as client,
-            ):
-                sections: dict[str, Section] = {
-                    name: (
-                        from_log(conn, name, tenant, position, bound)
-                        if name == runtime.name
-                        else from_service(
-                            client,
-                            runtime.settings.service_url(name),
-                            name,
-                            tenant,
-                            position,
-                            until,
+            # A connection for its own log, a client for the others' parts: each only when
+            # asked for (a client costs a TLS context, a few tens of milliseconds).
+            async with AsyncExitStack() as stack:
+                sections: dict[str, Section] = {}
+                client: httpx.AsyncClient | None = None
+                for name, position in cursor.after.items():
+                    if name == runtime.name:
+                        conn = await stack.enter_async_context(
+                            runtime.db.acquire(timeout=CONNECTION_WAIT_SECONDS)
                         )
-                    )
-                    for name, position in cursor.after.items()
-                }
+                        sections[name] = from_log(conn, name, tenant, position, bound)
+                        continue
+                    if client is None:
+                        client = await stack.enter_async_context(
+                            httpx.AsyncClient(headers={"Authorization": authorization}, timeout=30)
+                        )
+                    url = runtime.settings.service_url(name)
+                    sections[name] = from_service(client, url, name, tenant, position, until)
                 async for chunk in document(tenant, cursor, bound, sections):
                     yield chunk
 
