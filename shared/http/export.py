@@ -7,7 +7,9 @@ A client that wants no second hop asks each service for its own part
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import ssl
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
 from typing import Annotated, Any
@@ -97,7 +99,7 @@ class ExportController(Controller):
 
         async def body() -> AsyncIterator[bytes]:
             # A connection for its own log, a client for the others' parts: each only when
-            # asked for (a client costs a TLS context, a few tens of milliseconds).
+            # asked for.
             async with AsyncExitStack() as stack:
                 sections: dict[str, Section] = {}
                 client: httpx.AsyncClient | None = None
@@ -118,6 +120,13 @@ class ExportController(Controller):
                     yield chunk
 
         return Stream(body(), media_type=MEDIA_TYPE)
+
+
+@functools.cache
+def _tls() -> ssl.SSLContext:
+    """The clients' TLS settings (httpx's defaults), made once: making them reads the CA
+    store, tens of milliseconds of every export that asks another service."""
+    return httpx.create_ssl_context()
 
 
 # Bytes of another service's part passed on at once (fewer, larger writes to the response).
