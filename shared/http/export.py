@@ -112,7 +112,11 @@ class ExportController(Controller):
                         continue
                     if client is None:
                         client = await stack.enter_async_context(
-                            httpx.AsyncClient(headers={"Authorization": authorization}, timeout=30)
+                            httpx.AsyncClient(
+                                headers={"Authorization": authorization},
+                                timeout=30,
+                                verify=_tls(),
+                            )
                         )
                     url = runtime.settings.service_url(name)
                     sections[name] = from_service(client, url, name, tenant, position, until)
