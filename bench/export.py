@@ -12,7 +12,9 @@ measures), then times, each reading every event of the tenant:
   writing the NDJSON document into a file;
 - **CLI**: `mpks audit export --tenant 35 --out FILE` as a process (start-up included);
 - **HTTP**: `GET /v1/tenants/35/export` streamed from the registry service (its own log from
-  PostgreSQL, the others' through their services), written to a file.
+  PostgreSQL, the others' through their services), written to a file;
+- **HTTP parts**: each service's own part (`?service=<name>` at its URL, one hop) in turn,
+  into one file (three documents, each whole).
 
 Each round times every path after a raw COPY (`--rounds`, 3 by default); prints rows/s for
 each and its ratio to the raw COPY of its round, the median of the rounds. `make bench-export`
@@ -35,7 +37,7 @@ import uuid
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 from urllib.parse import urlparse, urlunparse
 
 import asyncpg
@@ -165,17 +167,29 @@ async def _ready(url: str) -> None:
     raise RuntimeError(f"{url} did not get ready")
 
 
-async def http_export(url: str, token: str, out: Path) -> None:
-    headers = {"Authorization": f"Bearer {token}"}
+async def _download(
+    http: httpx.AsyncClient, url: str, token: str, into: IO[bytes], **params: str
+) -> None:
     export_url = f"{url}/v1/tenants/{TENANT}/export"
-    async with (
-        httpx.AsyncClient(timeout=600) as http,
-        http.stream("GET", export_url, headers=headers) as r,
-    ):
+    headers = {"Authorization": f"Bearer {token}"}
+    async with http.stream("GET", export_url, headers=headers, params=params) as r:
         r.raise_for_status()
+        async for chunk in r.aiter_raw():
+            into.write(chunk)
+
+
+async def http_export(url: str, token: str, out: Path) -> None:
+    async with httpx.AsyncClient(timeout=600) as http:
         with out.open("wb") as f:
-            async for chunk in r.aiter_raw():
-                f.write(chunk)
+            await _download(http, url, token, f)
+
+
+async def http_parts(urls: dict[str, str], token: str, out: Path) -> None:
+    """Each service's own part from that service (one hop each), one after the other."""
+    async with httpx.AsyncClient(timeout=600) as http:
+        with out.open("wb") as f:
+            for name, url in urls.items():
+                await _download(http, url, token, f, service=name)
 
 
 async def main(total: int, with_http: bool, rounds: int) -> None:
@@ -213,6 +227,7 @@ async def main(total: int, with_http: bool, rounds: int) -> None:
             )
             raw_file, export_file = workdir / "raw.copy", workdir / "export.ndjson"
             cli_file, http_file = workdir / "cli.ndjson", workdir / "http.ndjson"
+            parts_file = workdir / "parts.ndjson"
 
             async def cli() -> None:
                 # With its progress bar, as a user runs it.
@@ -230,6 +245,7 @@ async def main(total: int, with_http: bool, rounds: int) -> None:
             }
             if with_http:
                 paths["HTTP"] = (http_file, lambda: http_export(urls["registry"], token, http_file))
+                paths["HTTP parts"] = (parts_file, lambda: http_parts(urls, token, parts_file))
             # Once untimed, so every run reads the same warm cache.
             await raw_copy(owner, raw_file)
             # Each round times every path right after a raw COPY, and each path's ratio is
@@ -245,13 +261,13 @@ async def main(total: int, with_http: bool, rounds: int) -> None:
                     raw = raw or took
                     seconds[label].append(took)
                     ratios[label].append(raw / took)
-            print(f"\n{'path':<10} {'rows/s':>12} {'MB':>8} {'ratio to raw COPY':>18}  (rounds)")
+            print(f"\n{'path':<11} {'rows/s':>12} {'MB':>8} {'ratio to raw COPY':>18}  (rounds)")
             for label, (file, _) in paths.items():
                 size = file.stat().st_size / 1e6
                 rate = total / statistics.median(seconds[label])
                 each = " ".join(f"{r:.2f}" for r in ratios[label])
                 print(
-                    f"{label:<10} {rate:>12,.0f} {size:>8.0f} "
+                    f"{label:<11} {rate:>12,.0f} {size:>8.0f} "
                     f"{statistics.median(ratios[label]):>18.2f}  ({each})"
                 )
             print("(ratio = raw COPY seconds / path seconds, median of the rounds; target ≥ 0.50)")
