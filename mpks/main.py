@@ -1,5 +1,9 @@
 """`mpks` — run the platform locally, mint development tokens, migrate, inspect."""
 
+# Each command imports what it runs when it runs (the services, litestar, asyncpg, rich: about
+# a second together), so `mpks --help` and a one-off command such as `mpks audit export` start
+# at once.
+
 from __future__ import annotations
 
 import argparse

@@ -9,17 +9,13 @@ import asyncio
 import sys
 from contextlib import ExitStack
 from datetime import datetime
-from typing import IO
-
-import asyncpg
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from typing import IO, TYPE_CHECKING
 
 from services.bootstrap import SERVICES
-from shared.audit.export import Cursor, ExportError, parse_until, read_export
-from shared.eventstore.stores import events_table, tenant_schema
 from shared.settings import Settings
-from shared.tenancy import province_codes
+
+if TYPE_CHECKING:
+    from shared.audit.export import Cursor
 
 
 def add_export_parser(audit: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -55,7 +51,9 @@ def add_export_parser(audit: argparse._SubParsersAction[argparse.ArgumentParser]
 
 
 def cmd_export(args: argparse.Namespace, settings: Settings) -> int:
-    from mpks.up import one_off_database
+    # Imported here: `mpks` builds every command's parser, and only this one needs them.
+    from shared.audit.export import Cursor, ExportError, parse_until
+    from shared.tenancy import province_codes
 
     services = args.service or list(SERVICES)
     try:
@@ -70,7 +68,14 @@ def cmd_export(args: argparse.Namespace, settings: Settings) -> int:
         out: IO[bytes] = (
             stack.enter_context(open(args.out, "wb")) if args.out else sys.stdout.buffer
         )
-        database_url = stack.enter_context(one_off_database(settings))
+        if settings.database_url is not None:
+            # What `one_off_database` answers first, without importing `mpks.up` (which
+            # brings the services: most of a second).
+            database_url = settings.database_url
+        else:
+            from mpks.up import one_off_database
+
+            database_url = stack.enter_context(one_off_database(settings))
         events = asyncio.run(_export(database_url, args.tenant, cursor, until, out, args.quiet))
     print(f"mpks audit export: {events:,} events of tenant {args.tenant}", file=sys.stderr)
     return 0
@@ -84,33 +89,40 @@ async def _export(
     out: IO[bytes],
     quiet: bool,
 ) -> int:
+    import asyncpg
+    from rich.console import Console
+    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from shared.audit.export import Totals, log_heads, read_export
+
     conn = await asyncpg.connect(database_url)
     try:
-        expected = 0
-        for service, after in cursor.after.items():
-            table = f"{tenant_schema(service, tenant)}.{events_table(service)}"
-            expected += await conn.fetchval(
-                f"SELECT count(*) FROM {table} WHERE notification_id > $1", after
-            )
+        # The bar runs over positions, from where the export starts to each log's head (an
+        # index lookup, where counting the events would read every log once more before the
+        # export reads it): a log's positions have gaps, so it measures how far the export
+        # is through the logs, and it ends full unless `--until` cuts the logs before.
+        heads = await log_heads(conn, tenant, cursor)
+        total = sum(max(heads[s] - after, 0) for s, after in cursor.after.items())
         progress = Progress(
             TextColumn("export {task.fields[tenant]}"),
             BarColumn(),
-            MofNCompleteColumn(),
+            TextColumn("{task.percentage:>3.0f}% of the positions"),
             TimeRemainingColumn(),
             console=Console(stderr=True),
             disable=quiet,
         )
-        lines = 0
+        totals = Totals(tenant, cursor)
         with progress:
-            task = progress.add_task("export", total=expected, tenant=tenant)
+            task = progress.add_task("export", total=total or 1, tenant=tenant)
             async for chunk in read_export(
-                dict.fromkeys(cursor.after, conn), tenant, cursor, until
+                dict.fromkeys(cursor.after, conn), tenant, cursor, until, totals
             ):
                 out.write(chunk)
-                lines += chunk.count(b"\n")
-                progress.update(task, completed=max(lines - 1, 0))
+                done = sum(totals.last[s] - after for s, after in cursor.after.items())
+                # Events appended since the heads were read push the end further.
+                total = max(total, done)
+                progress.update(task, completed=done, total=total or 1)
         out.flush()
-        # Less the header and end lines.
-        return lines - 2
+        return sum(totals.events.values())
     finally:
         await conn.close()

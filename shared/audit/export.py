@@ -16,12 +16,13 @@ them, byte for byte.
 from __future__ import annotations
 
 import asyncio
+import bisect
 import hashlib
 import re
-from collections.abc import AsyncIterator, Callable, Iterable, Mapping
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
+from typing import Any
 
-import httpx
 import msgspec
 
 from shared.audit.checkpoints import stored_checkpoints
@@ -32,17 +33,17 @@ from shared.eventstore.stores import events_table, tenant_schema
 FORMAT = 1
 MEDIA_TYPE = "application/x-ndjson"
 
-# Rows each round trip brings: large enough that the round trips cost little next to the
-# rows, small enough that a stream answers at once and holds little memory.
+# Rows each round trip brings, and the events of one chunk of the document (a few MB): large
+# enough that the round trips and the writes cost little next to the rows, small enough that
+# a stream answers at once and holds little memory.
 _BATCH = 5000
-# Bytes gathered before a chunk goes out (to the HTTP response, the file).
-_CHUNK = 256 * 1024
 
 # The columns an export reads from each log, the text ones as bytes (spliced as they come).
-# `hash` is the event's link in the tenant's hash chain (`shared.audit.chain`), in hex.
+# `hash` is the event's link in the tenant's hash chain (`shared.audit.chain`), as the JSON
+# string of its hex (or `null`, not chained yet).
 COLUMNS = (
     "notification_id, originator_id::text::bytea, originator_version, topic, state, "
-    "encode(hash, 'hex')::bytea"
+    "convert_to(coalesce('\"' || encode(hash, 'hex') || '\"', 'null'), 'UTF8')"
 )
 
 
@@ -142,21 +143,20 @@ class Checkpoint(msgspec.Struct, frozen=True, kw_only=True, tag_field="type", ta
     signature: str
 
 
-class _Stored(msgspec.Struct):
-    """The stored state, its parts left as bytes."""
-
-    v: int
-    meta: msgspec.Raw
-    data: msgspec.Raw
-
-
 class _Occurred(msgspec.Struct):
     # The library's `timestamp`, as stored (a JSON string, quotes included).
     timestamp: msgspec.Raw
 
 
+class _Stored(msgspec.Struct):
+    """What a line needs of the stored state that is not already in its bytes: the rest
+    (`meta`, `data`) is spliced from the state as it is."""
+
+    v: int
+    data: _Occurred
+
+
 _stored = msgspec.json.Decoder(_Stored)
-_occurred = msgspec.json.Decoder(_Occurred)
 _moment = msgspec.json.Decoder(datetime)
 _encode = msgspec.json.encode
 
@@ -243,68 +243,82 @@ async def service_events(
             _encode(tenant),
         )
         + b'"position":%d,"aggregate":%b,"aggregate_id":"%b","aggregate_version":%d,'
-        + b'"event":%b,"event_version":%d,"occurred_at":%b,"meta":%b,"data":%b,"hash":%b}\n'
+        + b'"event":%b,"event_version":%d,"occurred_at":%b%b,"hash":%b}\n'
     )
-    # A topic's aggregate and event names as JSON strings (a log has a few dozen topics).
-    names: dict[str, tuple[bytes, bytes]] = {}
-    stored_of, occurred_of, moment_of = _stored.decode, _occurred.decode, _moment.decode
-    lines: list[bytes] = []
-    size = 0
-    cut = False
+    names = _Names()
+    stored_of = _stored.decode
     following = asyncio.ensure_future(rows_of.fetch(_BATCH))
     try:
-        while not cut:
+        while True:
             rows = await following
-            if len(rows) == _BATCH:
+            full = len(rows) == _BATCH
+            if until is not None:
+                kept = _occurred_by(rows, until)
+                full = full and kept == len(rows)
+                rows = rows[:kept]
+            if full:
                 # Ask for the next batch before formatting this one, so PostgreSQL sends it
                 # while Python works (a pause lets the request go out).
                 following = asyncio.ensure_future(rows_of.fetch(_BATCH))
                 await asyncio.sleep(0)
-            exported = 0
-            last = totals.last[service]
-            for position, aggregate_id, version, topic, state, chain_hash in rows:
-                stored = stored_of(state)
-                occurred = occurred_of(stored.data).timestamp
-                if until is not None and moment_of(occurred) > until:
-                    cut = True
-                    break
-                named = names.get(topic)
-                if named is None:
-                    aggregate, _, event = topic.partition(".")
-                    named = names[topic] = (_encode(aggregate), _encode(event))
-                lines.append(
-                    line
-                    % (
-                        position,
-                        named[0],
-                        aggregate_id,
-                        version,
-                        named[1],
-                        stored.v,
-                        occurred,
-                        stored.meta,
-                        stored.data,
-                        b"null" if chain_hash is None else b'"%b"' % chain_hash,
-                    )
-                )
-                size += len(lines[-1])
-                exported += 1
-                last = position
-                while signed and signed[-1][0] <= position:
-                    lines.append(signed.pop()[1])
-            totals.events[service] += exported
-            totals.last[service] = last
-            if len(rows) < _BATCH:
+            if not rows:
                 break
-            if size >= _CHUNK:
-                yield totals.add(b"".join(lines))
-                lines, size = [], 0
+            # The per-event work, kept to one decoding (the event version and the time it
+            # occurred) and one formatting: `meta` and `data` are the state after its `"v"`
+            # (`,"meta":<meta>,"data":<data>` without the closing brace: the state's form is
+            # in the module's docstring).
+            lines = [
+                line
+                % (
+                    position,
+                    names[topic][0],
+                    aggregate_id,
+                    version,
+                    names[topic][1],
+                    (stored := stored_of(state)).v,
+                    stored.data.timestamp,
+                    state[state.index(b",", 5) : -1],
+                    chain_hash,
+                )
+                for position, aggregate_id, version, topic, state, chain_hash in rows
+            ]
+            last = rows[-1][0]
+            # Each checkpoint after its event (found by position: the rows are in order).
+            while signed and signed[-1][0] <= last:
+                position, checkpoint = signed.pop()
+                at = bisect.bisect_right(rows, position, key=_position)
+                lines.insert(at + len(lines) - len(rows), checkpoint)
+            totals.events[service] += len(rows)
+            totals.last[service] = last
+            yield totals.add(b"".join(lines))
+            if not full:
+                break
     finally:
         # The connection runs one statement at a time: a batch still on its way (the log
         # cut at `until`, or the reader gone) must have arrived before the next statement.
         await asyncio.wait([following])
-    if lines:
-        yield totals.add(b"".join(lines))
+
+
+def _position(row: Sequence[Any]) -> int:
+    position: int = row[0]
+    return position
+
+
+def _occurred_by(rows: Sequence[Sequence[Any]], until: datetime) -> int:
+    """How many of `rows` (in position order) occurred by `until`."""
+    for kept, row in enumerate(rows):
+        if _moment.decode(_stored.decode(row[4]).data.timestamp) > until:
+            return kept
+    return len(rows)
+
+
+class _Names(dict[str, tuple[bytes, bytes]]):
+    """A topic's aggregate and event names as JSON strings (a log has a few dozen topics)."""
+
+    def __missing__(self, topic: str) -> tuple[bytes, bytes]:
+        aggregate, _, event = topic.partition(".")
+        named = self[topic] = (_encode(aggregate), _encode(event))
+        return named
 
 
 def _checkpoint_line(checkpoint: SignedCheckpoint) -> tuple[int, bytes]:
@@ -326,11 +340,15 @@ Section = Callable[[Totals], AsyncIterator[bytes]]
 
 
 async def document(
-    tenant: str, cursor: Cursor, until: datetime | None, sections: Mapping[str, Section]
+    tenant: str,
+    cursor: Cursor,
+    until: datetime | None,
+    sections: Mapping[str, Section],
+    totals: Totals | None = None,
 ) -> AsyncIterator[bytes]:
     """The header, each service's events (`sections`, one per service of the cursor, in its
     order) and the end line with the counts and the digest."""
-    totals = Totals(tenant, cursor)
+    totals = totals or Totals(tenant, cursor)
     yield totals.add(header(tenant, cursor, until))
     for service in cursor.after:
         async for chunk in sections[service](totals):
@@ -345,7 +363,16 @@ def from_log(
 
     async def section(totals: Totals) -> AsyncIterator[bytes]:
         async with conn.transaction(isolation="repeatable_read", readonly=True):
-            await conn.execute("SELECT set_config('app.tenant_id', $1, true)", tenant)
+            # With the tenant's row-level security policy the planner expects a few rows (it
+            # cannot estimate the policy's condition) and would have workers read the whole
+            # log and sort it on disk before the first row; one reader in the index's order
+            # streams it instead.
+            await conn.execute(
+                "SELECT set_config('app.tenant_id', $1, true), "
+                "set_config('enable_sort', 'off', true), "
+                "set_config('max_parallel_workers_per_gather', '0', true)",
+                tenant,
+            )
             async for chunk in service_events(
                 conn, service, tenant, after=after, until=until, totals=totals
             ):
@@ -359,9 +386,11 @@ def read_export(
     tenant: str,
     cursor: Cursor,
     until: datetime | None,
+    totals: Totals | None = None,
 ) -> AsyncIterator[bytes]:
     """The whole document from connections that can each read its service's log (the
-    owner's, for the CLI)."""
+    owner's, for the CLI); `totals`, when given, follows the counts and last positions as
+    the chunks go out."""
     return document(
         tenant,
         cursor,
@@ -370,56 +399,19 @@ def read_export(
             service: from_log(connections[service], service, tenant, after, until)
             for service, after in cursor.after.items()
         },
+        totals,
     )
 
 
-_end = msgspec.json.Decoder(End)
-
-
-def from_service(
-    client: httpx.AsyncClient, url: str, service: str, tenant: str, after: int, until: str | None
-) -> Section:
-    """A service's events from its own export (`GET …/export?service=…`): each service reads
-    only its own log. Its header and end line are left out; the end line's counts go into
-    this document's, and its digest is checked, so a cut or altered answer ends this
-    document without an end line."""
-
-    async def section(totals: Totals) -> AsyncIterator[bytes]:
-        params = {"service": service, "from": f"{service}:{after}"}
-        if until is not None:
-            params["until"] = until
-        digest = hashlib.sha256()
-        async with client.stream(
-            "GET", f"{url}/v1/tenants/{tenant}/export", params=params
-        ) as response:
-            response.raise_for_status()
-            pending = b""
-            in_header = True
-            async for chunk in response.aiter_bytes():
-                pending += chunk
-                if in_header:
-                    first = pending.find(b"\n")
-                    if first < 0:
-                        continue
-                    digest.update(pending[: first + 1])
-                    pending, in_header = pending[first + 1 :], False
-                # Everything but the last complete line, which may be the end line.
-                last = pending.rfind(b"\n", 0, max(pending.rfind(b"\n"), 0))
-                if last >= 0:
-                    lines, pending = pending[: last + 1], pending[last + 1 :]
-                    digest.update(lines)
-                    yield totals.add(lines)
-        try:
-            end = _end.decode(pending)
-        except msgspec.DecodeError as exc:
-            raise ExportIncomplete(f"{service}'s export ended without its end line") from exc
-        if end.sha256 != digest.hexdigest():
-            raise ExportIncomplete(f"{service}'s export does not match its digest")
-        totals.events[service] = end.services[service].events
-        totals.last[service] = end.services[service].last_position
-
-    return section
-
-
-class ExportIncomplete(RuntimeError):
-    """A service's part of the export did not arrive whole."""
+async def log_heads(conn: DbConnection, tenant: str, cursor: Cursor) -> dict[str, int]:
+    """The last position of each of the cursor's logs (0: empty), an index lookup each."""
+    heads = await conn.fetchrow(
+        "SELECT "
+        + ", ".join(
+            f"(SELECT coalesce(max(notification_id), 0) FROM "
+            f"{tenant_schema(service, tenant)}.{events_table(service)})"
+            for service in cursor.after
+        )
+    )
+    assert heads is not None
+    return dict(zip(cursor.after, heads, strict=True))

@@ -1,13 +1,21 @@
 """`GET /v1/tenants/{tenant}/export`: the tenant's export (`shared.audit.export`) streamed as
 NDJSON, every service's events in one document from whichever service is asked: its own log
-from PostgreSQL, the others' from their own export (each service reads only its own log)."""
+from PostgreSQL, the others' from their own export (each service reads only its own log).
+
+A client that wants no second hop asks each service for its own part
+(`?service=<its name>`): that service answers from its log alone."""
 
 from __future__ import annotations
 
+import functools
+import hashlib
+import ssl
 from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack
 from typing import Annotated, Any
 
 import httpx
+import msgspec
 from litestar import Controller, Request, get
 from litestar.exceptions import ValidationException
 from litestar.params import FromPath, QueryParameter, SkipValidation
@@ -16,11 +24,12 @@ from litestar.response import Stream
 from shared.audit.export import (
     MEDIA_TYPE,
     Cursor,
+    End,
     ExportError,
     Section,
+    Totals,
     document,
     from_log,
-    from_service,
     parse_until,
 )
 from shared.auth import Role
@@ -89,26 +98,108 @@ class ExportController(Controller):
         authorization = request.headers.get("authorization", "")
 
         async def body() -> AsyncIterator[bytes]:
-            async with (
-                runtime.db.acquire(timeout=CONNECTION_WAIT_SECONDS) as conn,
-                httpx.AsyncClient(headers={"Authorization": authorization}, timeout=30) as client,
-            ):
-                sections: dict[str, Section] = {
-                    name: (
-                        from_log(conn, name, tenant, position, bound)
-                        if name == runtime.name
-                        else from_service(
-                            client,
-                            runtime.settings.service_url(name),
-                            name,
-                            tenant,
-                            position,
-                            until,
+            # A connection for its own log, a client for the others' parts: each only when
+            # asked for.
+            async with AsyncExitStack() as stack:
+                sections: dict[str, Section] = {}
+                client: httpx.AsyncClient | None = None
+                for name, position in cursor.after.items():
+                    if name == runtime.name:
+                        conn = await stack.enter_async_context(
+                            runtime.db.acquire(timeout=CONNECTION_WAIT_SECONDS)
                         )
-                    )
-                    for name, position in cursor.after.items()
-                }
+                        sections[name] = from_log(conn, name, tenant, position, bound)
+                        continue
+                    if client is None:
+                        client = await stack.enter_async_context(
+                            httpx.AsyncClient(
+                                headers={"Authorization": authorization},
+                                timeout=30,
+                                verify=_tls(),
+                            )
+                        )
+                    url = runtime.settings.service_url(name)
+                    sections[name] = from_service(client, url, name, tenant, position, until)
                 async for chunk in document(tenant, cursor, bound, sections):
                     yield chunk
 
         return Stream(body(), media_type=MEDIA_TYPE)
+
+
+@functools.cache
+def _tls() -> ssl.SSLContext:
+    """The clients' TLS settings (httpx's defaults), made once: making them reads the CA
+    store, tens of milliseconds of every export that asks another service."""
+    return httpx.create_ssl_context()
+
+
+# Bytes of another service's part passed on at once (fewer, larger writes to the response).
+_CHUNK = 1024 * 1024
+
+_end = msgspec.json.Decoder(End)
+
+
+def from_service(
+    client: httpx.AsyncClient, url: str, service: str, tenant: str, after: int, until: str | None
+) -> Section:
+    """A service's events from its own export (`GET …/export?service=…`): each service reads
+    only its own log. Its header and end line are left out and its lines passed on as they
+    come, never split into lines one by one; the end line's counts go into this document's,
+    and its digest is checked, so a cut or altered answer ends this document without an end
+    line."""
+
+    async def section(totals: Totals) -> AsyncIterator[bytes]:
+        params = {"service": service, "from": f"{service}:{after}"}
+        if until is not None:
+            params["until"] = until
+        digest = hashlib.sha256()
+        async with client.stream(
+            "GET", f"{url}/v1/tenants/{tenant}/export", params=params
+        ) as response:
+            response.raise_for_status()
+            # The bytes after the last line passed on: a part of a line, or the last line
+            # received (which may be the end line).
+            pending = b""
+            in_header = True
+            passing: list[bytes] = []
+            size = 0
+            async for chunk in response.aiter_bytes():
+                received = pending + chunk
+                if in_header:
+                    header_end = received.find(b"\n")
+                    if header_end < 0:
+                        pending = received
+                        continue
+                    digest.update(received[: header_end + 1])
+                    received, in_header = received[header_end + 1 :], False
+                # Every line but the last complete one, which may be the end line.
+                cut = received.rfind(
+                    b"\n", 0, len(received) - 1 if received.endswith(b"\n") else len(received)
+                )
+                pending = received[cut + 1 :]
+                if cut >= 0:
+                    passing.append(received[: cut + 1])
+                    size += cut + 1
+                if size >= _CHUNK:
+                    lines = b"".join(passing)
+                    passing, size = [], 0
+                    digest.update(lines)
+                    yield totals.add(lines)
+            if passing:
+                lines = b"".join(passing)
+                digest.update(lines)
+                yield totals.add(lines)
+        try:
+            end = _end.decode(pending)
+        except msgspec.DecodeError as exc:
+            raise ExportIncomplete(f"{service}'s export ended without its end line") from exc
+        if end.sha256 != digest.hexdigest():
+            raise ExportIncomplete(f"{service}'s export does not match its digest")
+        totals.events[service] = end.services[service].events
+        totals.last[service] = end.services[service].last_position
+
+    return section
+
+
+class ExportIncomplete(RuntimeError):
+    """A service's part of the export did not arrive whole."""

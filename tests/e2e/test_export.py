@@ -127,6 +127,11 @@ async def test_the_export_holds_every_event_of_the_tenant_once_in_order_as_docum
         logs = await _logs(owner, TENANT)
         # Asked of any service, the export is the whole tenant's, streamed.
         answers = [await _http_export(http, services[name], auditor) for name in SERVICES]
+        # Or each service for its own part, which it reads from its log alone (no second hop).
+        parts = {
+            name: await _http_export(http, services[name], auditor, service=name)
+            for name in SERVICES
+        }
     for response in answers:
         assert response.status_code == 200, response.text
         assert response.headers["content-type"].startswith("application/x-ndjson")
@@ -191,10 +196,19 @@ async def test_the_export_holds_every_event_of_the_tenant_once_in_order_as_docum
     # Every service answers the same events; so does the CLI (owner's login, to a file).
     for other in answers[1:]:
         assert _events(_parse(other.content)) == events
+    for name, part in parts.items():
+        part_lines = _parse(part.content)
+        assert _events(part_lines) == [e for e in events if e["service"] == name]
+        part_end = part_lines[-1]
+        assert part_end["services"] == {name: end["services"][name]}
+        part_before_end = part.content[: part.content.rindex(b"\n", 0, len(part.content) - 1) + 1]
+        assert part_end["sha256"] == hashlib.sha256(part_before_end).hexdigest()
     out = tmp_path / "export.ndjson"
-    code, stdout, stderr = await _cli(settings, "--tenant", TENANT, "--out", str(out), "--quiet")
+    code, stdout, stderr = await _cli(settings, "--tenant", TENANT, "--out", str(out))
     assert code == 0, stderr
     assert stdout == b""
+    # The progress bar (on stderr) runs to each log's head and ends full.
+    assert b"100% of the positions" in stderr
     cli_lines = _parse(out.read_bytes())
     assert _events(cli_lines) == events
     assert {k: v for k, v in cli_lines[-1].items() if k != "sha256"} == {

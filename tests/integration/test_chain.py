@@ -7,6 +7,7 @@ names its position."""
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import datetime
@@ -19,6 +20,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from nats.js.errors import APIError
 
+import shared.audit.export as export_module
 from services.registry.application.register_institution import RegisterInstitution
 from services.registry.domain.institution import InstitutionType
 from shared.audit.chain import GENESIS, LogChain
@@ -181,6 +183,45 @@ async def test_the_export_carries_every_hash_and_the_signed_checkpoints_after_th
     )
     assert exported.verifies(trusted_keys(registry.settings))
     assert exported in await stored_checkpoints(db, SERVICE, tenant)
+
+
+async def test_an_export_read_in_small_batches_is_the_same_document_cut_at_until_after_a_checkpoint(
+    registry: ServiceRuntime, db: Owner, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Batches end anywhere: between an event and its checkpoint, on a checkpoint, in the
+    middle of what `until` keeps. The document is the same however the log is read."""
+    tenant = "81"
+    await record(registry, tenant, 3)
+    assert await checkpoint(registry, tenant) == 3
+    await record(registry, tenant, 3)
+    assert await checkpoint(registry, tenant) == 6
+    await record(registry, tenant, 1)
+
+    async def lines(until: datetime | None = None) -> list[bytes]:
+        cursor = Cursor.parse(None, [SERVICE])
+        export = read_export({SERVICE: db}, tenant, cursor, until)
+        return b"".join([chunk async for chunk in export]).splitlines()
+
+    whole = await lines()
+    monkeypatch.setattr(export_module, "_BATCH", 2)
+    batched = await lines()
+
+    kinds = [msgspec.json.decode(line)["type"] for line in batched]
+    assert kinds == ["header", *["event"] * 3, "checkpoint", *["event"] * 3, "checkpoint",
+                     "event", "end"]  # fmt: skip
+    # The same lines (the header's time and so the digest aside), the digest right.
+    assert batched[1:-1] == whole[1:-1]
+    end = msgspec.json.decode(batched[-1])
+    assert end["events"] == 7
+    assert end["sha256"] == hashlib.sha256(b"".join(x + b"\n" for x in batched[:-1])).hexdigest()
+
+    fourth = msgspec.json.decode(batched[5])
+    assert fourth["position"] == 4
+    cut = await lines(until=msgspec.convert(fourth["occurred_at"], datetime))
+    kinds = [msgspec.json.decode(line)["type"] for line in cut]
+    assert kinds == ["header", "event", "event", "event", "checkpoint", "event", "end"]
+    end = msgspec.json.decode(cut[-1])
+    assert (end["events"], end["next_from"]) == (4, f"{SERVICE}:4")
 
 
 # --- tampering, each on a log of its own: 6 events, a checkpoint at 6, then 2 more -------
