@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib.resources.abc import Traversable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from eventsourcing.domain import Aggregate
 
@@ -16,14 +16,12 @@ from shared.audit.access import ACCESS, Access, AccessLogProjection, record_acce
 from shared.audit.snapshots import Snapshots, SnapshotsProjection
 from shared.db.pool import DbPool
 from shared.domain.labels import LabelCatalogue
+from shared.http.public import PublicResource
 from shared.messaging.consumer import Reaction
 from shared.projections.runner import Projection
 from shared.service_layer.handlers import HandlerRegistry, handler_of
 from shared.service_layer.messagebus import MessageBus, PortFactory
 from shared.service_layer.process_managers import ProcessManager
-
-if TYPE_CHECKING:
-    from shared.http.public import PublicResource
 
 
 def _no_ports(db: DbPool) -> Mapping[str, PortFactory]:
@@ -57,6 +55,8 @@ class ServiceDefinition:
     # The labels of its enums, served at `GET /v1/labels` (`shared.domain.labels`).
     labels: Sequence[LabelCatalogue] = ()
     # Read models anyone may read, without a token (`shared.http.public`).
+    # Imported at run time, not only for type checkers: Litestar hands ServiceRuntime (which
+    # holds the definition) to routes, and msgspec then resolves every annotation.
     public: Sequence[PublicResource] = ()
 
     def __post_init__(self) -> None:

@@ -31,6 +31,7 @@ from tests.helpers import auth, eventually
 TENANT = "35"  # Jawa Timur
 OTHER = "34"
 PDM = "3578"  # Kota Surabaya
+UNIT = "3573"  # Kota Malang
 SAFE = {"GET", "HEAD", "OPTIONS"}
 
 _WIRING_ONLY = Settings(database_url="postgresql://unused/unused", nats_url="nats://unused:1")
@@ -95,16 +96,17 @@ async def world(services: dict[str, str], token: Any) -> World:
                 json={"name": "LKSA Muhammadiyah Wiyung", "kind": "lksa", "pdm": PDM},
             )
         )
-        # A PDM opened as a unit (409: another module of the session opened it first) and
-        # a policy of its council, proposed by another officer.
+        # A PDM opened as a unit and a policy of its council, proposed by another officer.
+        # Not Surabaya: the docs' examples (test_developer_surface) open that one.
         pdm_unit = await http.post(
-            f"{base['registry']}/units", json={"kind": "pdm", "code": PDM, "name": "PDM Surabaya"}
+            f"{base['registry']}/units",
+            json={"kind": "pdm", "code": UNIT, "name": "PDM Kota Malang"},
         )
-        assert pdm_unit.status_code in (201, 409), pdm_unit.text
+        assert pdm_unit.status_code == 201, pdm_unit.text
 
         async def unit_listed() -> str | None:
-            r = await http.get(f"{base['registry']}/units", params={"code": PDM, "kind": "pdm"})
-            return next((row["id"] for row in r.json() if row["code"] == PDM), None)
+            r = await http.get(f"{base['registry']}/units", params={"code": UNIT, "kind": "pdm"})
+            return next((row["id"] for row in r.json() if row["code"] == UNIT), None)
 
         unit = await eventually(unit_listed)
         policy = await _created(
@@ -116,7 +118,7 @@ async def world(services: dict[str, str], token: Any) -> World:
                     "title": "Standar layanan AUMSos Kota Surabaya",
                     "summary": "Standar minimum layanan bagi semua AUMSos di Kota Surabaya.",
                     "unit_kind": "pdm",
-                    "unit": PDM,
+                    "unit": UNIT,
                 },
                 headers=auth(token(TENANT, Role.WILAYAH_ADMIN, sub="proposer-35")),
             )

@@ -3,7 +3,7 @@ ignores case and accents, the filters and `as_of`, the total for paging, downloa
 and XLSX holding the rows the list holds under the caller's scope, the public directory
 (no token, no personal data, cached, rate-limited) and the labels catalogue.
 
-Tenant 18 (Lampung) belongs to this module.
+Tenant 16 (Sumatera Selatan) belongs to this module.
 """
 
 from __future__ import annotations
@@ -30,9 +30,9 @@ from shared.settings import ProcessRole, Settings
 from tests.conftest import free_port
 from tests.helpers import auth
 
-TENANT = "18"
-BANDAR_LAMPUNG = "1871"
-METRO = "1872"
+TENANT = "16"  # Sumatera Selatan
+PALEMBANG = "1671"
+LUBUKLINGGAU = "1674"
 # 'Aisyiyah as often written, with a curly apostrophe (U+2018).
 CURLY = "\u2018"
 PUBLIC_FIELDS = {"id", "name", "kind", "owner", "pdm", "address", "status"}
@@ -51,13 +51,18 @@ class Directory:
 async def directory(services: dict[str, str], token: Any) -> Directory:
     registry = services["registry"]
     url = f"{registry}/v1/tenants/{TENANT}/institutions"
-    admin = auth(token(TENANT, Role.WILAYAH_ADMIN, sub="admin-18"))
+    admin = auth(token(TENANT, Role.WILAYAH_ADMIN, sub="admin-16"))
     entries = {
-        "jose": ("Panti Asuhan José Rizal", "lksa", BANDAR_LAMPUNG, "Jl. Teuku Umar 3"),
-        "aisyiyah": (f"Rumah Singgah {CURLY}Aisyiyah", "rumah_singgah", METRO, "Jl. Pemuda No. 5"),
-        "wiyung": ("LKSA Muhammadiyah Wiyung", "lksa", METRO, None),
-        "senior": ("Muhammadiyah Senior Care Way Halim", "senior_care", BANDAR_LAMPUNG, None),
-        "formula": ('=HYPERLINK("http://x")', "bakesos", BANDAR_LAMPUNG, None),
+        "jose": ("Panti Asuhan José Rizal", "lksa", PALEMBANG, "Jl. Teuku Umar 3"),
+        "aisyiyah": (
+            f"Rumah Singgah {CURLY}Aisyiyah",
+            "rumah_singgah",
+            LUBUKLINGGAU,
+            "Jl. Pemuda No. 5",
+        ),
+        "wiyung": ("LKSA Muhammadiyah Wiyung", "lksa", LUBUKLINGGAU, None),
+        "senior": ("Muhammadiyah Senior Care Way Halim", "senior_care", PALEMBANG, None),
+        "formula": ('=HYPERLINK("http://x")', "bakesos", PALEMBANG, None),
     }
     ids: dict[str, str] = {}
     async with httpx.AsyncClient(timeout=15) as http:
@@ -120,13 +125,13 @@ async def test_search_finds_by_part_of_a_name_or_address_ignoring_case_and_accen
 
 async def test_filters_combine_with_search_paging_and_as_of(directory: Directory) -> None:
     async with httpx.AsyncClient(timeout=15) as http:
-        assert await names(http, directory, kind="lksa", pdm=METRO) == {
+        assert await names(http, directory, kind="lksa", pdm=LUBUKLINGGAU) == {
             "LKSA Muhammadiyah Gedong Air"
         }
         assert await names(http, directory, status="suspended") == {
             "Muhammadiyah Senior Care Way Halim"
         }
-        assert await names(http, directory, q="muhammadiyah", pdm=BANDAR_LAMPUNG) == {
+        assert await names(http, directory, q="muhammadiyah", pdm=PALEMBANG) == {
             "Muhammadiyah Senior Care Way Halim"
         }
         # Before the rename, the old name is what the directory held.
@@ -136,12 +141,12 @@ async def test_filters_combine_with_search_paging_and_as_of(directory: Directory
         assert await names(http, directory, q="gedong", as_of=as_of) == set()
         # One page, and the total the list holds for the same filters.
         page = await http.get(
-            directory.url, params={"pdm": BANDAR_LAMPUNG, "limit": 1}, headers=directory.admin
+            directory.url, params={"pdm": PALEMBANG, "limit": 1}, headers=directory.admin
         )
         assert len(page.json()) == 1
         assert page.headers["X-Total-Count"] == "3"
         past_end = await http.get(
-            directory.url, params={"pdm": BANDAR_LAMPUNG, "offset": 10}, headers=directory.admin
+            directory.url, params={"pdm": PALEMBANG, "offset": 10}, headers=directory.admin
         )
         assert (past_end.json(), past_end.headers["X-Total-Count"]) == ([], "3")
 
@@ -162,7 +167,7 @@ def xlsx_rows(response: httpx.Response) -> list[dict[str, Any]]:
 async def test_downloads_hold_the_rows_of_the_list_in_the_readers_language(
     directory: Directory,
 ) -> None:
-    params = {"pdm": BANDAR_LAMPUNG}
+    params = {"pdm": PALEMBANG}
     async with httpx.AsyncClient(timeout=15) as http:
         listed = (
             await http.get(directory.url, params={**params, "limit": 500}, headers=directory.admin)
@@ -176,7 +181,7 @@ async def test_downloads_hold_the_rows_of_the_list_in_the_readers_language(
         )
     assert indonesian.status_code == 200, indonesian.text
     assert indonesian.headers["content-type"].startswith("text/csv")
-    assert 'filename="lembaga-18.csv"' in indonesian.headers["content-disposition"]
+    assert 'filename="lembaga-16.csv"' in indonesian.headers["content-disposition"]
     from_csv = csv_rows(indonesian)
     assert [r["ID"] for r in from_csv] == [row["id"] for row in listed]
     assert [r["Nama"] for r in from_csv] == [
@@ -184,13 +189,13 @@ async def test_downloads_hold_the_rows_of_the_list_in_the_readers_language(
     ]
     jose = next(r for r in from_csv if r["ID"] == directory.ids["jose"])
     assert jose["Jenis"].startswith("Lembaga Kesejahteraan Sosial Anak (LKSA)")
-    assert (jose["Alamat"], jose["Status"], jose["PDM"]) == ("Jl. Teuku Umar 3", "Aktif", "1871")
+    assert (jose["Alamat"], jose["Status"], jose["PDM"]) == ("Jl. Teuku Umar 3", "Aktif", "1671")
 
     assert english.status_code == 200, english.text
     assert english.headers["content-type"].startswith(
         "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
     )
-    assert 'filename="institutions-18.xlsx"' in english.headers["content-disposition"]
+    assert 'filename="institutions-16.xlsx"' in english.headers["content-disposition"]
     from_xlsx = xlsx_rows(english)
     assert [(r["ID"], r["Name"]) for r in from_xlsx] == [(row["id"], row["name"]) for row in listed]
     senior = next(r for r in from_xlsx if r["ID"] == directory.ids["senior"])
@@ -204,13 +209,13 @@ async def test_downloads_hold_the_rows_of_the_list_in_the_readers_language(
 
 
 async def test_a_pdm_operator_downloads_only_its_pdm(directory: Directory, token: Any) -> None:
-    operator = auth(token(TENANT, Role.PDM_OPERATOR, sub="metro-18", pdm=METRO))
+    operator = auth(token(TENANT, Role.PDM_OPERATOR, sub="lubuklinggau-16", pdm=LUBUKLINGGAU))
     async with httpx.AsyncClient(timeout=15) as http:
         as_csv = await http.get(f"{directory.url}.csv", headers=operator)
         as_xlsx = await http.get(f"{directory.url}.xlsx", headers=operator)
         listed = (await http.get(directory.url, headers=operator)).json()
         other_tenant = await http.get(
-            f"{directory.url.replace('/18/', '/19/')}.csv", headers=operator
+            f"{directory.url.replace('/16/', '/19/')}.csv", headers=operator
         )
     expected = {directory.ids["aisyiyah"], directory.ids["wiyung"]}
     assert {row["id"] for row in listed} == expected
@@ -248,7 +253,7 @@ async def test_the_public_directory_needs_no_token_and_shows_no_personal_data(
         # A change in the tenant is a new ETag: the copy is stale.
         renamed = await http.post(
             f"{directory.url}/{directory.ids['aisyiyah']}/rename",
-            json={"name": f"Rumah Singgah {CURLY}Aisyiyah Metro"},
+            json={"name": f"Rumah Singgah {CURLY}Aisyiyah Lubuklinggau"},
             headers=directory.admin,
         )
         fresh = await http.get(
@@ -258,7 +263,7 @@ async def test_the_public_directory_needs_no_token_and_shows_no_personal_data(
         )
         assert fresh.status_code == 200
         assert fresh.headers["etag"] != etag
-        assert fresh.json()[0]["name"] == f"Rumah Singgah {CURLY}Aisyiyah Metro"
+        assert fresh.json()[0]["name"] == f"Rumah Singgah {CURLY}Aisyiyah Lubuklinggau"
 
 
 @pytest.fixture

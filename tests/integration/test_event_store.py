@@ -128,7 +128,7 @@ async def test_stored_events_have_stable_names_and_json_with_metadata(
             assert module_path not in text
         assert "services." not in row["topic"]
     first = json.loads(bytes(rows[0]["state"]))
-    assert first["v"] == 1
+    assert first["v"] == 2  # Institution.Registered v2 (its branch unit)
     assert first["data"]["originator_topic"] == "Institution"
     assert first["data"]["name"] == "Panti Wreda Aisyiyah Gianyar"
     assert first["data"]["kind"] == "senior_care"

@@ -3,7 +3,7 @@ that are at the same position, applies them in one transaction and moves them on
 an event one of them cannot apply stalls that one only, and one that is behind catches up
 on its own and then joins the others.
 
-Tenant 93 belongs to this module; the probe projections have names and a table of their own,
+Tenant 94 belongs to this module; the probe projections have names and a table of their own,
 removed afterwards.
 """
 
@@ -31,7 +31,7 @@ from tests.helpers import accepted, register_institution_in, run_command, runnin
 
 pytestmark = pytest.mark.timeout(120)
 
-TENANT = "93"
+TENANT = "94"
 
 
 class CountingLogs(TenantLogs):
