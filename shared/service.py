@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib.resources.abc import Traversable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from eventsourcing.domain import Aggregate
 
@@ -16,14 +16,15 @@ from shared.audit.access import ACCESS, Access, AccessLogProjection, record_acce
 from shared.audit.snapshots import Snapshots, SnapshotsProjection
 from shared.db.pool import DbPool
 from shared.domain.labels import LabelCatalogue
+
+# Imported at run time, not only for type checking: Litestar (msgspec) reads the types of
+# `ServiceRuntime`'s fields, this definition's included, when a route takes the runtime.
+from shared.http.public import PublicResource
 from shared.messaging.consumer import Reaction
 from shared.projections.runner import Projection
 from shared.service_layer.handlers import HandlerRegistry, handler_of
 from shared.service_layer.messagebus import MessageBus, PortFactory
 from shared.service_layer.process_managers import ProcessManager
-
-if TYPE_CHECKING:
-    from shared.http.public import PublicResource
 
 
 def _no_ports(db: DbPool) -> Mapping[str, PortFactory]:
