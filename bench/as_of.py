@@ -32,7 +32,7 @@ import statistics
 import tempfile
 import time
 from collections.abc import Awaitable, Callable
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any, cast
 from urllib.parse import urlparse, urlunparse
@@ -144,7 +144,7 @@ async def run(events: int, reads: int) -> None:
 
             async def current() -> object:
                 async with tenant_transaction(runtime.db, TENANT) as conn:
-                    return await get_institution(conn, record)
+                    return await get_institution(conn, record, day=date.today())
 
             token = mint_dev_token(settings, sub="bench", tenant=TENANT, roles=[Role.WILAYAH_ADMIN])
             http = httpx.AsyncClient(

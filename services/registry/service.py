@@ -19,16 +19,29 @@ from services.registry.api.policies import PolicyController
 from services.registry.api.profile import ProfileController
 from services.registry.api.units import InstitutionUnitController, UnitController
 from services.registry.configuration import accreditation_validity
-from services.registry.domain.accreditation import Accreditation, CertificateNumber
+from services.registry.domain.accreditation import (
+    ACCREDITATION_STATUSES,
+    GRADES,
+    STANDINGS,
+    Accreditation,
+    CertificateNumber,
+)
 from services.registry.domain.institution import (
     INSTITUTION_STATUSES,
     INSTITUTION_TYPES,
     OWNERS,
     Institution,
 )
-from services.registry.domain.licence import Licence
-from services.registry.domain.organisation_unit import OrganisationUnit
-from services.registry.domain.policy import Policy
+from services.registry.domain.licence import (
+    LICENCE_KINDS,
+    LICENCE_STATES,
+    LICENCE_STATUSES,
+    Licence,
+)
+from services.registry.domain.officers import OFFICER_ROLES
+from services.registry.domain.organisation_unit import UNIT_KINDS, UNIT_STATUSES, OrganisationUnit
+from services.registry.domain.policy import POLICY_LEVELS, POLICY_STATUSES, Policy
+from services.registry.domain.profile import SERVICE_KINDS
 from services.registry.projections.accreditation import AccreditationProjection
 from services.registry.projections.governance import GovernanceProjection
 from services.registry.projections.institutions import (
@@ -93,7 +106,23 @@ def registry_service() -> ServiceDefinition:
             AccreditationProjection(),
             LicencesProjection(),
         ],
-        labels=[INSTITUTION_TYPES, INSTITUTION_STATUSES, OWNERS],
+        labels=[
+            INSTITUTION_TYPES,
+            INSTITUTION_STATUSES,
+            OWNERS,
+            UNIT_KINDS,
+            UNIT_STATUSES,
+            POLICY_LEVELS,
+            POLICY_STATUSES,
+            OFFICER_ROLES,
+            SERVICE_KINDS,
+            GRADES,
+            ACCREDITATION_STATUSES,
+            STANDINGS,
+            LICENCE_KINDS,
+            LICENCE_STATUSES,
+            LICENCE_STATES,
+        ],
         public=[
             PublicResource(
                 resource="institutions",

@@ -57,7 +57,7 @@ from shared.tenancy import province_codes
 PUBLIC_PREFIX = "/v1/public/tenants/{tenant:str}"
 PUBLIC_MAX_AGE_SECONDS = 60
 # Bumped when a public view's fields change: part of every ETag.
-PUBLIC_FORMAT = 1
+PUBLIC_FORMAT = 2
 TOTAL_COUNT_HEADER = "X-Total-Count"
 TOTAL_COUNT = ResponseHeader(
     name=TOTAL_COUNT_HEADER,

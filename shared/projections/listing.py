@@ -22,6 +22,12 @@ Python, not with `unaccent` in SQL: `unaccent` is not immutable (no index on it)
 embedded `pgserver` PostgreSQL ships without it. The words are `LIKE '%word%'`
 conditions, which a trigram GIN index on the search column answers (`pg_trgm`, where the
 server has it: see the registry's migration 008) and a scan answers otherwise.
+
+Derived columns: a value that changes as days pass, with no event to record it (a licence
+is valid, then expiring, then expired), cannot be stored; `derived` names such columns with
+the SQL that computes them from stored ones and the day the list is of (today, or the day
+of `as_of`, in the caller's calendar: the caller passes `day`). A view field or a filter
+with a derived column's name reads that expression.
 """
 
 from __future__ import annotations
@@ -29,9 +35,9 @@ from __future__ import annotations
 import inspect
 import re
 import unicodedata
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
-from datetime import datetime
+from collections.abc import AsyncIterator, Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime
 from enum import Enum
 from typing import Annotated, Any, Generic, TypeVar, get_origin, get_type_hints
 
@@ -91,13 +97,20 @@ class Page(msgspec.Struct, Generic[T]):
 class Listing(Generic[T, F]):
     """The rows of `table` as `view`, narrowed by the `filters` Struct (field = column,
     except the `search` fields, which match the folded `search_column`), ordered by
-    `order` (which must end with a unique column: pages never overlap)."""
+    `order` (which must end with a unique column: pages never overlap); `derived`: the
+    columns computed at read, each an SQL expression of the parameter holding the day."""
 
     view: type[T]
     table: TemporalTable
     filters: type[F]
     order: str
     search_column: str = "search"
+    derived: Mapping[str, Callable[[str], str]] = field(default_factory=dict)
+
+    def _column(self, name: str) -> str:
+        # The day is always the first parameter when a derived column is read.
+        expression = self.derived.get(name)
+        return name if expression is None else f"({expression('$1::date')})"
 
     def _where(self, filters: F, args: list[Any]) -> str:
         conditions: list[str] = []
@@ -115,18 +128,31 @@ class Listing(Generic[T, F]):
                     conditions.append(f"{self.search_column} LIKE ${len(args)}")
                 continue
             args.append(value.value if isinstance(value, Enum) else value)
-            conditions.append(f"{name} = ${len(args)}")
+            conditions.append(f"{self._column(name)} = ${len(args)}")
         return " AND ".join(conditions) or "true"
 
-    def _select(self, filters: F, as_of: datetime | None, tail: str = "") -> tuple[str, list[Any]]:
+    def _select(
+        self, filters: F, as_of: datetime | None, day: date | None, tail: str = ""
+    ) -> tuple[str, list[Any]]:
+        used = {
+            *self.view.__struct_fields__,
+            *(n for n in self.filters.__struct_fields__ if getattr(filters, n) is not None),
+        } & self.derived.keys()
         args: list[Any] = []
+        if used:
+            if day is None:
+                raise ValueError(f"{sorted(used)} depend on the day the list is of: pass `day`")
+            args.append(day)
         where = self._where(filters, args)
         source = self.table.table
         if as_of is not None:
             args.append(as_of)
             source = self.table.history
             where = f"{self.table.valid_at(f'${len(args)}')} AND {where}"
-        columns = ", ".join(self.view.__struct_fields__)
+        columns = ", ".join(
+            c if c not in self.derived else f"{self._column(c)} AS {c}"
+            for c in self.view.__struct_fields__
+        )
         return f"SELECT {columns}{tail} FROM {source} WHERE {where} ORDER BY {self.order}", args
 
     async def page(
@@ -137,9 +163,10 @@ class Listing(Generic[T, F]):
         limit: int,
         offset: int,
         as_of: datetime | None = None,
+        day: date | None = None,
     ) -> Page[T]:
         """One page and the list's total, from one statement (one snapshot)."""
-        sql, args = self._select(filters, as_of, tail=", count(*) OVER () AS total_count")
+        sql, args = self._select(filters, as_of, day, tail=", count(*) OVER () AS total_count")
         rows = await conn.fetch(
             f"{sql} LIMIT ${len(args) + 1} OFFSET ${len(args) + 2}", *args, limit, offset
         )
@@ -149,7 +176,7 @@ class Listing(Generic[T, F]):
             total = 0
         else:
             # Past the end: no row carries the count.
-            count_sql, count_args = self._select(filters, as_of)
+            count_sql, count_args = self._select(filters, as_of, day)
             total = int(
                 await conn.fetchval(f"SELECT count(*) FROM ({count_sql}) AS l", *count_args)
             )
@@ -157,11 +184,16 @@ class Listing(Generic[T, F]):
         return Page([self.view(**{f: row[f] for f in fields}) for row in rows], total)
 
     async def rows(
-        self, conn: DbConnection, filters: F, *, as_of: datetime | None = None
+        self,
+        conn: DbConnection,
+        filters: F,
+        *,
+        as_of: datetime | None = None,
+        day: date | None = None,
     ) -> AsyncIterator[T]:
         """Every row, through a server-side cursor (`conn` must be in a transaction): a
         download of thousands of rows holds a batch in memory, not the list."""
-        sql, args = self._select(filters, as_of)
+        sql, args = self._select(filters, as_of, day)
         async for row in conn.cursor(sql, *args, prefetch=500):
             yield self.view(**dict(row))
 

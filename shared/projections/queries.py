@@ -8,6 +8,7 @@ A query runs on the connection it is given: for a request, `shared.http.reads` o
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
@@ -27,3 +28,9 @@ class Query(Generic[T]):
     async def one(self, conn: DbConnection, *args: Any) -> T | None:
         row = await conn.fetchrow(self.sql, *args)
         return None if row is None else self.view(**dict(row))
+
+    async def rows(self, conn: DbConnection, *args: Any) -> AsyncIterator[T]:
+        """Every row, through a server-side cursor (`conn` must be in a transaction): a
+        download holds a batch in memory, not the whole list."""
+        async for row in conn.cursor(self.sql, *args, prefetch=500):
+            yield self.view(**dict(row))

@@ -8,6 +8,12 @@ writes both in one statement per event, through `TemporalTable`; the periods of 
 versions follow each other without gap or overlap, so at any moment exactly one version of
 a row is valid — none before the row's first event.
 
+A row may also show what another record's events say about it (an institution's directory
+row shows its accreditation): `follow` changes the row's columns and adds a version to its
+history at that event's time, but leaves its `version` alone — that stays the row's own
+record's, the one its clients send back with If-Match. Such a table's history is keyed by
+(tenant, key, version, valid_from), since one `version` then spans several periods.
+
 Event times, never the clock: a rebuild (`mpks rebuild`) reproduces the same versions.
 
 The history table is declared by the migration that creates the read model, or a later
@@ -93,6 +99,43 @@ class TemporalTable:
             envelope.tenant,
             envelope.aggregate_id,
             envelope.aggregate_version,
+            envelope.occurred_at,
+            *changes.values(),
+        )
+
+    async def follow(
+        self,
+        conn: DbConnection,
+        envelope: EventEnvelope,
+        column: str,
+        value: object,
+        changes: Mapping[str, object],
+    ) -> None:
+        """The rows whose `column` is `value` (the key, or a column naming the other
+        record), after an event of another record (`envelope`'s): `changes` applied, the
+        version each replaces closed at the event's time, the new one added, `version`
+        untouched. A row already showing `changes` gains no version (so an event applied
+        twice adds nothing)."""
+        names = list(changes)
+        values = [f"${i + 4}" for i in range(len(names))]
+        assignments = ", ".join(f"{c} = {v}" for c, v in zip(names, values, strict=True))
+        listed = ", ".join(f"c.{c}" for c in self.columns)
+        await conn.execute(
+            f"""WITH changed AS (
+                  UPDATE {self.table} SET {assignments}
+                  WHERE tenant_id = $1 AND {column} = $2
+                    AND ROW({", ".join(names)}) IS DISTINCT FROM ROW({", ".join(values)})
+                  RETURNING {self._listed}),
+                closed AS (
+                  UPDATE {self.history} h SET valid_to = greatest(h.valid_from, $3)
+                  FROM changed WHERE h.tenant_id = $1 AND h.{self.key} = changed.{self.key}
+                    AND h.valid_to = 'infinity'
+                  RETURNING h.{self.key} AS key, h.valid_to)
+                INSERT INTO {self.history} ({self._listed}, valid_from)
+                SELECT {listed}, coalesce(closed.valid_to, $3)
+                FROM changed c LEFT JOIN closed ON closed.key = c.{self.key}""",
+            envelope.tenant,
+            value,
             envelope.occurred_at,
             *changes.values(),
         )

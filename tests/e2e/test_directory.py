@@ -35,7 +35,17 @@ PALEMBANG = "1671"
 LUBUKLINGGAU = "1674"
 # 'Aisyiyah as often written, with a curly apostrophe (U+2018).
 CURLY = "\u2018"
-PUBLIC_FIELDS = {"id", "name", "kind", "owner", "pdm", "address", "status"}
+PUBLIC_FIELDS = {
+    "id",
+    "name",
+    "kind",
+    "owner",
+    "pdm",
+    "address",
+    "status",
+    "grade",
+    "accredited_until",
+}
 
 
 @dataclass(frozen=True)

@@ -150,7 +150,12 @@ async def test_the_directory_as_of_a_date_shows_institutions_as_they_were(
     async def directory(as_of: datetime | None) -> dict[UUID, institutions.InstitutionView]:
         async with tenant_transaction(registry.db, TENANT) as conn:
             page = await institutions.list_institutions(
-                conn, institutions.InstitutionFilters(), limit=500, offset=0, as_of=as_of
+                conn,
+                institutions.InstitutionFilters(),
+                limit=500,
+                offset=0,
+                day=date.today(),
+                as_of=as_of,
             )
         return {r.id: r for r in page.items if r.id in (renamed, closed, later)}
 

@@ -3,43 +3,43 @@ counts per grade, of a province and across provinces."""
 
 from __future__ import annotations
 
-from datetime import timedelta
-from typing import Annotated
+from datetime import date, datetime
+from typing import Annotated, Any
 from uuid import UUID
 
 import msgspec
-from litestar import Controller, Response, get
+from litestar import Controller, Request, Response, get
 from litestar.di import NamedDependency
-from litestar.params import FromPath, FromQuery, Parameter
+from litestar.params import FromPath, Parameter
+from litestar.response import Stream
 
 from services.registry.application.record_accreditation import RecordAccreditation
 from services.registry.application.revoke_accreditation import RevokeAccreditation
-from services.registry.domain.accreditation import AccreditationStatus, Grade
 from services.registry.domain.institution import InstitutionType
 from services.registry.projections import accreditation
-from services.registry.projections.accreditation import AccreditationView, GradeCounts
+from services.registry.projections.accreditation import (
+    AccreditationView,
+    GradeCounts,
+    RegisterFilters,
+)
 from shared.auth import Role
 from shared.db.pool import DbPool
+from shared.domain.labels import Label
 from shared.domain.organisation import Scope
 from shared.http.as_of import AsOf, moment
 from shared.http.commands import expose
+from shared.http.downloads import CSV_MEDIA_TYPE, XLSX_MEDIA_TYPE, Column, Table, download
 from shared.http.national import read_each_tenant
 from shared.http.params import Offset
 from shared.http.reads import read_many, read_one, scoped_transaction
 from shared.http.security import READERS, national_guard, requires_roles, tenant_guard
+from shared.projections.listing import filter_parameters
 from shared.runtime import ServiceRuntime
+from shared.tenancy.provinces import local_date
 
 # The PDM records its institutions' decisions, as it registers them; the province too.
 RECORDERS = requires_roles(Role.WILAYAH_ADMIN, Role.PDM_OPERATOR)
 NATIONAL_READERS = requires_roles(Role.NATIONAL_ADMIN, Role.AUDITOR)
-ExpiringWithin = Annotated[
-    int | None,
-    Parameter(
-        ge=0,
-        le=3660,
-        description="only accreditations in force that end within this many days from today",
-    ),
-]
 Kind = Annotated[
     InstitutionType | None, Parameter(description="only institutions of this type, e.g. lksa")
 ]
@@ -57,10 +57,39 @@ class NationalCounts(msgspec.Struct):
     provinces: list[ProvinceCounts]
 
 
+# The register as a spreadsheet: its columns, headers in the reader's language.
+REGISTER_TABLE = Table(
+    AccreditationView,
+    [
+        Column("institution_id", Label("ID lembaga", "Institution ID")),
+        Column("institution_name", Label("Lembaga", "Institution")),
+        Column("kind", Label("Jenis", "Type")),
+        Column("pdm", Label("PDM", "PDM")),
+        Column("status", Label("Status", "Status")),
+        Column("grade", Label("Peringkat", "Grade")),
+        Column("programme", Label("Program", "Programme")),
+        Column("human_resources", Label("Sumber daya manusia", "Human resources")),
+        Column("management", Label("Manajemen dan organisasi", "Management & organisation")),
+        Column("facilities", Label("Sarana dan prasarana", "Facilities")),
+        Column("service_results", Label("Hasil pelayanan", "Service results")),
+        Column("decided_on", Label("Tanggal keputusan", "Decided on")),
+        Column("certificate_number", Label("Nomor sertifikat", "Certificate number")),
+        Column("regulation", Label("Dasar hukum", "Regulation")),
+        Column("valid_until", Label("Berlaku sampai", "Valid until")),
+    ],
+)
+
+
+def _day(tenant: str, runtime: ServiceRuntime, as_of: datetime | None) -> date:
+    """The province's day the register is of: today there, or the day of `as_of`."""
+    return local_date(tenant, as_of or runtime.clock.now())
+
+
 class AccreditationController(Controller):
     path = "/v1/tenants/{tenant:str}"
     guards = [tenant_guard]
     tags = ["accreditation"]
+    dependencies = {"filters": filter_parameters(RegisterFilters)}
 
     record = expose(
         RecordAccreditation,
@@ -106,33 +135,69 @@ class AccreditationController(Controller):
         db: NamedDependency[DbPool],
         actor_scope: NamedDependency[Scope],
         runtime: NamedDependency[ServiceRuntime],
-        status: FromQuery[AccreditationStatus | None] = None,
-        grade: FromQuery[Grade | None] = None,
-        kind: Kind = None,
-        pdm: Annotated[str | None, Parameter(pattern=r"^\d{4}$")] = None,
-        expiring_within: ExpiringWithin = None,
+        filters: NamedDependency[RegisterFilters],
         limit: Annotated[int, Parameter(ge=1, le=500)] = 100,
         offset: Offset = 0,
         as_of: AsOf = None,
     ) -> list[AccreditationView]:
-        valid_until_by = None
-        if expiring_within is not None:
-            status = AccreditationStatus.ACCREDITED
-            valid_until_by = runtime.clock.today() + timedelta(days=expiring_within)
+        when = moment(as_of)
         return await read_many(
             db,
             tenant,
             actor_scope,
             accreditation.list_accreditations,
-            status=status,
-            grade=grade,
-            pdm=pdm,
-            kind=kind,
-            valid_until_by=valid_until_by,
+            filters,
+            day=_day(tenant, runtime, when),
             limit=limit,
             offset=offset,
-            as_of=moment(as_of),
+            as_of=when,
         )
+
+    @get(
+        "/accreditations.csv",
+        guards=[requires_roles(*READERS)],
+        summary="The accreditation register as a CSV file (every row; same filters)",
+        description=(
+            "The rows the register shows for the same filters, scope and `as_of`, every "
+            "page, as CSV: UTF-8 with BOM, `;` between fields (as Excel opens it in "
+            "Indonesia). Headers and labels in the `Accept-Language` language."
+        ),
+        media_type=CSV_MEDIA_TYPE,
+    )
+    async def register_csv(
+        self,
+        request: Request[Any, Any, Any],
+        tenant: FromPath[str],
+        db: NamedDependency[DbPool],
+        actor_scope: NamedDependency[Scope],
+        runtime: NamedDependency[ServiceRuntime],
+        filters: NamedDependency[RegisterFilters],
+        as_of: AsOf = None,
+    ) -> Stream:
+        return _download(request, db, tenant, actor_scope, runtime, filters, as_of)
+
+    @get(
+        "/accreditations.xlsx",
+        guards=[requires_roles(*READERS)],
+        summary="The accreditation register as an XLSX workbook (every row; same filters)",
+        description=(
+            "The rows the register shows for the same filters, scope and `as_of`, every "
+            "page, as an Excel workbook. Headers and labels in the `Accept-Language` "
+            "language."
+        ),
+        media_type=XLSX_MEDIA_TYPE,
+    )
+    async def register_xlsx(
+        self,
+        request: Request[Any, Any, Any],
+        tenant: FromPath[str],
+        db: NamedDependency[DbPool],
+        actor_scope: NamedDependency[Scope],
+        runtime: NamedDependency[ServiceRuntime],
+        filters: NamedDependency[RegisterFilters],
+        as_of: AsOf = None,
+    ) -> Stream:
+        return _download(request, db, tenant, actor_scope, runtime, filters, as_of)
 
     @get(
         "/accreditations/counts",
@@ -148,6 +213,28 @@ class AccreditationController(Controller):
     ) -> GradeCounts:
         async with scoped_transaction(db, tenant, actor_scope) as conn:
             return await accreditation.grade_counts(conn, kind=kind)
+
+
+def _download(
+    request: Request[Any, Any, Any],
+    db: DbPool,
+    tenant: str,
+    scope: Scope,
+    runtime: ServiceRuntime,
+    filters: RegisterFilters,
+    as_of: str | None,
+) -> Stream:
+    when = moment(as_of)
+    day = _day(tenant, runtime, when)
+    return download(
+        request,
+        db,
+        tenant,
+        scope,
+        lambda conn: accreditation.register_rows(conn, filters, day=day, as_of=when),
+        REGISTER_TABLE,
+        Label("register-akreditasi", "accreditation-register"),
+    )
 
 
 class NationalAccreditationController(Controller):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date, datetime
 from typing import Annotated, Any
 from uuid import UUID
 
@@ -30,6 +31,8 @@ from shared.http.public import TOTAL_COUNT, TOTAL_COUNT_HEADER
 from shared.http.reads import read_one, read_page
 from shared.http.security import READERS, requires_roles, tenant_guard
 from shared.projections.listing import filter_parameters
+from shared.runtime import ServiceRuntime
+from shared.tenancy.provinces import local_date
 
 WRITERS = requires_roles(Role.WILAYAH_ADMIN, Role.PDM_OPERATOR)
 GOVERNORS = requires_roles(Role.WILAYAH_ADMIN)
@@ -58,11 +61,13 @@ class InstitutionController(Controller):
         tenant: FromPath[str],
         db: NamedDependency[DbPool],
         actor_scope: NamedDependency[Scope],
+        runtime: NamedDependency[ServiceRuntime],
         filters: NamedDependency[InstitutionFilters],
         limit: Annotated[int, Parameter(ge=1, le=500)] = 100,
         offset: Offset = 0,
         as_of: AsOf = None,
     ) -> Response[list[InstitutionView]]:
+        when = moment(as_of)
         page = await read_page(
             db,
             tenant,
@@ -71,7 +76,8 @@ class InstitutionController(Controller):
             filters,
             limit=limit,
             offset=offset,
-            as_of=moment(as_of),
+            day=_day(tenant, runtime, when),
+            as_of=when,
         )
         return Response(page.items, headers={TOTAL_COUNT_HEADER: str(page.total)})
 
@@ -86,19 +92,27 @@ class InstitutionController(Controller):
         institution_id: FromPath[UUID],
         db: NamedDependency[DbPool],
         actor_scope: NamedDependency[Scope],
+        runtime: NamedDependency[ServiceRuntime],
         past: NamedDependency[PastRecords],
         as_of: AsOf = None,
     ) -> Response[InstitutionView | RecordAsOf]:
         if as_of is not None:
             return await past.read(tenant, actor_scope, "Institution", institution_id, as_of)
+        today = _day(tenant, runtime, None)
         return await read_one(
             db,
             tenant,
             actor_scope,
-            institutions.get_institution,
+            lambda conn, record_id: institutions.get_institution(conn, record_id, day=today),
             institution_id,
             what="institution",
         )
+
+
+def _day(tenant: str, runtime: ServiceRuntime, as_of: datetime | None) -> date:
+    """The day a list's licence states are of: the province's today, or the day of `as_of`
+    there (a licence valid until 31 March holds all that day in Papua as in Aceh)."""
+    return local_date(tenant, as_of or runtime.clock.now())
 
 
 # The directory as a spreadsheet: the list's columns, headers in the reader's language.
@@ -111,7 +125,12 @@ DIRECTORY_TABLE = Table(
         Column("owner", Label("Pemilik", "Owner")),
         Column("pdm", Label("PDM", "PDM")),
         Column("address", Label("Alamat", "Address")),
+        Column("unit", Label("Cabang", "Branch")),
         Column("status", Label("Status", "Status")),
+        Column("grade", Label("Akreditasi", "Accreditation")),
+        Column("accredited_until", Label("Akreditasi berlaku sampai", "Accredited until")),
+        Column("licence", Label("Izin operasional", "Operating licence")),
+        Column("licence_valid_until", Label("Izin berlaku sampai", "Licence valid until")),
         Column("registered_at", Label("Terdaftar", "Registered")),
         Column("updated_at", Label("Diperbarui", "Updated")),
     ],
@@ -141,10 +160,11 @@ class InstitutionDownloadController(Controller):
         tenant: FromPath[str],
         db: NamedDependency[DbPool],
         actor_scope: NamedDependency[Scope],
+        runtime: NamedDependency[ServiceRuntime],
         filters: NamedDependency[InstitutionFilters],
         as_of: AsOf = None,
     ) -> Stream:
-        return _download(request, db, tenant, actor_scope, filters, as_of)
+        return _download(request, db, tenant, actor_scope, runtime, filters, as_of)
 
     @get(
         "/institutions.xlsx",
@@ -162,10 +182,11 @@ class InstitutionDownloadController(Controller):
         tenant: FromPath[str],
         db: NamedDependency[DbPool],
         actor_scope: NamedDependency[Scope],
+        runtime: NamedDependency[ServiceRuntime],
         filters: NamedDependency[InstitutionFilters],
         as_of: AsOf = None,
     ) -> Stream:
-        return _download(request, db, tenant, actor_scope, filters, as_of)
+        return _download(request, db, tenant, actor_scope, runtime, filters, as_of)
 
 
 def _download(
@@ -173,16 +194,18 @@ def _download(
     db: DbPool,
     tenant: str,
     scope: Scope,
+    runtime: ServiceRuntime,
     filters: InstitutionFilters,
     as_of: str | None,
 ) -> Stream:
     when = moment(as_of)
+    day = _day(tenant, runtime, when)
     return download(
         request,
         db,
         tenant,
         scope,
-        lambda conn: institutions.INSTITUTIONS.rows(conn, filters, as_of=when),
+        lambda conn: institutions.INSTITUTIONS.rows(conn, filters, as_of=when, day=day),
         DIRECTORY_TABLE,
         Label("lembaga", "institutions"),
     )

@@ -23,6 +23,7 @@ from uuid import UUID, uuid4, uuid5
 import msgspec
 
 from shared.domain.aggregate import AggregateRoot, event, singledispatchmethod
+from shared.domain.labels import Label, labels
 from shared.domain.organisation import Scope
 from shared.domain.rules import check_rule
 
@@ -61,6 +62,54 @@ class AccreditationStatus(StrEnum):
     NOT_ACCREDITED = "not_accredited"
     EXPIRED = "expired"
     REVOKED = "revoked"
+
+
+class Standing(StrEnum):
+    """An institution's accreditation in one word, as the directory shows and filters it
+    and the counts per grade count it: the grade in force, or why there is none."""
+
+    A = "A"
+    B = "B"
+    C = "C"
+    NOT_ACCREDITED = "not_accredited"
+    EXPIRED = "expired"
+    REVOKED = "revoked"
+    NEVER_ASSESSED = "never_assessed"
+
+
+GRADES = labels(
+    "accreditation_grade",
+    Grade,
+    {
+        Grade.A: Label("A (Unggul)", "A (Excellent)"),
+        Grade.B: Label("B (Baik)", "B (Good)"),
+        Grade.C: Label("C (Cukup)", "C (Fair)"),
+        Grade.NOT_ACCREDITED: Label("Tidak terakreditasi", "Not accredited"),
+    },
+)
+ACCREDITATION_STATUSES = labels(
+    "accreditation_status",
+    AccreditationStatus,
+    {
+        AccreditationStatus.ACCREDITED: Label("Terakreditasi", "Accredited"),
+        AccreditationStatus.NOT_ACCREDITED: Label("Tidak terakreditasi", "Not accredited"),
+        AccreditationStatus.EXPIRED: Label("Kedaluwarsa", "Expired"),
+        AccreditationStatus.REVOKED: Label("Dicabut", "Revoked"),
+    },
+)
+STANDINGS = labels(
+    "accreditation_standing",
+    Standing,
+    {
+        Standing.A: Label("Terakreditasi A", "Accredited A"),
+        Standing.B: Label("Terakreditasi B", "Accredited B"),
+        Standing.C: Label("Terakreditasi C", "Accredited C"),
+        Standing.NOT_ACCREDITED: Label("Tidak terakreditasi", "Not accredited"),
+        Standing.EXPIRED: Label("Akreditasi kedaluwarsa", "Accreditation expired"),
+        Standing.REVOKED: Label("Akreditasi dicabut", "Accreditation revoked"),
+        Standing.NEVER_ASSESSED: Label("Belum pernah diakreditasi", "Never assessed"),
+    },
+)
 
 
 class Scores(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):

@@ -14,6 +14,7 @@ from uuid import UUID, uuid5
 
 from services.registry.domain.accreditation import REGISTRY_IDS
 from shared.domain.aggregate import AggregateRoot, event, singledispatchmethod
+from shared.domain.labels import Label, labels
 from shared.domain.organisation import Scope
 from shared.domain.rules import check_rule
 
@@ -26,6 +27,54 @@ class LicenceKind(StrEnum):
 class LicenceStatus(StrEnum):
     VALID = "valid"
     REVOKED = "revoked"
+
+
+# A licence ending within this many days shows as expiring: time to apply for its renewal.
+EXPIRING_WITHIN_DAYS = 90
+
+
+class LicenceState(StrEnum):
+    """An institution's operating licence on a given day, as the directory shows and
+    filters it: the day decides between valid, expiring and expired (no event marks a
+    licence's end), so it is computed when read (`projections/institutions.py`)."""
+
+    VALID = "valid"  # in force, not ending within EXPIRING_WITHIN_DAYS (or no end date)
+    EXPIRING = "expiring"  # in force, ending within EXPIRING_WITHIN_DAYS
+    EXPIRED = "expired"  # its valid-until day has passed
+    REVOKED = "revoked"
+    MISSING = "missing"  # none recorded
+
+
+LICENCE_KINDS = labels(
+    "licence_kind",
+    LicenceKind,
+    {
+        LicenceKind.REGISTRATION: Label("Tanda Daftar", "Registration letter"),
+        LicenceKind.OPERATING: Label("Izin Operasional", "Operating licence"),
+    },
+)
+LICENCE_STATUSES = labels(
+    "licence_status",
+    LicenceStatus,
+    {
+        LicenceStatus.VALID: Label("Berlaku", "Valid"),
+        LicenceStatus.REVOKED: Label("Dicabut", "Revoked"),
+    },
+)
+LICENCE_STATES = labels(
+    "licence_state",
+    LicenceState,
+    {
+        LicenceState.VALID: Label("Berlaku", "Valid"),
+        LicenceState.EXPIRING: Label(
+            f"Berakhir dalam {EXPIRING_WITHIN_DAYS} hari",
+            f"Expiring within {EXPIRING_WITHIN_DAYS} days",
+        ),
+        LicenceState.EXPIRED: Label("Kedaluwarsa", "Expired"),
+        LicenceState.REVOKED: Label("Dicabut", "Revoked"),
+        LicenceState.MISSING: Label("Belum ada", "Missing"),
+    },
+)
 
 
 def licence_id(institution_id: UUID, kind: LicenceKind) -> UUID:

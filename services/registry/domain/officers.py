@@ -11,6 +11,8 @@ from uuid import UUID
 
 import msgspec
 
+from shared.domain.labels import Label, labels
+
 
 class OfficerRole(StrEnum):
     HEAD = "head"  # kepala
@@ -19,6 +21,20 @@ class OfficerRole(StrEnum):
     PROGRAMME_COORDINATOR = "programme_coordinator"  # koordinator program
     CARE_COORDINATOR = "care_coordinator"  # koordinator pengasuhan
     ADMINISTRATOR = "administrator"  # tata usaha
+
+
+OFFICER_ROLES = labels(
+    "officer_role",
+    OfficerRole,
+    {
+        OfficerRole.HEAD: Label("Kepala", "Head"),
+        OfficerRole.FINANCE_OFFICER: Label("Kepala urusan keuangan", "Finance officer"),
+        OfficerRole.SECRETARY: Label("Sekretaris", "Secretary"),
+        OfficerRole.PROGRAMME_COORDINATOR: Label("Koordinator program", "Programme coordinator"),
+        OfficerRole.CARE_COORDINATOR: Label("Koordinator pengasuhan", "Care coordinator"),
+        OfficerRole.ADMINISTRATOR: Label("Tata usaha", "Administrator"),
+    },
+)
 
 
 # Posts one person holds at a time (MPKS rule 268/1.7/A/2023: one head, one finance

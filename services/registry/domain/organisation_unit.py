@@ -16,6 +16,7 @@ from uuid import NAMESPACE_URL, UUID, uuid5
 
 from shared.domain.aggregate import AggregateRoot, event, singledispatchmethod
 from shared.domain.errors import OutOfScope
+from shared.domain.labels import Label, labels
 from shared.domain.messages import Message
 from shared.domain.organisation import PROVINCE, PdmMustBeInProvince, Scope, check_scope
 from shared.domain.rules import check_rule
@@ -55,6 +56,29 @@ class UnitStatus(StrEnum):
     OPEN = "open"
     CLOSED = "closed"
     MERGED = "merged"
+
+
+UNIT_KINDS = labels(
+    "unit_kind",
+    UnitKind,
+    {
+        UnitKind.PDM: Label(
+            "Pimpinan Daerah Muhammadiyah (PDM)", "Muhammadiyah regency council (PDM)"
+        ),
+        UnitKind.PCM: Label("Pimpinan Cabang Muhammadiyah (PCM)", "Muhammadiyah branch (PCM)"),
+        UnitKind.PDA: Label("Pimpinan Daerah 'Aisyiyah (PDA)", "'Aisyiyah regency council (PDA)"),
+        UnitKind.PCA: Label("Pimpinan Cabang 'Aisyiyah (PCA)", "'Aisyiyah branch (PCA)"),
+    },
+)
+UNIT_STATUSES = labels(
+    "unit_status",
+    UnitStatus,
+    {
+        UnitStatus.OPEN: Label("Aktif", "Open"),
+        UnitStatus.CLOSED: Label("Ditutup", "Closed"),
+        UnitStatus.MERGED: Label("Digabung", "Merged"),
+    },
+)
 
 
 def unit_id(kind: UnitKind, code: str) -> UUID:

@@ -21,6 +21,7 @@ from services.registry.domain.organisation_unit import (
     regency_of,
 )
 from shared.domain.aggregate import AggregateRoot, event, singledispatchmethod
+from shared.domain.labels import Label, labels
 from shared.domain.organisation import Scope
 from shared.domain.rules import check_rule
 
@@ -37,6 +38,28 @@ class PolicyStatus(StrEnum):
     APPROVED = "approved"
     REJECTED = "rejected"
     SUPERSEDED = "superseded"
+
+
+POLICY_LEVELS = labels(
+    "policy_level",
+    PolicyLevel,
+    {
+        PolicyLevel.INSTITUTION: Label("Amal usaha", "Institution"),
+        PolicyLevel.BRANCH: Label("Cabang", "Branch"),
+        PolicyLevel.CITY: Label("Daerah (kabupaten/kota)", "Regency/city"),
+    },
+)
+POLICY_STATUSES = labels(
+    "policy_status",
+    PolicyStatus,
+    {
+        PolicyStatus.PROPOSED: Label("Diajukan", "Proposed"),
+        PolicyStatus.REVISION_REQUESTED: Label("Perlu revisi", "Revision requested"),
+        PolicyStatus.APPROVED: Label("Disetujui", "Approved"),
+        PolicyStatus.REJECTED: Label("Ditolak", "Rejected"),
+        PolicyStatus.SUPERSEDED: Label("Digantikan", "Superseded"),
+    },
+)
 
 
 @dataclass(frozen=True)

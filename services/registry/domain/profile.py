@@ -9,6 +9,7 @@ from typing import Annotated
 
 import msgspec
 
+from shared.domain.labels import Label, labels
 from shared.domain.organisation import PdmMustBeInProvince
 
 
@@ -27,6 +28,27 @@ class ServiceKind(StrEnum):
     SHELTER = "shelter"  # rumah singgah, rumah sakinah
     OUTREACH = "outreach"  # penjangkauan (Bakesos)
     ECONOMIC_EMPOWERMENT = "economic_empowerment"  # pemberdayaan ekonomi keluarga
+
+
+SERVICE_KINDS = labels(
+    "service_kind",
+    ServiceKind,
+    {
+        ServiceKind.RESIDENTIAL_CARE: Label("Pengasuhan dalam panti", "Residential care"),
+        ServiceKind.FAMILY_BASED_CARE: Label("Pengasuhan berbasis keluarga", "Family-based care"),
+        ServiceKind.DAY_CARE: Label("Penitipan harian", "Day care"),
+        ServiceKind.FAMILY_SUPPORT: Label("Pendampingan keluarga", "Family support"),
+        ServiceKind.COUNSELLING: Label("Konseling anak dan keluarga", "Counselling"),
+        ServiceKind.REHABILITATION: Label("Rehabilitasi sosial", "Rehabilitation"),
+        ServiceKind.EDUCATION: Label("Pendidikan", "Education"),
+        ServiceKind.HEALTH: Label("Kesehatan", "Health"),
+        ServiceKind.SHELTER: Label("Rumah singgah dan perlindungan", "Shelter"),
+        ServiceKind.OUTREACH: Label("Penjangkauan", "Outreach"),
+        ServiceKind.ECONOMIC_EMPOWERMENT: Label(
+            "Pemberdayaan ekonomi keluarga", "Economic empowerment"
+        ),
+    },
+)
 
 
 # Limits the API documents (checked when a command is decoded): beyond them is a typing

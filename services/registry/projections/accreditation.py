@@ -9,11 +9,14 @@ revocation or a not-accredited decision cancels it, the expiry itself removes it
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, time, timedelta, timezone
+from collections.abc import AsyncIterator
+from datetime import UTC, date, datetime, time, timedelta
 from functools import singledispatchmethod
+from typing import Annotated
 from uuid import UUID
 
 import msgspec
+from litestar.params import Parameter
 
 from services.registry.application.expire_accreditation import ExpireAccreditation
 from services.registry.domain.accreditation import (
@@ -28,20 +31,16 @@ from shared.eventstore.envelope import EventEnvelope
 from shared.projections.queries import Query
 from shared.projections.temporal import TemporalTable
 from shared.scheduling.deadlines import Deadlines
+from shared.tenancy.provinces import province_timezone
 
 TABLE = "registry.accreditations"
 INSTITUTIONS = "registry.accreditation_institutions"
-
-# Indonesia keeps no summer time: each province's clock is UTC+7 (WIB), +8 (WITA) or +9 (WIT).
-_WITA = {"51", "52", "53", "63", "64", "65", "71", "72", "73", "74", "75", "76"}
-_WIT = {"81", "82", "91", "92", "93", "94", "95", "96"}
 
 
 def expiry_moment(tenant: str, valid_until: date) -> datetime:
     """When an accreditation valid until `valid_until` ends: the next midnight in the
     province."""
-    hours = 9 if tenant in _WIT else 8 if tenant in _WITA else 7
-    local = timezone(timedelta(hours=hours))
+    local = province_timezone(tenant)
     return datetime.combine(valid_until + timedelta(days=1), time(), local).astimezone(UTC)
 
 
@@ -64,6 +63,26 @@ class AccreditationView(msgspec.Struct):
     valid_until: date | None
     version: int
     updated_at: datetime
+
+
+class RegisterFilters(msgspec.Struct, kw_only=True, frozen=True):
+    """The register's filters: query parameters of its list and of its downloads."""
+
+    status: AccreditationStatus | None = None
+    grade: Grade | None = None
+    kind: Annotated[
+        InstitutionType | None, Parameter(description="only institutions of this type, e.g. lksa")
+    ] = None
+    pdm: Annotated[str | None, Parameter(pattern=r"^\d{4}$")] = None
+    expiring_within: Annotated[
+        int | None,
+        Parameter(
+            ge=0,
+            le=3660,
+            description="only accreditations in force that end within this many days from "
+            "today (or from the day of `as_of`)",
+        ),
+    ] = None
 
 
 class GradeCounts(msgspec.Struct, kw_only=True):
@@ -141,24 +160,40 @@ _COUNTS = f"""
     WHERE i.status <> 'closed' AND ($1::text IS NULL OR i.kind = $1)"""
 
 
+def _arguments(filters: RegisterFilters, day: date) -> tuple[object, ...]:
+    """The list's first five parameters; `expiring_within` N: those in force ending by
+    `day` + N days."""
+    if filters.expiring_within is None:
+        return (filters.status, filters.grade, filters.pdm, filters.kind, None)
+    until = day + timedelta(days=filters.expiring_within)
+    return (AccreditationStatus.ACCREDITED, filters.grade, filters.pdm, filters.kind, until)
+
+
 async def list_accreditations(
     conn: DbConnection,
+    filters: RegisterFilters,
     *,
-    status: AccreditationStatus | None,
-    grade: Grade | None,
-    pdm: str | None,
-    kind: InstitutionType | None,
-    valid_until_by: date | None,
+    day: date,
     limit: int,
     offset: int,
     as_of: datetime | None = None,
 ) -> list[AccreditationView]:
-    """The register now, or as it was at `as_of`; `valid_until_by`: only those ending by
-    that day (expiring soon, or — with status expired — those that ended)."""
-    args = (status, grade, pdm, kind, valid_until_by, limit, offset)
+    """The register now, or as it was at `as_of`; `day`: the province's day the list is
+    of (today, or the day of `as_of`), from which `expiring_within` counts."""
+    args = (*_arguments(filters, day), limit, offset)
     if as_of is None:
         return await _LIST.all(conn, *args)
     return await _LIST_AS_OF.all(conn, *args, as_of)
+
+
+def register_rows(
+    conn: DbConnection, filters: RegisterFilters, *, day: date, as_of: datetime | None = None
+) -> AsyncIterator[AccreditationView]:
+    """Every row of the list (a download), through a cursor; no limit (`LIMIT NULL`)."""
+    args = (*_arguments(filters, day), None, 0)
+    if as_of is None:
+        return _LIST.rows(conn, *args)
+    return _LIST_AS_OF.rows(conn, *args, as_of)
 
 
 async def accreditation_of(conn: DbConnection, institution_id: UUID) -> AccreditationView | None:

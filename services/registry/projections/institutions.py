@@ -1,10 +1,22 @@
 """Institutions read model: one row per institution, its current state and version, and
 every earlier version with the period it was valid (the directory as of any date); the
-projection that writes it and the queries that read it."""
+projection that writes it and the queries that read it.
+
+The row also shows the institution's accreditation (`grade`: the grade in force or why
+there is none, and its valid-until) and its operating licence, so the directory filters on
+them. Columns of this row, written by this projection from the Accreditation and Licence
+events (`TemporalTable.follow`: a new version in the row's history at the event's time,
+the row's `version` still the institution's), rather than a join at read time with the
+register's and the licences' tables: the list, and the list as of a date, stay one query
+on one table (its history table for `as_of`, with its period index), each filter a column
+of it with its index, and each read model keeps to its own tables. As of a date, a join of
+three history tables would have to match each row's period in each. A licence's state on a
+day (valid, expiring, expired) is not an event: it is computed when read, from the stored
+status and valid-until and the day the list is of (`Listing.derived`)."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from functools import singledispatchmethod
 from typing import Annotated, Any
 from uuid import UUID
@@ -12,11 +24,19 @@ from uuid import UUID
 import msgspec
 from litestar.params import Parameter
 
+from services.registry.domain.accreditation import Accreditation, Grade, Standing
 from services.registry.domain.institution import (
     Institution,
     InstitutionStatus,
     InstitutionType,
     Owner,
+)
+from services.registry.domain.licence import (
+    EXPIRING_WITHIN_DAYS,
+    Licence,
+    LicenceKind,
+    LicenceState,
+    LicenceStatus,
 )
 from shared.db.pool import DbConnection
 from shared.eventstore.envelope import EventEnvelope
@@ -44,19 +64,46 @@ class InstitutionView(msgspec.Struct):
     # The branch (PCM, or PCA for 'Aisyiyah) it sits under; None: directly under its PDM.
     unit: str | None
     status: InstitutionStatus
+    # The accreditation: the grade in force, or why there is none; the valid-until of the
+    # decision shown (also when it expired or was revoked).
+    grade: Standing
+    accredited_until: date | None
+    # The operating licence (Izin Operasional) on the day the list is of.
+    licence: LicenceState
+    licence_valid_until: date | None
     version: int
     registered_at: datetime
     updated_at: datetime
 
 
-class InstitutionFilters(msgspec.Struct, kw_only=True, frozen=True):
+class PublicInstitutionFilters(msgspec.Struct, kw_only=True, frozen=True):
     """The directory's filters: each field a query parameter and, by its name, the column
-    it matches (`shared.projections.listing`); a new filter on a column is one field."""
+    it matches (`shared.projections.listing`); a new filter on a column is one field.
+    Anyone may use these (the public directory)."""
 
     status: InstitutionStatus | None = None
     kind: InstitutionType | None = None
     pdm: Annotated[str | None, Parameter(pattern=r"^\d{4}$")] = None
+    unit: Annotated[
+        str | None,
+        Parameter(pattern=r"^\d{6}$", description="the branch (PCM or PCA) by its code"),
+    ] = None
+    grade: Standing | None = None
     q: SearchText = None
+
+
+class InstitutionFilters(PublicInstitutionFilters, kw_only=True, frozen=True):
+    """The filters of the directory for its readers: also the licence's state, which
+    changes with the day, not with an event — the public directory's cache follows events
+    only, so it does not offer it."""
+
+    licence: Annotated[
+        LicenceState | None,
+        Parameter(
+            description=f"the operating licence today (or at `as_of`): `expiring` ends "
+            f"within {EXPIRING_WITHIN_DAYS} days, `valid` later or never"
+        ),
+    ] = None
 
 
 class PublicInstitution(msgspec.Struct):
@@ -71,14 +118,34 @@ class PublicInstitution(msgspec.Struct):
     pdm: str
     address: str | None
     status: InstitutionStatus
-    # The accreditation (grade and expiry) joins here once its read model lands.
+    # Public by law and by seed 002: the board's grade and until when it holds.
+    grade: Standing
+    accredited_until: date | None
 
 
-_COLUMNS = ", ".join(InstitutionView.__struct_fields__)
-DIRECTORY = TemporalTable(TABLE, ["tenant_id", *InstitutionView.__struct_fields__, "search"])
-INSTITUTIONS = Listing(InstitutionView, DIRECTORY, InstitutionFilters, order="name, id")
-PUBLIC_INSTITUTIONS = Listing(PublicInstitution, DIRECTORY, InstitutionFilters, order="name, id")
-_ONE = Query(InstitutionView, f"SELECT {_COLUMNS} FROM {TABLE} WHERE id = $1")
+def _licence_state(day: str) -> str:
+    """The operating licence's state on `day` (an SQL date), from the stored columns."""
+    return f"""CASE WHEN licence_status IS NULL THEN '{LicenceState.MISSING}'
+        WHEN licence_status = '{LicenceStatus.REVOKED}' THEN '{LicenceState.REVOKED}'
+        WHEN licence_valid_until < {day} THEN '{LicenceState.EXPIRED}'
+        WHEN licence_valid_until <= {day} + {EXPIRING_WITHIN_DAYS} THEN '{LicenceState.EXPIRING}'
+        ELSE '{LicenceState.VALID}' END"""
+
+
+_DERIVED = {"licence": _licence_state}
+_STORED = [c for c in InstitutionView.__struct_fields__ if c not in _DERIVED]
+DIRECTORY = TemporalTable(TABLE, ["tenant_id", *_STORED, "search", "licence_id", "licence_status"])
+INSTITUTIONS = Listing(
+    InstitutionView, DIRECTORY, InstitutionFilters, order="name, id", derived=_DERIVED
+)
+PUBLIC_INSTITUTIONS = Listing(
+    PublicInstitution, DIRECTORY, PublicInstitutionFilters, order="name, id"
+)
+_ONE = Query(
+    InstitutionView,
+    f"SELECT {', '.join(_STORED)}, {_licence_state('$2::date')} AS licence "
+    f"FROM {TABLE} WHERE id = $1",
+)
 _PUBLIC_ONE = Query(
     PublicInstitution,
     f"SELECT {', '.join(PublicInstitution.__struct_fields__)} FROM {TABLE} WHERE id = $1",
@@ -92,14 +159,18 @@ async def list_institutions(
     *,
     limit: int,
     offset: int,
+    day: date,
     as_of: datetime | None = None,
 ) -> Page[InstitutionView]:
-    """A page of the institutions now, or as they were at `as_of`, with the total."""
-    return await INSTITUTIONS.page(conn, filters, limit=limit, offset=offset, as_of=as_of)
+    """A page of the institutions now, or as they were at `as_of`, with the total; `day`:
+    the province's day the licences' states are of (today, or the day of `as_of`)."""
+    return await INSTITUTIONS.page(conn, filters, limit=limit, offset=offset, as_of=as_of, day=day)
 
 
-async def get_institution(conn: DbConnection, institution_id: UUID) -> InstitutionView | None:
-    return await _ONE.one(conn, institution_id)
+async def get_institution(
+    conn: DbConnection, institution_id: UUID, *, day: date
+) -> InstitutionView | None:
+    return await _ONE.one(conn, institution_id, day)
 
 
 async def get_public_institution(
@@ -177,6 +248,90 @@ class InstitutionsProjection:
         self, event: Institution.Closed, conn: DbConnection, envelope: EventEnvelope
     ) -> None:
         await _update(conn, envelope, status=InstitutionStatus.CLOSED)
+
+    # The accreditation, from its record's events (each names the institution).
+
+    @on.register
+    async def _(
+        self, event: Accreditation.Granted, conn: DbConnection, envelope: EventEnvelope
+    ) -> None:
+        await _accreditation(
+            conn,
+            envelope,
+            event.institution_id,
+            grade=Standing(event.grade.value),
+            accredited_until=event.valid_until,
+        )
+
+    @on.register
+    async def _(
+        self, event: Accreditation.Refused, conn: DbConnection, envelope: EventEnvelope
+    ) -> None:
+        await _accreditation(
+            conn,
+            envelope,
+            event.institution_id,
+            grade=Standing(Grade.NOT_ACCREDITED.value),
+            accredited_until=None,
+        )
+
+    @on.register
+    async def _(
+        self, event: Accreditation.Revoked, conn: DbConnection, envelope: EventEnvelope
+    ) -> None:
+        await _accreditation(conn, envelope, event.institution_id, grade=Standing.REVOKED)
+
+    @on.register
+    async def _(
+        self, event: Accreditation.Expired, conn: DbConnection, envelope: EventEnvelope
+    ) -> None:
+        await _accreditation(conn, envelope, event.institution_id, grade=Standing.EXPIRED)
+
+    # The operating licence: its first event names the institution, the later ones only
+    # the licence (its id, kept in the row).
+
+    @on.register
+    async def _(self, event: Licence.Recorded, conn: DbConnection, envelope: EventEnvelope) -> None:
+        if event.kind is LicenceKind.OPERATING:
+            await DIRECTORY.follow(
+                conn,
+                envelope,
+                "id",
+                event.institution_id,
+                {
+                    "licence_id": envelope.aggregate_id,
+                    "licence_status": LicenceStatus.VALID,
+                    "licence_valid_until": event.valid_until,
+                },
+            )
+
+    @on.register
+    async def _(self, event: Licence.Renewed, conn: DbConnection, envelope: EventEnvelope) -> None:
+        await DIRECTORY.follow(
+            conn,
+            envelope,
+            "licence_id",
+            envelope.aggregate_id,
+            {"licence_status": LicenceStatus.VALID, "licence_valid_until": event.valid_until},
+        )
+
+    @on.register
+    async def _(self, event: Licence.Revoked, conn: DbConnection, envelope: EventEnvelope) -> None:
+        await DIRECTORY.follow(
+            conn,
+            envelope,
+            "licence_id",
+            envelope.aggregate_id,
+            {"licence_status": LicenceStatus.REVOKED},
+        )
+
+
+async def _accreditation(
+    conn: DbConnection, envelope: EventEnvelope, institution_id: UUID, **changes: object
+) -> None:
+    """The institution's row shows its accreditation's latest event; `updated_at` and
+    `version` stay the institution's own."""
+    await DIRECTORY.follow(conn, envelope, "id", institution_id, changes)
 
 
 async def _update(conn: DbConnection, envelope: EventEnvelope, **changes: Any) -> None:
