@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib.resources.abc import Traversable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from eventsourcing.domain import Aggregate
 
@@ -16,14 +16,15 @@ from shared.audit.access import ACCESS, Access, AccessLogProjection, record_acce
 from shared.audit.snapshots import Snapshots, SnapshotsProjection
 from shared.db.pool import DbPool
 from shared.domain.labels import LabelCatalogue
+
+# At run time, not only for the type checker: a handler taking the runtime as a dependency
+# (e.g. the licence and accreditation lists) has litestar resolve its annotations.
+from shared.http.public import PublicResource
 from shared.messaging.consumer import Reaction
 from shared.projections.runner import Projection
 from shared.service_layer.handlers import HandlerRegistry, handler_of
 from shared.service_layer.messagebus import MessageBus, PortFactory
 from shared.service_layer.process_managers import ProcessManager
-
-if TYPE_CHECKING:
-    from shared.http.public import PublicResource
 
 
 def _no_ports(db: DbPool) -> Mapping[str, PortFactory]:
