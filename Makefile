@@ -10,7 +10,7 @@ SYNCED := $(VENV)/.synced
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 
-.PHONY: run test lint bench bench-export install clean
+.PHONY: run test lint bench bench-export bench-registry install clean
 
 $(UV):
 	$(PYTHON) -m venv $(TOOLS)
@@ -52,6 +52,11 @@ bench: $(BENCH_SYNCED)
 ## The tenant export against a raw COPY of the same 1,000,000 events (ARGS="--events N").
 bench-export: $(SYNCED)
 	$(VENV)/bin/python -m bench.export $(ARGS)
+
+## The registry's reads (directory, search, accreditation and licence registers, national
+## counts) over HTTP with 10,000 institutions in one province (ARGS="--institutions N").
+bench-registry: $(SYNCED)
+	$(VENV)/bin/python -m bench.registry $(ARGS)
 
 clean:
 	rm -rf $(TOOLS) $(VENV) .mpks
