@@ -232,8 +232,8 @@ _BEFORE: dict[str, list[tuple[str, dict[str, Any]]]] = {
     ],
 }
 _RECORD = re.compile(r"\{(?!tenant\})(\w+)\}")
-# Routes whose examples create what other examples name (the examples' own PDM 3578 and its
-# branch 357801): they run first, as a reader of the docs would try them.
+# Routes whose examples create records (PDM 3579 Kota Batu and its branch 357901, which no
+# other module of the session opens): they run first, as a reader of the docs would try them.
 _FIRST = ("/v1/tenants/{tenant}/units",)
 _ZERO = "00000000-0000-0000-0000-000000000000"
 

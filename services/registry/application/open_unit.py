@@ -42,9 +42,9 @@ async def open_unit(cmd: OpenUnit, uow: UnitOfWork, actor: Actor) -> Organisatio
     return unit
 
 
-# Valid as they stand in province 35, Jawa Timur (3578 is Kota Surabaya, 357801 its
-# district Karang Pilang).
+# Valid as they stand in province 35, Jawa Timur (3579 is Kota Batu, 357901 its district
+# Batu): not Surabaya (3578), which the demo data opens and other examples name.
 OpenUnit.examples = {
-    "A city council": OpenUnit(kind=UnitKind.PDM, code="3578", name="PDM Kota Surabaya"),
-    "A branch of it": OpenUnit(kind=UnitKind.PCM, code="357801", name="PCM Karang Pilang"),
+    "A city council": OpenUnit(kind=UnitKind.PDM, code="3579", name="PDM Kota Batu"),
+    "A branch of it": OpenUnit(kind=UnitKind.PCM, code="357901", name="PCM Batu"),
 }
