@@ -9,6 +9,7 @@ from typing import Protocol
 import msgspec
 
 from shared.domain.organisation import PROVINCE, Scope
+from shared.tenancy.provinces import local_date
 
 
 class Actor(msgspec.Struct, frozen=True):
@@ -21,12 +22,15 @@ class Actor(msgspec.Struct, frozen=True):
 class Clock(Protocol):
     def now(self) -> datetime: ...
 
-    def today(self) -> date: ...
+    def today(self, province: str) -> date:
+        """The day it is in the province (WIB, WITA or WIT): a date a user enters, such as
+        a decision's, is of their own day, which in Papua starts nine hours before UTC's."""
+        ...
 
 
 class SystemClock:
     def now(self) -> datetime:
         return datetime.now(UTC)
 
-    def today(self) -> date:
-        return self.now().date()
+    def today(self, province: str) -> date:
+        return local_date(province, self.now())

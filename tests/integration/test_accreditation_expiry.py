@@ -18,6 +18,7 @@ from services.registry.projections.accreditation import expiry_moment
 from shared.eventstore.envelope import EventEnvelope
 from shared.runtime import ServiceRuntime
 from shared.settings import Settings
+from shared.tenancy.provinces import local_date
 from tests.helpers import register_institution_in, run_command, running
 
 TENANT = "17"  # Bengkulu (WIB, UTC+7)
@@ -31,8 +32,8 @@ class MovableClock:
     def now(self) -> datetime:
         return self.moment
 
-    def today(self) -> date:
-        return self.moment.date()
+    def today(self, province: str) -> date:
+        return local_date(province, self.moment)
 
 
 async def expiries(runtime: ServiceRuntime, institution: UUID) -> list[EventEnvelope]:

@@ -26,7 +26,7 @@ async def register_worker(cmd: RegisterWorker, uow: UnitOfWork, clock: Clock) ->
         full_name=cmd.full_name,
         birth_date=cmd.birth_date,
         pdm=cmd.pdm,
-        today=clock.today(),
+        today=clock.today(uow.tenant),
     )
     uow.add(worker)
     return worker

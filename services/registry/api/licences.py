@@ -78,7 +78,7 @@ class LicenceController(Controller):
         offset: Offset = 0,
         as_of: AsOf = None,
     ) -> list[LicenceView]:
-        today = runtime.clock.today()
+        today = runtime.clock.today(tenant)
         valid_from = valid_by = None
         if expiring_within is not None:
             status = LicenceStatus.VALID

@@ -22,7 +22,7 @@ class DismissOfficer(Command, frozen=True):
 
 async def dismiss_officer(cmd: DismissOfficer, uow: UnitOfWork, clock: Clock) -> Institution:
     institution = await uow.get(Institution, cmd.institution_id)
-    today = clock.today()
+    today = clock.today(uow.tenant)
     institution.dismiss_officer(cmd.officer_id, on=cmd.dismissed_on or today, today=today)
     return institution
 

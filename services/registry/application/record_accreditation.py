@@ -68,7 +68,7 @@ async def record_accreditation(
         certificate_number=number,
         regulation=cmd.regulation,
         valid_until=cmd.valid_until,
-        today=clock.today(),
+        today=clock.today(uow.tenant),
         validity=accreditation_validity(),
     )
     if number is not None:

@@ -41,7 +41,7 @@ async def record_licence(cmd: RecordLicence, uow: UnitOfWork, clock: Clock) -> L
         issuer=cmd.issuer,
         issued_on=cmd.issued_on,
         valid_until=cmd.valid_until,
-        today=clock.today(),
+        today=clock.today(uow.tenant),
     )
     uow.add(licence)
     return licence

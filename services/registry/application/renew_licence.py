@@ -29,7 +29,7 @@ async def renew_licence(cmd: RenewLicence, uow: UnitOfWork, clock: Clock) -> Lic
         issuer=cmd.issuer,
         issued_on=cmd.issued_on,
         valid_until=cmd.valid_until,
-        today=clock.today(),
+        today=clock.today(uow.tenant),
     )
     return licence
 

@@ -42,7 +42,7 @@ async def update_institution_profile(
     institution = await uow.get(Institution, cmd.institution_id)
     institution.update_profile(
         tenant=uow.tenant,
-        today=clock.today(),
+        today=clock.today(uow.tenant),
         address=cmd.address,
         capacity=cmd.capacity,
         services=tuple(cmd.services) if cmd.services is not None else None,

@@ -3,7 +3,7 @@ the bus on the fake unit of work (scope and concurrency rules from the kernel)."
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import UTC, date, datetime
 from typing import Any
 from uuid import UUID, uuid4
 
@@ -33,8 +33,10 @@ from shared.domain.errors import DomainError, OutOfScope, RuleBroken
 from shared.domain.organisation import PROVINCE, Scope
 from shared.eventstore.context import CommandContext
 from shared.service_layer.commands import Accepted, Command
+from shared.service_layer.handlers import HandlerRegistry
 from shared.service_layer.messagebus import MessageBus, Outcome
-from tests.unit.fakes import MemoryStore, memory_bus
+from shared.service_layer.ports import SystemClock
+from tests.unit.fakes import FakeUnitsOfWork, MemoryStore, memory_bus
 
 TENANT = "35"
 TODAY = date(2026, 11, 24)
@@ -304,3 +306,37 @@ async def test_licences_are_recorded_renewed_and_revoked(
         "Revoked",
         "Renewed",
     ]
+
+
+class _EveningInJakarta(SystemClock):
+    """24 November 2026, 16:30 UTC: 23:30 in Jakarta (WIB), already 01:30 on the 25th in
+    Jayapura (WIT)."""
+
+    def now(self) -> datetime:
+        return datetime(2026, 11, 24, 16, 30, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("tenant", "pdm", "accepted"), [("94", "9471", True), ("35", "3578", False)]
+)
+async def test_a_decision_dated_today_is_of_the_provinces_own_day(
+    store: MemoryStore, tenant: str, pdm: str, accepted: bool
+) -> None:
+    bus = MessageBus(
+        HandlerRegistry.discover("services.registry.application"),
+        FakeUnitsOfWork(store),
+        clock=_EveningInJakarta(),
+    )
+    ctx = CommandContext(tenant=tenant, actor="officer", correlation_id="c")
+    registered = await bus.execute(
+        RegisterInstitution(name="LKSA Jayapura", kind=InstitutionType.LKSA, pdm=pdm), ctx
+    )
+    record = msgspec.json.decode(registered.reply, type=Accepted).id
+    twenty_fifth = decision(record, decided_on=date(2026, 11, 25))
+    if accepted:
+        await bus.execute(twenty_fifth, ctx)
+        assert [e.grade for e in store.events_of(tenant) if isinstance(e, Accreditation.Granted)]
+    else:
+        with pytest.raises(RuleBroken) as refused:
+            await bus.execute(twenty_fifth, ctx)
+        assert refused.value.field == "decided_on"
