@@ -16,12 +16,9 @@ from litestar.response import Stream
 from services.registry.application.record_accreditation import RecordAccreditation
 from services.registry.application.revoke_accreditation import RevokeAccreditation
 from services.registry.domain.institution import InstitutionType
-from services.registry.projections import accreditation
-from services.registry.projections.accreditation import (
-    AccreditationView,
-    GradeCounts,
-    RegisterFilters,
-)
+from services.registry.projections import accreditation, institutions
+from services.registry.projections.accreditation import AccreditationView, RegisterFilters
+from services.registry.projections.institutions import GradeCounts
 from shared.auth import Role
 from shared.db.pool import DbPool
 from shared.domain.labels import Label
@@ -212,7 +209,7 @@ class AccreditationController(Controller):
         kind: Kind = None,
     ) -> GradeCounts:
         async with scoped_transaction(db, tenant, actor_scope) as conn:
-            return await accreditation.grade_counts(conn, kind=kind)
+            return await institutions.grade_counts(conn, kind=kind)
 
 
 def _download(
@@ -246,7 +243,7 @@ class NationalAccreditationController(Controller):
     async def national_counts(
         self, db: NamedDependency[DbPool], kind: Kind = None
     ) -> NationalCounts:
-        per_province = await read_each_tenant(db, accreditation.grade_counts, kind=kind)
+        per_province = await read_each_tenant(db, institutions.grade_counts, kind=kind)
         national = GradeCounts()
         for counts in per_province.values():
             national.add(counts)

@@ -85,24 +85,6 @@ class RegisterFilters(msgspec.Struct, kw_only=True, frozen=True):
     ] = None
 
 
-class GradeCounts(msgspec.Struct, kw_only=True):
-    """Institutions by their accreditation now: in force per grade, and the others."""
-
-    institutions: int = 0
-    a: int = 0
-    b: int = 0
-    c: int = 0
-    accredited: int = 0
-    not_accredited: int = 0
-    expired: int = 0
-    revoked: int = 0
-    never_assessed: int = 0
-
-    def add(self, other: GradeCounts) -> None:
-        for name in self.__struct_fields__:
-            setattr(self, name, getattr(self, name) + getattr(other, name))
-
-
 _OWN = [
     "tenant_id",
     "id",
@@ -144,20 +126,6 @@ _OF_INSTITUTION = Query(
     f"""SELECT {_VIEW}, i.name AS institution_name, i.kind FROM {TABLE} a {_JOIN}
         WHERE a.institution_id = $1 AND a.status IS NOT NULL""",
 )
-# Closed institutions count in none of the figures.
-_COUNTS = f"""
-    SELECT count(*) AS institutions,
-           count(*) FILTER (WHERE a.status = 'accredited' AND a.grade = 'A') AS a,
-           count(*) FILTER (WHERE a.status = 'accredited' AND a.grade = 'B') AS b,
-           count(*) FILTER (WHERE a.status = 'accredited' AND a.grade = 'C') AS c,
-           count(*) FILTER (WHERE a.status = 'accredited') AS accredited,
-           count(*) FILTER (WHERE a.status = 'not_accredited') AS not_accredited,
-           count(*) FILTER (WHERE a.status = 'expired') AS expired,
-           count(*) FILTER (WHERE a.status = 'revoked') AS revoked,
-           count(*) FILTER (WHERE a.status IS NULL) AS never_assessed
-    FROM {INSTITUTIONS} i
-    LEFT JOIN {TABLE} a ON a.tenant_id = i.tenant_id AND a.institution_id = i.id
-    WHERE i.status <> 'closed' AND ($1::text IS NULL OR i.kind = $1)"""
 
 
 def _arguments(filters: RegisterFilters, day: date) -> tuple[object, ...]:
@@ -198,12 +166,6 @@ def register_rows(
 
 async def accreditation_of(conn: DbConnection, institution_id: UUID) -> AccreditationView | None:
     return await _OF_INSTITUTION.one(conn, institution_id)
-
-
-async def grade_counts(conn: DbConnection, *, kind: InstitutionType | None) -> GradeCounts:
-    row = await conn.fetchrow(_COUNTS, kind)
-    assert row is not None  # an aggregate query answers one row
-    return GradeCounts(**dict(row))
 
 
 _INSTITUTION_ADDED = f"""

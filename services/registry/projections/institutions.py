@@ -344,3 +344,43 @@ async def _update(conn: DbConnection, envelope: EventEnvelope, **changes: Any) -
                 changes.get("name", row.name), changes.get("address", row.address)
             )
     await DIRECTORY.update(conn, envelope, {"updated_at": envelope.occurred_at, **changes})
+
+
+class GradeCounts(msgspec.Struct, kw_only=True):
+    """Institutions by their accreditation now: in force per grade, and the others."""
+
+    institutions: int = 0
+    a: int = 0
+    b: int = 0
+    c: int = 0
+    accredited: int = 0
+    not_accredited: int = 0
+    expired: int = 0
+    revoked: int = 0
+    never_assessed: int = 0
+
+    def add(self, other: GradeCounts) -> None:
+        for name in self.__struct_fields__:
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+
+
+# One scan of the directory: its `grade` column is the accreditation in one word
+# (`Standing`), kept by this projection. Closed institutions count in none of the figures.
+_COUNTS = f"""
+    SELECT count(*) AS institutions,
+           count(*) FILTER (WHERE grade = 'A') AS a,
+           count(*) FILTER (WHERE grade = 'B') AS b,
+           count(*) FILTER (WHERE grade = 'C') AS c,
+           count(*) FILTER (WHERE grade IN ('A', 'B', 'C')) AS accredited,
+           count(*) FILTER (WHERE grade = 'not_accredited') AS not_accredited,
+           count(*) FILTER (WHERE grade = 'expired') AS expired,
+           count(*) FILTER (WHERE grade = 'revoked') AS revoked,
+           count(*) FILTER (WHERE grade = 'never_assessed') AS never_assessed
+    FROM {TABLE} WHERE status <> 'closed' AND ($1::text IS NULL OR kind = $1)"""
+
+
+async def grade_counts(conn: DbConnection, *, kind: InstitutionType | None) -> GradeCounts:
+    """Institutions per accreditation standing in the tenant (or the reader's PDM)."""
+    row = await conn.fetchrow(_COUNTS, kind)
+    assert row is not None  # an aggregate query answers one row
+    return GradeCounts(**dict(row))
