@@ -116,24 +116,34 @@ class TemporalTable:
         version each replaces closed at the event's time, the new one added, `version`
         untouched. A row already showing `changes` gains no version (so an event applied
         twice adds nothing)."""
+        if column != self.key:
+            # Through the keys: the history's closing UPDATE must name its row by key, or
+            # the planner, sure that few rows are current, scans every current version of
+            # the tenant's history for each event (seen: 13k rows, 80 s of catch-up).
+            for row in await conn.fetch(
+                f"SELECT {self.key} FROM {self.table} WHERE tenant_id = $1 AND {column} = $2",
+                envelope.tenant,
+                value,
+            ):
+                await self.follow(conn, envelope, self.key, row[self.key], changes)
+            return
         names = list(changes)
         values = [f"${i + 4}" for i in range(len(names))]
         assignments = ", ".join(f"{c} = {v}" for c, v in zip(names, values, strict=True))
-        listed = ", ".join(f"c.{c}" for c in self.columns)
         await conn.execute(
             f"""WITH changed AS (
                   UPDATE {self.table} SET {assignments}
-                  WHERE tenant_id = $1 AND {column} = $2
+                  WHERE tenant_id = $1 AND {self.key} = $2
                     AND ROW({", ".join(names)}) IS DISTINCT FROM ROW({", ".join(values)})
                   RETURNING {self._listed}),
                 closed AS (
                   UPDATE {self.history} h SET valid_to = greatest(h.valid_from, $3)
-                  FROM changed WHERE h.tenant_id = $1 AND h.{self.key} = changed.{self.key}
+                  FROM changed WHERE h.tenant_id = $1 AND h.{self.key} = $2
                     AND h.valid_to = 'infinity'
-                  RETURNING h.{self.key} AS key, h.valid_to)
+                  RETURNING h.valid_to)
                 INSERT INTO {self.history} ({self._listed}, valid_from)
-                SELECT {listed}, coalesce(closed.valid_to, $3)
-                FROM changed c LEFT JOIN closed ON closed.key = c.{self.key}""",
+                SELECT {self._listed}, coalesce((SELECT max(valid_to) FROM closed), $3)
+                FROM changed""",
             envelope.tenant,
             value,
             envelope.occurred_at,
