@@ -9,7 +9,7 @@ an RFC 3339 date-time with an offset is refused (422) naming `as_of`.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Annotated, Any
 from uuid import UUID
 
@@ -25,6 +25,8 @@ from shared.domain.organisation import Scope
 from shared.http.access import shown
 from shared.personal.keys import SubjectKeys
 from shared.resilience.faults import CONNECTION_WAIT_SECONDS
+from shared.service_layer.ports import Clock
+from shared.tenancy.provinces import local_date
 
 AS_OF = "as_of"
 
@@ -63,6 +65,12 @@ def moment(as_of: str | None) -> datetime | None:
             source="query",
         )
     return when
+
+
+def day_of(tenant: str, clock: Clock, as_of: datetime | None) -> date:
+    """The province's day a list is of: today there, or the day `as_of` falls on there (a
+    licence valid until 31 March holds all that day in Papua as in Aceh)."""
+    return clock.today(tenant) if as_of is None else local_date(tenant, as_of)
 
 
 def aggregate_noun(aggregate: str) -> str:

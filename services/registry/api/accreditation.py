@@ -3,7 +3,6 @@ counts per grade, of a province and across provinces."""
 
 from __future__ import annotations
 
-from datetime import date, datetime
 from typing import Annotated, Any
 from uuid import UUID
 
@@ -23,7 +22,7 @@ from shared.auth import Role
 from shared.db.pool import DbPool
 from shared.domain.labels import Label
 from shared.domain.organisation import Scope
-from shared.http.as_of import AsOf, moment
+from shared.http.as_of import AsOf, day_of, moment
 from shared.http.commands import expose
 from shared.http.downloads import CSV_MEDIA_TYPE, XLSX_MEDIA_TYPE, Column, Table, download
 from shared.http.national import read_each_tenant
@@ -32,7 +31,6 @@ from shared.http.reads import read_many, read_one, scoped_transaction
 from shared.http.security import READERS, national_guard, requires_roles, tenant_guard
 from shared.projections.listing import filter_parameters
 from shared.runtime import ServiceRuntime
-from shared.tenancy.provinces import local_date
 
 # The PDM records its institutions' decisions, as it registers them; the province too.
 RECORDERS = requires_roles(Role.WILAYAH_ADMIN, Role.PDM_OPERATOR)
@@ -75,11 +73,6 @@ REGISTER_TABLE = Table(
         Column("valid_until", Label("Berlaku sampai", "Valid until")),
     ],
 )
-
-
-def _day(tenant: str, runtime: ServiceRuntime, as_of: datetime | None) -> date:
-    """The province's day the register is of: today there, or the day of `as_of`."""
-    return local_date(tenant, as_of or runtime.clock.now())
 
 
 class AccreditationController(Controller):
@@ -144,7 +137,7 @@ class AccreditationController(Controller):
             actor_scope,
             accreditation.list_accreditations,
             filters,
-            day=_day(tenant, runtime, when),
+            day=day_of(tenant, runtime.clock, when),
             limit=limit,
             offset=offset,
             as_of=when,
@@ -222,7 +215,7 @@ def _download(
     as_of: str | None,
 ) -> Stream:
     when = moment(as_of)
-    day = _day(tenant, runtime, when)
+    day = day_of(tenant, runtime.clock, when)
     return download(
         request,
         db,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
 from typing import Annotated, Any
 from uuid import UUID
 
@@ -23,7 +22,7 @@ from shared.auth import Role
 from shared.db.pool import DbPool
 from shared.domain.labels import Label
 from shared.domain.organisation import Scope
-from shared.http.as_of import AsOf, PastRecords, moment
+from shared.http.as_of import AsOf, PastRecords, day_of, moment
 from shared.http.commands import expose
 from shared.http.downloads import CSV_MEDIA_TYPE, XLSX_MEDIA_TYPE, Column, Table, download
 from shared.http.params import Offset
@@ -32,7 +31,6 @@ from shared.http.reads import read_one, read_page
 from shared.http.security import READERS, requires_roles, tenant_guard
 from shared.projections.listing import filter_parameters
 from shared.runtime import ServiceRuntime
-from shared.tenancy.provinces import local_date
 
 WRITERS = requires_roles(Role.WILAYAH_ADMIN, Role.PDM_OPERATOR)
 GOVERNORS = requires_roles(Role.WILAYAH_ADMIN)
@@ -76,7 +74,7 @@ class InstitutionController(Controller):
             filters,
             limit=limit,
             offset=offset,
-            day=_day(tenant, runtime, when),
+            day=day_of(tenant, runtime.clock, when),
             as_of=when,
         )
         return Response(page.items, headers={TOTAL_COUNT_HEADER: str(page.total)})
@@ -98,7 +96,7 @@ class InstitutionController(Controller):
     ) -> Response[InstitutionView | RecordAsOf]:
         if as_of is not None:
             return await past.read(tenant, actor_scope, "Institution", institution_id, as_of)
-        today = _day(tenant, runtime, None)
+        today = runtime.clock.today(tenant)
         return await read_one(
             db,
             tenant,
@@ -107,12 +105,6 @@ class InstitutionController(Controller):
             institution_id,
             what="institution",
         )
-
-
-def _day(tenant: str, runtime: ServiceRuntime, as_of: datetime | None) -> date:
-    """The day a list's licence states are of: the province's today, or the day of `as_of`
-    there (a licence valid until 31 March holds all that day in Papua as in Aceh)."""
-    return local_date(tenant, as_of or runtime.clock.now())
 
 
 # The directory as a spreadsheet: the list's columns, headers in the reader's language.
@@ -199,7 +191,7 @@ def _download(
     as_of: str | None,
 ) -> Stream:
     when = moment(as_of)
-    day = _day(tenant, runtime, when)
+    day = day_of(tenant, runtime.clock, when)
     return download(
         request,
         db,
