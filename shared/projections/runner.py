@@ -16,15 +16,16 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Iterable
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 import asyncpg
 
 from shared.db.pool import DbConnection
-from shared.eventstore.envelope import EventEnvelope
+from shared.eventstore.envelope import EventEnvelope, storable
 from shared.eventstore.logs import TenantChanges, TenantLogs, run_follower
 from shared.personal.keys import SubjectKeys, sealed_subjects
-from shared.projections.dispatch import Dispatch, Reader
+from shared.projections.dispatch import Dispatch, Reader, typed
+from shared.projections.writes import BatchConnection, HeldWrites, WriteFailed
 from shared.resilience.faults import describe, is_outage
 from shared.resilience.stalls import Stalls
 
@@ -287,9 +288,19 @@ class ProjectionRunner:
                 return 0, members, behind
             if self.keys is not None:
                 batch = await self._reveal(conn, tenant, batch)
+            # Each event decoded once for the projections that read it; their writes held
+            # and sent together (`shared.projections.writes`).
+            writes = HeldWrites(conn)
             for event in batch:
+                row = storable(event)
+                decoded: Any = None
                 for projection in members:
-                    await _apply(self._dispatch[projection.name], conn, event)
+                    dispatch = self._dispatch[projection.name]
+                    if dispatch.reads(row):
+                        decoded = await _apply(
+                            dispatch, writes.writer(projection.name, row), row, decoded
+                        )
+            await _send(writes)
             position = batch[-1].position
             await conn.execute(
                 f"""INSERT INTO {self.schema}.projection_positions
@@ -357,10 +368,27 @@ def follower(projection: Projection) -> str:
     return f"projection:{projection.name}"
 
 
-async def _apply(dispatch: Dispatch, conn: DbConnection, event: EventEnvelope) -> None:
+async def _apply(
+    dispatch: Dispatch, conn: BatchConnection, event: EventEnvelope, decoded: Any
+) -> Any:
+    """Hand the event to one reader; returns it decoded, for the next reader."""
     try:
-        await dispatch.deliver(conn, event)
+        if decoded is None:
+            decoded = typed(dispatch.catalogue, event)
+        # The batch's connection serves every call a read-model handler makes
+        # (`shared.projections.writes`).
+        await dispatch.reader.on(decoded, cast(DbConnection, conn), event)
+    except WriteFailed as failed:
+        raise EventFailed(failed.event, failed.cause) from failed.cause
     except Exception as exc:
         if is_outage(exc):
             raise
         raise EventFailed(event, exc) from exc
+    return decoded
+
+
+async def _send(writes: HeldWrites) -> None:
+    try:
+        await writes.send()
+    except WriteFailed as failed:
+        raise EventFailed(failed.event, failed.cause) from failed.cause

@@ -226,6 +226,32 @@ async def test_an_event_one_projection_cannot_apply_stalls_that_projection_only(
     assert live.lag[failing.name] == 0
 
 
+async def test_a_write_postgresql_refuses_stalls_the_projection_at_the_event_it_came_from(
+    registry: ServiceRuntime, owner: asyncpg.Connection[Any], probes: None
+) -> None:
+    # The writes of a batch are held and sent at its end (`shared.projections.writes`): the
+    # refusal comes after every event of the batch was handed over, yet the stall must name
+    # the event whose row PostgreSQL refused, with everything before it applied.
+    await add_events(registry, 5)
+    log = await log_of(registry)
+    bad = log[-3]
+    refused, good = Probe("refused"), Probe("good")
+    await owner.execute(
+        f"""ALTER TABLE probe_batches.seen ADD CONSTRAINT refuse_one
+            CHECK (projection <> '{refused.name}' OR position <> {bad})"""
+    )
+    live = runner(registry, CountingLogs(registry.logs), [good, refused], batch_size=4)
+
+    await live.catch_up([TENANT])
+
+    assert await seen(owner, good) == log
+    assert await seen(owner, refused) == log[: log.index(bad)]
+    assert await position(owner, refused) == log[log.index(bad) - 1]
+    stall = (await live.stalls[refused.name].all())[TENANT]
+    assert stall.position == bad
+    assert stall.reason.startswith("CheckViolationError")
+
+
 async def test_a_projection_that_is_behind_catches_up_alone_and_then_joins_the_others(
     registry: ServiceRuntime, owner: asyncpg.Connection[Any], probes: None
 ) -> None:
