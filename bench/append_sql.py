@@ -133,7 +133,9 @@ async def _reset(owner: asyncpg.Connection[Any]) -> None:
 
 def _call(tenant: str) -> str:
     schema = tenant_schema(SERVICE, tenant)
-    return f"SELECT * FROM {schema}.append_events($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+    return (
+        f"SELECT * FROM {schema}.append_events($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
+    )
 
 
 def _arguments(tenant: str, n: int, commands: int) -> list[object]:
@@ -148,6 +150,10 @@ def _arguments(tenant: str, n: int, commands: int) -> list[object]:
         [_key(n * commands + c) for c in range(commands)],
         ["f"] * commands,
         [b""] * commands,
+        # No records consulted.
+        [],
+        [],
+        [],
     ]
 
 

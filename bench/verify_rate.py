@@ -44,16 +44,27 @@ STATE = (
 
 
 async def _fill(conn: asyncpg.Connection[Any], events: int) -> None:
-    call = f"SELECT {tenant_schema(SERVICE, TENANT)}.append_events($1, $2, $3, $4, $5)"
+    call = (
+        f"SELECT * FROM {tenant_schema(SERVICE, TENANT)}.append_events("
+        "$1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
+    )
     for start in range(0, events, 1000):
         n = min(1000, events - start)
-        await conn.fetchval(
+        # One command of `n` events, without Idempotency-Key or consulted records.
+        await conn.fetchrow(
             call,
             TENANT,
+            [1] * n,
             [uuid4() for _ in range(n)],
             [1] * n,
             ["Institution.Registered"] * n,
             [STATE] * n,
+            [None],
+            [None],
+            [None],
+            [],
+            [],
+            [],
         )
 
 

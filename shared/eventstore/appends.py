@@ -17,25 +17,32 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
+from uuid import UUID
 
 import asyncpg
 from eventsourcing.persistence import StoredEvent
 
 from shared.db.pool import DbConnection
-from shared.service_layer.unit_of_work import ConcurrentWrite, IdempotencyRecord
+from shared.service_layer.unit_of_work import ConcurrentWrite, IdempotencyRecord, StaleRead
 
 # Resolves a waiting command's turn when it is first in line for the next call.
 _LEAD: Any = object()
 
 
 class _Append:
-    __slots__ = ("answer", "events", "record")
+    __slots__ = ("answer", "events", "reads", "record")
 
-    def __init__(self, events: Sequence[StoredEvent], record: IdempotencyRecord | None) -> None:
+    def __init__(
+        self,
+        events: Sequence[StoredEvent],
+        record: IdempotencyRecord | None,
+        reads: Mapping[UUID, int],
+    ) -> None:
         self.events = events
         self.record = record
+        self.reads = reads
         self.answer: asyncio.Future[list[int]] = asyncio.get_running_loop().create_future()
 
 
@@ -54,10 +61,12 @@ class TenantAppends:
         conn: DbConnection,
         events: Sequence[StoredEvent],
         record: IdempotencyRecord | None,
+        reads: Mapping[UUID, int],
     ) -> list[int]:
         """The positions of `events`, appended with `record` in one transaction (with other
-        commands' appends); raises ConcurrentWrite when a version or the key is taken."""
-        mine = _Append(events, record)
+        commands' appends); raises ConcurrentWrite when a version or the key is taken,
+        StaleRead when a record of `reads` (id: the version the command read) changed."""
+        mine = _Append(events, record, reads)
         self._waiting.append(mine)
         if self._busy:
             try:
@@ -116,9 +125,17 @@ class TenantAppends:
     async def _send(self, conn: DbConnection, batch: list[_Append]) -> None:
         commands: list[int] = []
         events: list[StoredEvent] = []
+        readers: list[int] = []
+        read_ids: list[UUID] = []
+        read_versions: list[int] = []
         for number, append in enumerate(batch, start=1):
             commands.extend([number] * len(append.events))
             events.extend(append.events)
+            for record_id, version in append.reads.items():
+                readers.append(number)
+                read_ids.append(record_id)
+                # The next version: recorded since means changed since.
+                read_versions.append(version + 1)
         records = [a.record for a in batch]
         try:
             row = await conn.fetchrow(
@@ -132,6 +149,9 @@ class TenantAppends:
                 [r.key if r else None for r in records],
                 [r.fingerprint if r else None for r in records],
                 [r.reply if r else None for r in records],
+                readers,
+                read_ids,
+                read_versions,
             )
         except asyncpg.UniqueViolationError as exc:
             # A command alone whose version or key was taken (the function checks only calls
@@ -154,10 +174,12 @@ class TenantAppends:
                 _answer(append, error=exc)
             return
         assert row is not None  # a function's call is one row
-        refused = set(row["refused"])
+        refused, stale = set(row["refused"]), set(row["stale"])
         taken = iter(row["positions"])
         for number, append in enumerate(batch, start=1):
-            if number in refused:
+            if number in stale:
+                _answer(append, error=StaleRead(f"command {number} of its call read old records"))
+            elif number in refused:
                 # Another command recorded one of these versions, or this Idempotency-Key.
                 _answer(append, error=ConcurrentWrite(f"command {number} of its call refused"))
             else:

@@ -25,6 +25,11 @@ lost race is an answer for its own command, never an error that fails the comman
 its call. Two commands of one call claiming the same version or key (a retry arriving with
 its first attempt) fail the call on the unique constraint; the caller then sends each alone.
 A call of one command skips the check: the unique constraint answers it at less cost.
+
+A command also names the records it decided on without changing them, each with the version
+it read (the council a registration is placed in, say: read from a cache,
+`shared.eventstore.record_cache`). One recorded since makes the command `stale`: nothing of it
+is written, and it runs again on what is recorded now.
 """
 
 from __future__ import annotations
@@ -55,14 +60,17 @@ def log_functions(service: str, tenant: str) -> str:
         state="in_states[i]",
     )
     return f"""
--- The signature before group commit (one command per call).
+-- The signatures before group commit (one command per call) and before read checks.
 DROP FUNCTION IF EXISTS {schema}.append_events(
     text, uuid[], bigint[], text[], bytea[], text, text, bytea);
+DROP FUNCTION IF EXISTS {schema}.append_events(
+    text, int[], uuid[], bigint[], text[], bytea[], text[], text[], bytea[]);
 
 CREATE OR REPLACE FUNCTION {schema}.append_events(
     in_tenant text, in_commands int[], in_ids uuid[], in_versions bigint[], in_topics text[],
     in_states bytea[], in_keys text[], in_fingerprints text[], in_replies bytea[],
-    OUT refused int[], OUT positions bigint[])
+    in_read_commands int[], in_read_ids uuid[], in_read_versions bigint[],
+    OUT refused int[], OUT stale int[], OUT positions bigint[])
 {_HEADER}
 AS $$
 DECLARE
@@ -86,11 +94,27 @@ BEGIN
       SELECT k.command FROM unnest(in_keys) WITH ORDINALITY AS k(key, command)
         JOIN {keys} t ON t.key = k.key) AS taken;
   END IF;
+  -- The records a command decided on without changing them, each at the version it read
+  -- (`in_read_versions` holds the next one: recorded since means changed since). A command
+  -- reading a record another command of this call writes is stale too (conservatively:
+  -- it is sent again, alone).
+  stale := '{{}}';
+  IF cardinality(in_read_ids) > 0 THEN
+    SELECT coalesce(array_agg(DISTINCT changed.command), '{{}}') INTO stale FROM (
+      SELECT r.command
+        FROM unnest(in_read_commands, in_read_ids, in_read_versions) AS r(command, id, version)
+        JOIN {table} t ON t.originator_id = r.id AND t.originator_version = r.version
+      UNION ALL
+      SELECT r.command
+        FROM unnest(in_read_commands, in_read_ids, in_read_versions) AS r(command, id, version)
+        JOIN unnest(in_commands, in_ids) AS e(command, id)
+          ON e.id = r.id AND e.command <> r.command) AS changed;
+  END IF;
   -- The events of the commands not refused, in the order given, so each command's
   -- positions follow its events' order.
   SELECT coalesce(array_agg(e.n ORDER BY e.n), '{{}}') INTO accepted
     FROM unnest(in_commands) WITH ORDINALITY AS e(command, n)
-    WHERE e.command <> ALL (refused);
+    WHERE e.command <> ALL (refused) AND e.command <> ALL (stale);
   -- The hash chain (shared.audit.chain, "chain v1"): the head's position and hash, read
   -- once under the lock; the new events are numbered on from the head, without gaps,
   -- and each hash covers the one before it.
@@ -114,7 +138,7 @@ BEGIN
   SELECT k.key, k.fingerprint, 0, k.reply
     FROM unnest(in_keys, in_fingerprints, in_replies)
       WITH ORDINALITY AS k(key, fingerprint, reply, command)
-    WHERE k.key IS NOT NULL AND k.command <> ALL (refused);
+    WHERE k.key IS NOT NULL AND k.command <> ALL (refused) AND k.command <> ALL (stale);
 END $$;
 
 CREATE OR REPLACE FUNCTION {schema}.aggregate_events(in_tenant text, in_id uuid)
@@ -148,7 +172,8 @@ END $$;
 
 
 _FUNCTIONS = (
-    "append_events(text, int[], uuid[], bigint[], text[], bytea[], text[], text[], bytea[])",
+    "append_events(text, int[], uuid[], bigint[], text[], bytea[], text[], text[], bytea[], "
+    "int[], uuid[], bigint[])",
     "aggregate_events(text, uuid)",
     "idempotency_record(text, text)",
     "log_head(text)",

@@ -46,7 +46,8 @@ class TenantRecorder(PostgresApplicationRecorder):
             "array_agg(e.state ORDER BY e.n) AS states FROM e) "
             "SELECT unnest(r.positions) AS notification_id FROM a, "
             "LATERAL {0}.append_events({3}, a.commands, a.ids, a.versions, a.topics, a.states, "
-            "ARRAY[NULL]::text[], ARRAY[NULL]::text[], ARRAY[NULL]::bytea[]) AS r"
+            "ARRAY[NULL]::text[], ARRAY[NULL]::text[], ARRAY[NULL]::bytea[], "
+            "'{{}}'::int[], '{{}}'::uuid[], '{{}}'::bigint[]) AS r"
         ).format(schema, Identifier(events_table_name), shared_type, Literal(tenant))
         self.sql_create_statements.append(
             SQL(

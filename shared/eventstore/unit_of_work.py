@@ -31,11 +31,12 @@ from shared.eventstore.appends import TenantAppends
 from shared.eventstore.context import CommandContext
 from shared.eventstore.envelope import StoredState
 from shared.eventstore.mapper import EnvelopeMapper
+from shared.eventstore.record_cache import RecordCache
 from shared.eventstore.stores import tenant_schema
 from shared.personal.fields import SEALED_KEY
 from shared.personal.keys import sealed_subjects
 from shared.resilience.faults import CONNECTION_WAIT_SECONDS, Unavailable
-from shared.service_layer.unit_of_work import IdempotencyRecord, UnitOfWork
+from shared.service_layer.unit_of_work import IdempotencyRecord, StaleRead, UnitOfWork
 from shared.tenancy import province_codes
 
 # How a sealed value shows in a stored state's JSON.
@@ -49,7 +50,9 @@ class TenantLogStatements:
         schema = tenant_schema(service, tenant)
         self.load = f"SELECT * FROM {schema}.aggregate_events($1, $2)"
         self.append = TenantAppends(
-            f"SELECT * FROM {schema}.append_events($1, $2, $3, $4, $5, $6, $7, $8, $9)", tenant
+            f"SELECT * FROM {schema}.append_events("
+            "$1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+            tenant,
         )
         self.find_key = f"SELECT * FROM {schema}.idempotency_record($1, $2)"
         self.head = f"SELECT {schema}.log_head($1)"
@@ -64,15 +67,37 @@ class EventStoreUnitOfWork(UnitOfWork):
         actor: CommandContext,
         expected_versions: Mapping[UUID, int],
         appended: Callable[[str], None],
+        cache: RecordCache,
     ) -> None:
         super().__init__(actor.tenant, actor.scope, expected_versions)
         self._conn = conn
         self._sql = statements
         self._mapper = mapper
         self._appended = appended
+        self._cache = cache
+        # Consulted records answered from the cache rather than the log.
+        self._from_cache: set[UUID] = set()
 
     async def _load(self, aggregate_id: UUID) -> AggregateRoot | None:
         rows = await self._conn.fetch(self._sql.load, self.tenant, aggregate_id)
+        return await self._fold(aggregate_id, rows)
+
+    async def _consult(self, aggregate_id: UUID) -> AggregateRoot | None:
+        rows = self._cache.get(self.tenant, aggregate_id)
+        if rows is None:
+            fetched = await self._conn.fetch(self._sql.load, self.tenant, aggregate_id)
+            rows = tuple((r[0], r[1], bytes(r[2])) for r in fetched)
+            self._cache.put(self.tenant, aggregate_id, rows)
+        else:
+            self._from_cache.add(aggregate_id)
+        return await self._fold(aggregate_id, rows)
+
+    def forget_consulted(self) -> bool:
+        self._cache.drop(self.tenant, self._consulted)
+        return bool(self._from_cache)
+
+    async def _fold(self, aggregate_id: UUID, rows: Sequence[Any]) -> AggregateRoot | None:
+        """The record after its stored events, `rows` of (version, topic, state)."""
         keys = self._mapper.keys
         if keys is not None:
             # Personal values open with their subjects' keys: loaded first (cached keys
@@ -95,7 +120,10 @@ class EventStoreUnitOfWork(UnitOfWork):
         return aggregate if isinstance(aggregate, AggregateRoot) else None
 
     async def _save(
-        self, aggregates: Sequence[AggregateRoot], idempotency: IdempotencyRecord | None
+        self,
+        aggregates: Sequence[AggregateRoot],
+        idempotency: IdempotencyRecord | None,
+        reads: Mapping[UUID, int],
     ) -> int | None:
         domain_events = [event for aggregate in aggregates for event in aggregate.collect_events()]
         subjects = self._mapper.subjects(domain_events)
@@ -108,7 +136,13 @@ class EventStoreUnitOfWork(UnitOfWork):
             return None
         # Raises ConcurrentWrite when another command recorded one of these versions of a
         # record, or this Idempotency-Key.
-        positions = await self._sql.append.append(self._conn, events, idempotency)
+        try:
+            positions = await self._sql.append.append(self._conn, events, idempotency, reads)
+        except StaleRead:
+            self._cache.drop(self.tenant, reads)
+            raise
+        # Changed by this process: what a consultation kept of them is no longer the latest.
+        self._cache.drop(self.tenant, (a.id for a in aggregates))
         if not positions:
             return None
         self._appended(self.tenant)
@@ -141,6 +175,7 @@ class EventStoreUnitsOfWork:
         self.pool = pool
         self.mapper = mapper
         self.appended = appended
+        self.cache = RecordCache()
         self._statements = {t: TenantLogStatements(service, t) for t in province_codes()}
 
     def __call__(
@@ -182,6 +217,7 @@ class _Admitted:
             self.ctx,
             self.expected_versions,
             self.units.appended,
+            self.units.cache,
         )
 
     async def __aexit__(self, *exc_info: object) -> None:

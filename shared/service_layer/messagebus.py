@@ -19,7 +19,12 @@ from shared.eventstore.context import CommandContext, command_context
 from shared.service_layer.commands import Accepted, Command, reason_of
 from shared.service_layer.handlers import Handler, HandlerRegistry
 from shared.service_layer.ports import Actor, Clock
-from shared.service_layer.unit_of_work import ConcurrentWrite, IdempotencyRecord, UnitOfWork
+from shared.service_layer.unit_of_work import (
+    ConcurrentWrite,
+    IdempotencyRecord,
+    StaleRead,
+    UnitOfWork,
+)
 
 
 @dataclass(frozen=True)
@@ -82,18 +87,29 @@ class MessageBus:
         if (reason := reason_of(command)) is not None:
             ctx = msgspec.structs.replace(ctx, reason=reason)
         with command_context(ctx):
-            async with self.units_of_work(ctx.tenant, ctx, expected_versions or {}) as uow:
-                provided: dict[str, Any] = {
-                    "uow": uow,
-                    "actor": Actor(ctx.actor, ctx.scope),
-                    "clock": self.clock,
-                }
-                for name in handler.needs:
-                    if name not in provided:
-                        provided[name] = self.ports[name](ctx.tenant)
-                return await self._run(
-                    handler, command, provided, uow, idempotency_key, request_fingerprint
-                )
+            for run in (1, 2):
+                async with self.units_of_work(ctx.tenant, ctx, expected_versions or {}) as uow:
+                    provided: dict[str, Any] = {
+                        "uow": uow,
+                        "actor": Actor(ctx.actor, ctx.scope),
+                        "clock": self.clock,
+                    }
+                    for name in handler.needs:
+                        if name not in provided:
+                            provided[name] = self.ports[name](ctx.tenant)
+                    try:
+                        return await self._run(
+                            handler,
+                            command,
+                            provided,
+                            uow,
+                            idempotency_key,
+                            request_fingerprint,
+                            may_run_again=run == 1,
+                        )
+                    except _RunAgain:
+                        continue
+        raise AssertionError("a second run is never run again")
 
     async def _run(
         self,
@@ -103,6 +119,8 @@ class MessageBus:
         uow: UnitOfWork,
         key: str | None,
         request_fingerprint: str,
+        *,
+        may_run_again: bool,
     ) -> Outcome:
         # The key is looked up only when the command cannot go through as new (a domain
         # error, or the key's row already exists at commit): a first attempt, by far the
@@ -112,6 +130,9 @@ class MessageBus:
         except DomainError:
             if (replay := await _replay_if_retried(uow, key, request_fingerprint)) is not None:
                 return replay
+            if uow.forget_consulted() and may_run_again:
+                # Refused on records consulted from a cache: confirmed on what is recorded.
+                raise _RunAgain from None
             raise
         reply = msgspec.json.encode(Accepted(aggregate.id, aggregate.version))
         record = IdempotencyRecord(key, request_fingerprint, reply) if key is not None else None
@@ -123,9 +144,11 @@ class MessageBus:
             if (replay := await _replay_if_retried(uow, key, request_fingerprint)) is not None:
                 return replay
             raise
-        except ConcurrentWrite:
+        except ConcurrentWrite as lost:
             if (replay := await _replay_if_retried(uow, key, request_fingerprint)) is not None:
                 return replay
+            if isinstance(lost, StaleRead) and uow.forget_consulted() and may_run_again:
+                raise _RunAgain from None
             raise Conflict(
                 Message(
                     "the record was changed by someone else at the same time: "
@@ -133,6 +156,11 @@ class MessageBus:
                 )
             ) from None
         return Outcome(reply, position=position)
+
+
+class _RunAgain(Exception):
+    """The command is run again: it consulted records from a cache (`consult`) and was
+    refused, or one of them changed before its commit."""
 
 
 async def _replay_if_retried(

@@ -37,6 +37,11 @@ class ConcurrentWrite(Exception):
     same Idempotency-Key, since this one loaded them."""
 
 
+class StaleRead(ConcurrentWrite):
+    """A record the command decided on without changing it (`consult`) changed since it
+    was read: nothing was recorded, and the command may run again on what is recorded now."""
+
+
 class UnitOfWork(ABC):
     def __init__(
         self, tenant: str, actor: Scope, expected_versions: Mapping[UUID, int] | None = None
@@ -46,6 +51,8 @@ class UnitOfWork(ABC):
         # The versions the client last saw (If-Match), by record id.
         self.expected_versions = dict(expected_versions or {})
         self._seen: dict[UUID, AggregateRoot] = {}
+        # The records consulted, at the version read (0: none recorded): checked at commit.
+        self._consulted: dict[UUID, int] = {}
 
     async def get(self, cls: type[A], aggregate_id: UUID) -> A:
         """The aggregate as of now, or 404; 403 outside the actor's scope; 409 when the
@@ -74,8 +81,14 @@ class UnitOfWork(ABC):
         """A record a rule consults but the command does not change (the council that
         will decide a proposal, say), or None: loaded whatever the actor's scope, since
         reading its state to refuse or accept a command shows the actor nothing of it. Were
-        the command to change it anyway, the commit would still refuse it out of scope."""
-        found = self._seen.get(aggregate_id) or await self._load(aggregate_id)
+        the command to change it anyway, the commit would still refuse it out of scope.
+
+        The store may answer from a cache: the commit refuses the command (StaleRead) if the
+        record changed since the version read."""
+        found = self._seen.get(aggregate_id)
+        if found is None:
+            found = await self._consult(aggregate_id)
+            self._consulted[aggregate_id] = found.version if found is not None else 0
         if not isinstance(found, cls):
             return None
         self._seen[aggregate_id] = found
@@ -98,15 +111,33 @@ class UnitOfWork(ABC):
         for aggregate in changed:
             if not self.actor.covers(aggregate.scope):
                 check_scope(self.actor, aggregate.scope, _name(type(aggregate), aggregate.id))
-        return await self._save(changed, idempotency)
+        # A consulted record the command changes after all is checked by its own versions.
+        writes = {a.id for a in changed}
+        reads = {i: v for i, v in self._consulted.items() if i not in writes}
+        return await self._save(changed, idempotency, reads)
+
+    def forget_consulted(self) -> bool:
+        """The command is about to run again (refused, or its commit found a record it
+        consulted changed): whether any record it consulted may have been read from a
+        cache, now dropped from it, so the next run reads them as recorded."""
+        return False
 
     @abstractmethod
     async def _load(self, aggregate_id: UUID) -> AggregateRoot | None: ...
 
+    async def _consult(self, aggregate_id: UUID) -> AggregateRoot | None:
+        """A consulted record: as `_load`, or from a cache if the store keeps one."""
+        return await self._load(aggregate_id)
+
     @abstractmethod
     async def _save(
-        self, aggregates: Sequence[AggregateRoot], idempotency: IdempotencyRecord | None
-    ) -> int | None: ...
+        self,
+        aggregates: Sequence[AggregateRoot],
+        idempotency: IdempotencyRecord | None,
+        reads: Mapping[UUID, int],
+    ) -> int | None:
+        """Saves `aggregates`' new events and `idempotency` at once, unless a record of
+        `reads` (id: the version consulted) changed since (StaleRead)."""
 
     @abstractmethod
     async def find_idempotency_record(self, key: str) -> IdempotencyRecord | None: ...

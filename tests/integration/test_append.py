@@ -16,15 +16,19 @@ from uuid import UUID, uuid4
 import asyncpg
 import pytest
 
+from services.registry.application.close_unit import CloseUnit
+from services.registry.application.open_unit import OpenUnit
 from services.registry.application.register_institution import RegisterInstitution
 from services.registry.application.rename_institution import RenameInstitution
-from services.registry.domain.institution import Institution, InstitutionType
+from services.registry.domain.institution import Institution, InstitutionType, Owner
+from services.registry.domain.organisation_unit import OrganisationUnit, UnitKind, unit_id
 from shared.devstack.stack import DevStack
+from shared.domain.errors import RuleBroken
 from shared.eventstore.context import command_context
 from shared.eventstore.logs import LogWatcher
 from shared.eventstore.stores import events_table, tenant_schema
 from shared.runtime import ServiceRuntime
-from shared.service_layer.unit_of_work import ConcurrentWrite, IdempotencyRecord
+from shared.service_layer.unit_of_work import ConcurrentWrite, IdempotencyRecord, StaleRead
 from shared.settings import Settings
 from shared.tenancy import province_codes
 from tests.helpers import (
@@ -33,6 +37,7 @@ from tests.helpers import (
     fresh_database,
     own_streams,
     register_institution_in,
+    run_command,
     running,
 )
 
@@ -221,7 +226,7 @@ async def test_the_log_functions_are_bound_by_row_level_security(own: Settings) 
             with pytest.raises(asyncpg.InsufficientPrivilegeError):
                 await conn.fetchrow(
                     "SELECT * FROM registry_t94.append_events('51', $1, $2, $3, $4, $5, $6, $7,"
-                    " $8)",
+                    " $8, $9, $10, $11)",
                     [1],
                     [uuid4()],
                     [1],
@@ -230,6 +235,9 @@ async def test_the_log_functions_are_bound_by_row_level_security(own: Settings) 
                     [None],
                     [None],
                     [None],
+                    [],
+                    [],
+                    [],
                 )
             assert (
                 len(
@@ -346,3 +354,119 @@ async def test_one_key_or_one_version_twice_in_a_line_goes_through_once(own: Set
     # Registered, renamed once by the retried command, once by the race's winner.
     assert found.version == 3
     assert found.name in {"Nama Kesatu", "Nama Kedua"}
+
+
+async def test_a_council_consulted_from_a_cache_is_checked_when_the_command_commits(
+    own: Settings,
+) -> None:
+    # Registering an institution consults its councils without changing them; each process
+    # keeps what it consulted (`shared.eventstore.record_cache`). Another process changing a
+    # council must neither let a registration through on what this one kept, nor refuse one.
+    tenant = "73"
+    async with running("registry", own) as first, running("registry", own) as second:
+        pdm = accepted(
+            await run_command(
+                second, tenant, OpenUnit(kind=UnitKind.PDM, code="7371", name="PDM Uji Cache")
+            )
+        ).id
+        accepted(await run_command(first, tenant, _registration("LKSA Satu", "7371")))
+        # The other process closes the PDM: `first` still keeps it open.
+        accepted(await run_command(second, tenant, CloseUnit(unit_id=pdm, reason="digabung")))
+        async with first.db.acquire() as conn:
+            head = await first.logs.head(conn, tenant)
+        with pytest.raises(RuleBroken) as refused:
+            await run_command(first, tenant, _registration("LKSA Dua", "7371"))
+        assert refused.value.field == "pdm"
+        async with first.db.acquire() as conn:
+            assert await first.logs.head(conn, tenant) == head
+
+        # The other way round: `first` looked for a branch not yet opened, and keeps that.
+        accepted(
+            await run_command(
+                second, tenant, OpenUnit(kind=UnitKind.PDM, code="7372", name="PDM Lain")
+            )
+        )
+        with pytest.raises(RuleBroken):
+            await run_command(first, tenant, _registration("LKSA Tiga", "7372", "737201"))
+        accepted(
+            await run_command(
+                second, tenant, OpenUnit(kind=UnitKind.PCM, code="737201", name="PCM Baru")
+            )
+        )
+        registered = accepted(
+            await run_command(first, tenant, _registration("LKSA Tiga", "7372", "737201"))
+        )
+        async with first.bus.units_of_work(tenant, context(tenant), {}) as uow:
+            assert (await uow.get(Institution, registered.id)).unit == "737201"
+
+
+async def test_a_command_that_read_a_record_changed_since_writes_nothing(own: Settings) -> None:
+    tenant = "74"
+    async with running("registry", own) as runtime:
+        council = accepted(
+            await run_command(
+                runtime, tenant, OpenUnit(kind=UnitKind.PDM, code="7471", name="PDM Baca")
+            )
+        ).id
+        units = runtime.bus.units_of_work
+        ctx = context(tenant)
+        with command_context(ctx):
+            async with units(tenant, ctx, {}) as uow:
+                before = await uow.head() or 0
+            async with units(tenant, ctx, {}) as closing, units(tenant, ctx, {}) as reading:
+                # One command consults the council, another closes it and commits first.
+                assert await reading.consult(OrganisationUnit, council) is not None
+                (await closing.get(OrganisationUnit, council)).close()
+                await closing.commit(None)
+                reading.add(_lksa(tenant, "7471"))
+                with pytest.raises(StaleRead):
+                    await reading.commit(IdempotencyRecord("read-old", "f", b"{}"))
+            # In one shared call: a command reading a record that another command of the
+            # call creates is stale too.
+            async with (
+                units(tenant, ctx, {}) as ahead,
+                units(tenant, ctx, {}) as opening,
+                units(tenant, ctx, {}) as reading_new,
+            ):
+                assert (
+                    await reading_new.consult(OrganisationUnit, unit_id(UnitKind.PDM, "7472"))
+                    is None
+                )
+                ahead.add(_lksa(tenant, "7473"))
+                opening.add(
+                    OrganisationUnit.open(
+                        tenant=tenant, kind=UnitKind.PDM, code="7472", name="PDM Baru", parent=None
+                    )
+                )
+                reading_new.add(_lksa(tenant, "7472"))
+                answers = await _together(
+                    ahead.commit(None),
+                    opening.commit(None),
+                    reading_new.commit(None),
+                    settings=own,
+                    tenant=tenant,
+                )
+            async with units(tenant, ctx, {}) as uow:
+                assert await uow.find_idempotency_record("read-old") is None
+                # The close, the institution ahead and the opening: nothing of the two
+                # stale commands.
+                assert await uow.head() == before + 3
+            assert len(await _transactions(own, tenant, before)) == 3
+    assert isinstance(answers[2], StaleRead)
+    assert all(isinstance(a, int) for a in answers[:2])
+
+
+def _registration(name: str, pdm: str, unit: str | None = None) -> RegisterInstitution:
+    return RegisterInstitution(name=name, kind=InstitutionType.LKSA, pdm=pdm, unit=unit)
+
+
+def _lksa(tenant: str, pdm: str) -> Institution:
+    return Institution.register(
+        tenant=tenant,
+        name="LKSA Basi",
+        kind=InstitutionType.LKSA,
+        owner=Owner.MUHAMMADIYAH,
+        pdm=pdm,
+        address=None,
+        unit=None,
+    )

@@ -16,7 +16,12 @@ from shared.domain.aggregate import AggregateRoot
 from shared.eventstore.context import CommandContext
 from shared.service_layer.handlers import HandlerRegistry
 from shared.service_layer.messagebus import MessageBus, PortFactory
-from shared.service_layer.unit_of_work import ConcurrentWrite, IdempotencyRecord, UnitOfWork
+from shared.service_layer.unit_of_work import (
+    ConcurrentWrite,
+    IdempotencyRecord,
+    StaleRead,
+    UnitOfWork,
+)
 
 
 @dataclass
@@ -44,8 +49,15 @@ class FakeUnitOfWork(UnitOfWork):
         return copy.deepcopy(found)
 
     async def _save(
-        self, aggregates: Sequence[AggregateRoot], idempotency: IdempotencyRecord | None
+        self,
+        aggregates: Sequence[AggregateRoot],
+        idempotency: IdempotencyRecord | None,
+        reads: Mapping[UUID, int],
     ) -> int | None:
+        for record_id, version in reads.items():
+            consulted = self.store.records.get((self.tenant, record_id))
+            if (consulted.version if consulted else 0) != version:
+                raise StaleRead(str(record_id))
         if idempotency is not None and (self.tenant, idempotency.key) in self.store.keys:
             raise ConcurrentWrite(idempotency.key)
         for aggregate in aggregates:

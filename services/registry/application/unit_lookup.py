@@ -55,13 +55,16 @@ async def check_placement(uow: UnitOfWork, owner: Owner, pdm: str, unit: str | N
     """An institution is placed only in councils that are open: its PDM (PDA for
     'Aisyiyah) need not have been recorded as a unit, but if it was it must be open; its
     branch, if named, must be recorded and open. Where the codes lie (the branch inside the
-    PDM) the institution's own rules check first."""
-    regency = await find_unit(uow, owner.regency_unit, pdm)
+    PDM) the institution's own rules check first. Consulted, not loaded: whether the
+    actor reaches the institution is checked on the institution itself, and a consulted unit
+    may come from the process's cache (checked again at commit), which spares the
+    registration, the busiest command, one of its two round trips."""
+    regency = await consult_unit(uow, owner.regency_unit, pdm)
     if regency is not None:
         check_rule(UnitMustBeOpen("pdm", regency.kind, regency.code, regency.status))
     if unit is None:
         return
-    branch = await find_unit(uow, owner.branch_unit, unit)
+    branch = await consult_unit(uow, owner.branch_unit, unit)
     if branch is None:
         raise RuleBroken(
             Message("{kind} {code} is not recorded", kind=owner.branch_unit.upper(), code=unit),
