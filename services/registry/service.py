@@ -42,6 +42,9 @@ from services.registry.domain.officers import OFFICER_ROLES
 from services.registry.domain.organisation_unit import UNIT_KINDS, UNIT_STATUSES, OrganisationUnit
 from services.registry.domain.policy import POLICY_LEVELS, POLICY_STATUSES, Policy
 from services.registry.domain.profile import SERVICE_KINDS
+from services.registry.process_managers.when_unit_merged_move_institutions import (
+    WhenUnitMergedMoveInstitutions,
+)
 from services.registry.projections.accreditation import AccreditationProjection
 from services.registry.projections.governance import GovernanceProjection
 from services.registry.projections.institutions import (
@@ -106,6 +109,7 @@ def registry_service() -> ServiceDefinition:
             AccreditationProjection(),
             LicencesProjection(),
         ],
+        process_managers={"registry": lambda bus: [WhenUnitMergedMoveInstitutions(bus)]},
         labels=[
             INSTITUTION_TYPES,
             INSTITUTION_STATUSES,

@@ -14,8 +14,9 @@ from shared.service_layer.unit_of_work import UnitOfWork
 
 class MergeUnit(Command, frozen=True):
     """Merge a council into another open one of the same kind (`into`: its code; a branch
-    only into a branch of the same PDM or PDA), with the reason. Its institutions stay
-    under it until moved."""
+    only into a branch of the same PDM or PDA), with the reason. A branch's institutions
+    then move to `into` (closed ones stay); a PDM's or PDA's institutions and branches stay
+    under it."""
 
     unit_id: UUID
     into: UnitCode

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from typing import TypeVar
 from uuid import UUID
 
 from services.registry.application.policy_fields import RuleCited, Summary, Title
@@ -7,12 +8,15 @@ from services.registry.application.unit_lookup import UnitCode, consult_unit, fi
 from services.registry.domain.institution import Institution, MustBeOpen
 from services.registry.domain.organisation_unit import UnitKind, UnitMustBeOpen
 from services.registry.domain.policy import Policy, PolicyLevel, Proposer, decider_of
-from shared.domain.errors import RuleBroken
+from shared.domain.aggregate import AggregateRoot
+from shared.domain.errors import NotFound, RuleBroken
 from shared.domain.messages import Message
 from shared.domain.rules import check_rule
 from shared.service_layer.commands import Command
 from shared.service_layer.ports import Actor
 from shared.service_layer.unit_of_work import UnitOfWork
+
+A = TypeVar("A", bound=AggregateRoot)
 
 
 class ProposePolicy(Command, frozen=True):
@@ -33,7 +37,11 @@ class ProposePolicy(Command, frozen=True):
 async def propose_policy(cmd: ProposePolicy, uow: UnitOfWork, actor: Actor) -> Policy:
     proposer = await _proposer(uow, cmd)
     council = await consult_unit(uow, *decider_of(proposer, cmd.level))
-    older = await uow.get(Policy, cmd.supersedes) if cmd.supersedes is not None else None
+    older = (
+        await _recorded(uow, Policy, cmd.supersedes, "supersedes")
+        if cmd.supersedes is not None
+        else None
+    )
     policy = Policy.propose(
         proposer=proposer,
         level=cmd.level,
@@ -57,7 +65,7 @@ async def _proposer(uow: UnitOfWork, cmd: ProposePolicy) -> Proposer:
             field="institution_id",
         )
     if cmd.institution_id is not None:
-        institution = await uow.get(Institution, cmd.institution_id)
+        institution = await _recorded(uow, Institution, cmd.institution_id, "institution_id")
         check_rule(MustBeOpen(institution.status))
         return Proposer.of_institution(institution)
     if cmd.unit_kind is None or cmd.unit is None:
@@ -71,6 +79,15 @@ async def _proposer(uow: UnitOfWork, cmd: ProposePolicy) -> Proposer:
         )
     check_rule(UnitMustBeOpen("unit", unit.kind, unit.code, unit.status))
     return Proposer.of_unit(unit)
+
+
+async def _recorded(uow: UnitOfWork, kind: type[A], record_id: UUID, field: str) -> A:
+    """The record a field of the body names: one never recorded is that field's fault (a
+    422 naming it), not a route's missing resource (404)."""
+    try:
+        return await uow.get(kind, record_id)
+    except NotFound as missing:
+        raise RuleBroken(missing.detail, field=field) from None
 
 
 ProposePolicy.examples = {

@@ -3,9 +3,15 @@ from __future__ import annotations
 from uuid import UUID
 
 from services.registry.application.institution_state import open_institution
-from services.registry.domain.accreditation import Accreditation, accreditation_id
+from services.registry.domain.accreditation import (
+    NO_ACCREDITATION_IN_FORCE,
+    Accreditation,
+    accreditation_id,
+)
+from shared.domain.errors import NotFound, RuleBroken
 from shared.domain.fields import Reason
 from shared.service_layer.commands import Command
+from shared.service_layer.ports import Clock
 from shared.service_layer.unit_of_work import UnitOfWork
 
 
@@ -16,10 +22,16 @@ class RevokeAccreditation(Command, frozen=True):
     reason: Reason
 
 
-async def revoke_accreditation(cmd: RevokeAccreditation, uow: UnitOfWork) -> Accreditation:
+async def revoke_accreditation(
+    cmd: RevokeAccreditation, uow: UnitOfWork, clock: Clock
+) -> Accreditation:
     await open_institution(uow, cmd.institution_id)
-    accreditation = await uow.get(Accreditation, accreditation_id(cmd.institution_id))
-    accreditation.revoke()
+    try:
+        accreditation = await uow.get(Accreditation, accreditation_id(cmd.institution_id))
+    except NotFound:
+        # Never assessed: the institution exists, it holds nothing to revoke.
+        raise RuleBroken(NO_ACCREDITATION_IN_FORCE, field="status") from None
+    accreditation.revoke(clock.today(uow.tenant))
     return accreditation
 
 

@@ -230,15 +230,34 @@ class MustNotPredateCurrentDecision:
         return f"the current decision is of {self.current}: a decision before it replaces nothing"
 
 
-class MustBeAccredited:
-    field = "status"
-    message = "the institution holds no accreditation in force"
+NO_ACCREDITATION_IN_FORCE = "the institution holds no accreditation in force"
 
-    def __init__(self, status: AccreditationStatus | None) -> None:
+
+class MustBeAccredited:
+    """Only an accreditation in force is revoked: one whose date has passed ended then,
+    even before the scheduler records its expiry (at midnight after the date, polled)."""
+
+    field = "status"
+
+    def __init__(
+        self, status: AccreditationStatus | None, valid_until: date | None, today: date
+    ) -> None:
         self.status = status
+        self.valid_until = valid_until
+        self.today = today
+
+    @property
+    def _lapsed(self) -> bool:
+        return self.valid_until is not None and self.valid_until < self.today
 
     def is_broken(self) -> bool:
-        return self.status is not AccreditationStatus.ACCREDITED
+        return self.status is not AccreditationStatus.ACCREDITED or self._lapsed
+
+    @property
+    def message(self) -> str:
+        if self.status is AccreditationStatus.ACCREDITED and self._lapsed:
+            return f"the accreditation ended on {self.valid_until}: there is none in force"
+        return NO_ACCREDITATION_IN_FORCE
 
 
 class Accreditation(AggregateRoot):
@@ -362,8 +381,8 @@ class Accreditation(AggregateRoot):
         decision_id: UUID
         institution_id: UUID
 
-    def revoke(self) -> None:
-        check_rule(MustBeAccredited(self.status))
+    def revoke(self, today: date) -> None:
+        check_rule(MustBeAccredited(self.status, self.valid_until, today))
         assert self.decision_id is not None  # accredited: a decision was granted
         self.trigger_event(
             self.Revoked, decision_id=self.decision_id, institution_id=self.institution_id

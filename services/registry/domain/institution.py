@@ -62,6 +62,11 @@ class Owner(StrEnum):
         """The kind of branch an institution of this owner may sit under (its `unit`)."""
         return UnitKind.PCA if self is Owner.AISYIYAH else UnitKind.PCM
 
+    @classmethod
+    def of_unit(cls, kind: UnitKind) -> Owner:
+        """Whose institutions a council of `kind` has: 'Aisyiyah's for a PDA or PCA."""
+        return cls.AISYIYAH if kind in {UnitKind.PDA, UnitKind.PCA} else cls.MUHAMMADIYAH
+
 
 class InstitutionStatus(StrEnum):
     ACTIVE = "active"

@@ -282,7 +282,9 @@ class OrganisationUnit(AggregateRoot):
 
     class Merged(AggregateRoot.Event):
         """The council joined another of the same kind (`into`, its code) and ended; the
-        reason is in the metadata. Its institutions stay recorded under it until moved."""
+        reason is in the metadata. It moves no institution itself: a branch's follow it by
+        their own `MovedToUnit` events (process_managers/when_unit_merged_move_institutions.py),
+        a PDM's stay under it."""
 
         into: str
 

@@ -175,25 +175,45 @@ class NotOwnProposal:
 
 class SupersedesAnApprovedPolicyOfTheSameCouncil:
     """A policy replaces one in force (approved, not yet superseded) that the same council
-    decided at the same level."""
+    decided at the same level; an institution's own policy replaces only one of that same
+    institution (its PDM decides every institution's: the council alone does not tell)."""
 
     field = "supersedes"
 
-    def __init__(self, newer: Policy, older: Policy) -> None:
-        self.newer = newer
+    def __init__(
+        self,
+        older: Policy,
+        *,
+        decider: tuple[UnitKind, str],
+        level: PolicyLevel,
+        institution: UUID | None,
+    ) -> None:
         self.older = older
+        self.decider = decider
+        self.level = level
+        self.institution = institution
+
+    @property
+    def _another_institutions(self) -> bool:
+        return self.level is PolicyLevel.INSTITUTION and self.older.institution != self.institution
 
     def is_broken(self) -> bool:
         return (
             self.older.status is not PolicyStatus.APPROVED
-            or (self.older.approver_kind, self.older.approver) != self.newer.decider
-            or self.older.level is not self.newer.level
+            or self.older.decider != self.decider
+            or self.older.level is not self.level
+            or self._another_institutions
         )
 
     @property
     def message(self) -> str:
         if self.older.status is not PolicyStatus.APPROVED:
             return f"policy {self.older.id} is {self.older.status}, not an approved policy in force"
+        if self.older.decider == self.decider and self.older.level is self.level:
+            return (
+                f"policy {self.older.id} is another institution's: an institution's policy "
+                "replaces only its own"
+            )
         return (
             f"policy {self.older.id} is a {self.older.level}-level policy of "
             f"{self.older.approver_kind.upper()} {self.older.approver}: a policy replaces one "
@@ -267,7 +287,16 @@ class Policy(AggregateRoot):
         """`council`: the deciding council (`decider_of`) as recorded, or None."""
         approver_kind, approver = decider_of(proposer, level)
         check_rule(DecidingCouncilMustBeOpen(approver_kind, approver, council))
-        policy = cls(
+        if supersedes is not None:
+            check_rule(
+                SupersedesAnApprovedPolicyOfTheSameCouncil(
+                    supersedes,
+                    decider=(approver_kind, approver),
+                    level=level,
+                    institution=proposer.institution,
+                )
+            )
+        return cls(
             level=level,
             rule=rule,
             title=title,
@@ -281,9 +310,6 @@ class Policy(AggregateRoot):
             proposed_by=proposed_by,
             supersedes=supersedes.id if supersedes is not None else None,
         )
-        if supersedes is not None:
-            check_rule(SupersedesAnApprovedPolicyOfTheSameCouncil(policy, supersedes))
-        return policy
 
     @property
     def decider(self) -> tuple[UnitKind, str]:
@@ -317,7 +343,15 @@ class Policy(AggregateRoot):
         """`supersedes`: the policy this one replaces, as loaded (it is marked superseded)."""
         self._check_decidable(actor)
         if supersedes is not None:
-            check_rule(SupersedesAnApprovedPolicyOfTheSameCouncil(self, supersedes))
+            # Again: since the proposal, the older one may have been superseded by another.
+            check_rule(
+                SupersedesAnApprovedPolicyOfTheSameCouncil(
+                    supersedes,
+                    decider=self.decider,
+                    level=self.level,
+                    institution=self.institution,
+                )
+            )
         self.trigger_event(self.Approved, remarks=remarks, decided_by=actor)
         if supersedes is not None:
             supersedes.trigger_event(supersedes.Superseded, by=self.id)

@@ -179,6 +179,28 @@ async def get_public_institution(
     return await _PUBLIC_ONE.one(conn, institution_id)
 
 
+_UNDER = f"""SELECT id FROM {TABLE}
+    WHERE owner = $1 AND unit = ANY($2::text[]) AND status <> 'closed' ORDER BY id"""
+_BRANCH = f"SELECT owner, unit FROM {TABLE} WHERE id = $1 AND status <> 'closed'"
+
+
+async def open_institutions_under(
+    conn: DbConnection, owner: Owner, branches: list[str]
+) -> list[UUID]:
+    """The institutions of `owner` sitting under one of `branches` (PCM or PCA codes, as
+    the owner says), closed ones left out."""
+    return [r["id"] for r in await conn.fetch(_UNDER, owner, branches)]
+
+
+async def branch_of_open(conn: DbConnection, institution_id: UUID) -> tuple[Owner, str] | None:
+    """The owner and the branch of an institution that is not closed and sits under a
+    branch; None otherwise."""
+    row = await conn.fetchrow(_BRANCH, institution_id)
+    if row is None or row["unit"] is None:
+        return None
+    return Owner(row["owner"]), row["unit"]
+
+
 class InstitutionsProjection:
     name = "institutions"
     tables = DIRECTORY.tables

@@ -79,6 +79,37 @@ async def get_unit(conn: DbConnection, unit_id: UUID) -> UnitView | None:
     return await _ONE.one(conn, unit_id)
 
 
+# `UNION`, not `UNION ALL`: a chain of merges ends (a unit merges only into an open one),
+# and should a row ever say otherwise the walk still stops.
+_SURVIVOR = f"""
+    WITH RECURSIVE chain AS (
+        SELECT code, status, merged_into FROM {TABLE} WHERE kind = $1 AND code = $2
+        UNION
+        SELECT u.code, u.status, u.merged_into FROM {TABLE} u
+        JOIN chain c ON u.kind = $1 AND u.code = c.merged_into)
+    SELECT code FROM chain WHERE status = 'open'"""
+_ABSORBED = f"""
+    WITH RECURSIVE absorbed AS (
+        SELECT $2::text AS code
+        UNION
+        SELECT u.code FROM {TABLE} u
+        JOIN absorbed a ON u.kind = $1 AND u.merged_into = a.code AND u.status = 'merged')
+    SELECT code FROM absorbed"""
+
+
+async def survivor_of(conn: DbConnection, kind: UnitKind, code: str) -> str | None:
+    """The open unit `kind` `code` lives on in: itself if open, else the one it merged
+    into, following later merges; None when that chain ends at a closed (or unrecorded)
+    unit."""
+    found: str | None = await conn.fetchval(_SURVIVOR, kind, code)
+    return found
+
+
+async def absorbed_into(conn: DbConnection, kind: UnitKind, code: str) -> list[str]:
+    """`code` and the units of `kind` merged into it, directly or through others."""
+    return [r["code"] for r in await conn.fetch(_ABSORBED, kind, code)]
+
+
 class UnitsProjection:
     name = "organisation_units"
     tables = UNITS.tables

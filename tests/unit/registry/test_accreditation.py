@@ -340,3 +340,21 @@ async def test_a_decision_dated_today_is_of_the_provinces_own_day(
         with pytest.raises(RuleBroken) as refused:
             await bus.execute(twenty_fifth, ctx)
         assert refused.value.field == "decided_on"
+
+
+async def test_only_an_accreditation_in_force_is_revoked(
+    bus: MessageBus, store: MemoryStore
+) -> None:
+    never_assessed = await institution(bus)
+    revoke = RevokeAccreditation(institution_id=never_assessed, reason="Keputusan BAN-PS 45/2026")
+    await refused(bus, store, revoke, "status")
+    # Valid until yesterday: it ended then, though the scheduler has not recorded it yet.
+    lapsed = await institution(bus)
+    await run(bus, decision(lapsed, decided_on=date(2024, 1, 5), valid_until=date(2026, 11, 23)))
+    await refused(bus, store, msgspec.structs.replace(revoke, institution_id=lapsed), "status")
+    # On its last day it is still in force.
+    last_day = await institution(bus)
+    await run(bus, decision(last_day, valid_until=TODAY))
+    await run(bus, msgspec.structs.replace(revoke, institution_id=last_day))
+    [revoked] = events(store, Accreditation.Revoked)
+    assert revoked.institution_id == last_day

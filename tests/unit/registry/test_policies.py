@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from uuid import UUID
+from uuid import UUID, uuid4
 
 import msgspec
 import pytest
@@ -228,3 +228,42 @@ async def test_a_newer_approved_policy_supersedes_the_one_in_force(
     old = policy(store, first)
     assert (old.status, old.superseded_by) == (PolicyStatus.SUPERSEDED, newer)
     assert [type(e).__name__ for e in store.events_of(TENANT)][-2:] == ["Approved", "Superseded"]
+
+
+async def test_an_institutions_policy_supersedes_only_that_institutions_own(
+    bus: MessageBus, store: MemoryStore
+) -> None:
+    home, other = await institution(bus), await institution(bus)
+    theirs = await run(bus, proposal(other), actor="kepala-lain")
+    await run(bus, ApprovePolicy(policy_id=theirs, remarks="Sesuai."), "op")
+    # Same council (the PDM), same level: still not this institution's policy to replace.
+    refusal = await refused(bus, store, proposal(home, supersedes=theirs), "kepala-lksa")
+    assert (refusal.field, "another institution's" in refusal.detail) == ("supersedes", True)
+    assert policy(store, theirs).status is PolicyStatus.APPROVED
+
+
+async def test_a_decided_policy_is_neither_revised_nor_decided_again(
+    bus: MessageBus, store: MemoryStore
+) -> None:
+    home = await institution(bus)
+    first = await run(bus, proposal(home), actor="kepala-lksa")
+    await run(bus, ApprovePolicy(policy_id=first, remarks="Sesuai."), "op")
+    revise = RevisePolicy(policy_id=first, rule=RULE, title="Perubahan", summary="Lain.")
+    assert (await refused(bus, store, revise, "kepala-lksa")).field == "status"
+    one, another = [
+        await run(bus, proposal(home, supersedes=first), actor="kepala-lksa") for _ in range(2)
+    ]
+    await run(bus, ApprovePolicy(policy_id=one, remarks="Sesuai."), "op")
+    # Both were to replace `first`, which the other has replaced since.
+    late = await refused(bus, store, ApprovePolicy(policy_id=another, remarks="Sesuai."), "op")
+    assert late.field == "supersedes"
+    superseded = await refused(bus, store, ApprovePolicy(policy_id=first, remarks="Lagi."), "op2")
+    assert superseded.field == "status"
+
+
+async def test_a_record_named_in_the_body_that_was_never_recorded_is_that_fields_fault(
+    bus: MessageBus, store: MemoryStore
+) -> None:
+    assert (await refused(bus, store, proposal(uuid4()))).field == "institution_id"
+    home = await institution(bus)
+    assert (await refused(bus, store, proposal(home, supersedes=uuid4()))).field == "supersedes"
