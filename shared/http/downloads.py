@@ -76,7 +76,7 @@ _CHUNK = 64 * 1024
 # Rows per chunk of CSV sent (and per batch of XLSX work between two awaits).
 _BATCH = 500
 # Who downloads a list by default: whoever reads it (each within their scope).
-READER = requires_roles(*READERS)
+_READING = requires_roles(*READERS)
 
 
 class Format(StrEnum):
@@ -226,7 +226,7 @@ def download_routes(
     name: Label,
     what: str,
     operation: str,
-    guards: Sequence[Guard] = (READER,),
+    guards: Sequence[Guard] = (_READING,),
 ) -> tuple[HTTPRouteHandler, HTTPRouteHandler]:
     """`GET <path>.csv` and `GET <path>.xlsx`, for a controller under
     `/v1/tenants/{tenant}`: every row `rows` yields for the list's `filters` (the query
