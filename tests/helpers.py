@@ -6,6 +6,8 @@ import asyncio
 import secrets
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import date, datetime
 from typing import Any
 from urllib.parse import urlparse, urlunparse
 from uuid import UUID
@@ -23,6 +25,21 @@ from shared.service_layer.commands import Accepted, Command
 from shared.service_layer.messagebus import Outcome
 from shared.service_layer.ports import Clock
 from shared.settings import Settings
+from shared.tenancy.provinces import local_date
+
+
+@dataclass
+class MovableClock:
+    """A clock a test sets and moves: the time a service's commands, scheduler and reads
+    of "today" see."""
+
+    moment: datetime
+
+    def now(self) -> datetime:
+        return self.moment
+
+    def today(self, province: str) -> date:
+        return local_date(province, self.moment)
 
 
 def auth(token: str, **extra: str) -> dict[str, str]:

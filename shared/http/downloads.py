@@ -2,7 +2,10 @@
 filters, same scope, same `as_of`), every one of them, for a spreadsheet.
 
 A service declares the columns once (`Column`: a field of the view and its header in both
-languages) and gets a route per format from `download_routes`; the headers and the values
+languages) and gets its two routes from `download_routes` (`GET …/<list>.csv` and
+`GET …/<list>.xlsx`), given the query of every row and the filters Struct its list takes
+(`shared.projections.listing`): same query parameters, `as_of` and the province's day it
+implies (`shared.http.as_of.day_of`), the reader's scope. The headers and the values
 of enums with a label catalogue (`shared.domain.labels`) are in the caller's language
 (`Accept-Language`, as problem details), so a PDM office gets "Jenis: Lembaga
 Kesejahteraan Sosial Anak (LKSA)" and a developer "Type: Children's home (LKSA)".
@@ -36,12 +39,16 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from enum import Enum, StrEnum
-from typing import Any, TypeVar, get_args, get_type_hints
+from typing import Any, Protocol, TypeVar, get_args, get_type_hints
 from urllib.parse import quote
 
 import msgspec
-from litestar import Request
+from litestar import Request, get
+from litestar.di import NamedDependency
+from litestar.handlers import HTTPRouteHandler
+from litestar.params import FromPath
 from litestar.response import Stream
+from litestar.types import Guard
 from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
 from openpyxl.worksheet._write_only import WriteOnlyWorksheet
@@ -49,10 +56,15 @@ from openpyxl.worksheet._write_only import WriteOnlyWorksheet
 from shared.db.pool import DbConnection, DbPool
 from shared.domain.labels import Label, catalogue_of
 from shared.domain.organisation import Scope
+from shared.http.as_of import AsOf, day_of, moment
 from shared.http.language import Language, negotiate
 from shared.http.reads import scoped_transaction
+from shared.http.security import READERS, requires_roles
+from shared.projections.listing import filter_parameters
+from shared.runtime import ServiceRuntime
 
-T = TypeVar("T", bound=msgspec.Struct)
+F = TypeVar("F", bound=msgspec.Struct)
+F_contra = TypeVar("F_contra", bound=msgspec.Struct, contravariant=True)
 
 # Litestar adds `; charset=utf-8` to text types.
 CSV_MEDIA_TYPE = "text/csv"
@@ -63,6 +75,8 @@ _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 _CHUNK = 64 * 1024
 # Rows per chunk of CSV sent (and per batch of XLSX work between two awaits).
 _BATCH = 500
+# Who downloads a list by default: whoever reads it (each within their scope).
+_READING = requires_roles(*READERS)
 
 
 class Format(StrEnum):
@@ -78,7 +92,6 @@ class Column:
     label: Label
 
 
-Rows = Callable[[DbConnection], AsyncIterator[Any]]
 # What a cell holds: text, or a number the spreadsheet can add up.
 Cell = str | int | float
 
@@ -184,31 +197,106 @@ def _disposition(filename: str) -> str:
     return f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(filename)}"
 
 
-def requested_format(request: Request[Any, Any, Any]) -> Format:
-    """The format a download route was asked for: its path's extension (one handler serves
-    `GET …/institutions.csv` and `GET …/institutions.xlsx`)."""
-    return Format(request.url.path.rsplit(".", 1)[-1])
+# What each format is sent as, and how its description in the API documents begins.
+_MEDIA_TYPES = {Format.CSV: CSV_MEDIA_TYPE, Format.XLSX: XLSX_MEDIA_TYPE}
+_AS = {
+    Format.CSV: (
+        "a CSV file",
+        "CSV: UTF-8 with BOM, `;` between fields (as Excel opens it in Indonesia)",
+    ),
+    Format.XLSX: ("an XLSX workbook", "an Excel workbook"),
+}
 
 
-def download(
+class ListRows(Protocol[F_contra]):
+    """Every row of a list for its `filters`, now or as of a moment; `day`: the province's
+    day the list is of (what a value changing with the days, a licence's state, is of)."""
+
+    def __call__(
+        self, conn: DbConnection, filters: F_contra, /, *, as_of: datetime | None, day: date
+    ) -> AsyncIterator[Any]: ...
+
+
+def download_routes(
+    path: str,
+    *,
+    filters: type[F],
+    rows: ListRows[F],
+    table: Table,
+    name: Label,
+    what: str,
+    operation: str,
+    guards: Sequence[Guard] = (_READING,),
+) -> tuple[HTTPRouteHandler, HTTPRouteHandler]:
+    """`GET <path>.csv` and `GET <path>.xlsx`, for a controller under
+    `/v1/tenants/{tenant}`: every row `rows` yields for the list's `filters` (the query
+    parameters of its Struct) and `as_of`, in the tenant's transaction narrowed to the
+    caller's scope, as a file named `<name>-<tenant>.<format>` in the caller's language.
+    `what` begins the summary ("The institutions list"); `operation` names the handlers
+    (`<operation>_csv`), and with them the operation ids clients are generated with."""
+
+    def route_for(fmt: Format) -> HTTPRouteHandler:
+        async def route(
+            self: object,
+            request: Request[Any, Any, Any],
+            tenant: FromPath[str],
+            db: NamedDependency[DbPool],
+            actor_scope: NamedDependency[Scope],
+            runtime: NamedDependency[ServiceRuntime],
+            filters: Any,
+            as_of: AsOf = None,
+        ) -> Stream:
+            # Refused (422) here, before the first byte, like the list.
+            when = moment(as_of)
+            day = day_of(tenant, runtime.clock, when)
+            return _file(
+                request,
+                fmt,
+                db,
+                tenant,
+                actor_scope,
+                lambda conn: rows(conn, filters, as_of=when, day=day),
+                table,
+                name,
+            )
+
+        # The filters' own type for the documents (a closure's variable is no annotation).
+        route.__annotations__["filters"] = NamedDependency[filters]  # type: ignore[misc,valid-type]
+        route.__name__ = route.__qualname__ = f"{operation}_{fmt}"
+        article, body = _AS[fmt]
+        return get(
+            f"{path}.{fmt}",
+            guards=list(guards),
+            dependencies={"filters": filter_parameters(filters)},
+            summary=f"{what} as {article} (every row; same filters)",
+            description=(
+                f"The rows `GET …{path}` answers for the same filters, scope and `as_of`, every "
+                f"page, as {body}. Headers and labels in the `Accept-Language` language."
+            ),
+            media_type=_MEDIA_TYPES[fmt],
+        )(route)
+
+    return route_for(Format.CSV), route_for(Format.XLSX)
+
+
+def _file(
     request: Request[Any, Any, Any],
+    fmt: Format,
     db: DbPool,
     tenant: str,
     scope: Scope,
-    rows: Rows,
+    rows: Callable[[DbConnection], AsyncIterator[Any]],
     table: Table,
     name: Label,
 ) -> Stream:
-    """The rows `rows(conn)` yields, in the tenant's transaction narrowed to `scope`, as the
-    file the path asks for (`requested_format`), named `<name>-<tenant>.<format>` in the
-    caller's language.
+    """The rows `rows(conn)` yields, in the tenant's transaction narrowed to `scope`, as a
+    `fmt` file named `<name>-<tenant>.<format>` in the caller's language.
 
     The transaction opens when the body starts, not before: a response that is never sent
     (its access entry failed) holds no connection. A failure after the first byte can only
     cut the stream short: the client sees an incomplete transfer, never a partial file
     that looks whole."""
     language = negotiate(request.headers.get("accept-language"))
-    fmt = requested_format(request)
     filename = f"{name.in_language(language)}-{tenant}.{fmt}"
 
     async def body() -> AsyncIterator[bytes]:
@@ -224,7 +312,7 @@ def download(
 
     return Stream(
         body(),
-        media_type=CSV_MEDIA_TYPE if fmt is Format.CSV else XLSX_MEDIA_TYPE,
+        media_type=_MEDIA_TYPES[fmt],
         headers={
             "Content-Disposition": _disposition(filename),
             "Content-Language": language,

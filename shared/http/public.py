@@ -56,8 +56,9 @@ from shared.tenancy import province_codes
 
 PUBLIC_PREFIX = "/v1/public/tenants/{tenant:str}"
 PUBLIC_MAX_AGE_SECONDS = 60
-# Bumped when a public view's fields change: part of every ETag.
-PUBLIC_FORMAT = 2
+# Bumped when a public view's fields or their meaning change: part of every ETag (2: the
+# institutions' grade; 3: their valid-until only while an accreditation is in force).
+PUBLIC_FORMAT = 3
 TOTAL_COUNT_HEADER = "X-Total-Count"
 TOTAL_COUNT = ResponseHeader(
     name=TOTAL_COUNT_HEADER,

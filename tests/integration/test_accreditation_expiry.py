@@ -4,7 +4,6 @@ on real PostgreSQL, with a clock the test moves."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from uuid import UUID
@@ -18,22 +17,10 @@ from services.registry.projections.accreditation import expiry_moment
 from shared.eventstore.envelope import EventEnvelope
 from shared.runtime import ServiceRuntime
 from shared.settings import Settings
-from shared.tenancy.provinces import local_date
-from tests.helpers import register_institution_in, run_command, running
+from tests.helpers import MovableClock, register_institution_in, run_command, running
 
 TENANT = "17"  # Bengkulu (WIB, UTC+7)
 SCORES = Scores(programme=80, human_resources=80, management=80, facilities=80, service_results=80)
-
-
-@dataclass
-class MovableClock:
-    moment: datetime
-
-    def now(self) -> datetime:
-        return self.moment
-
-    def today(self, province: str) -> date:
-        return local_date(province, self.moment)
 
 
 async def expiries(runtime: ServiceRuntime, institution: UUID) -> list[EventEnvelope]:

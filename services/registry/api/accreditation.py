@@ -3,14 +3,13 @@ counts per grade, of a province and across provinces."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 from uuid import UUID
 
 import msgspec
-from litestar import Controller, Request, Response, get
+from litestar import Controller, Response, get
 from litestar.di import NamedDependency
 from litestar.params import FromPath, Parameter
-from litestar.response import Stream
 
 from services.registry.application.record_accreditation import RecordAccreditation
 from services.registry.application.revoke_accreditation import RevokeAccreditation
@@ -24,7 +23,7 @@ from shared.domain.labels import Label
 from shared.domain.organisation import Scope
 from shared.http.as_of import AsOf, day_of, moment
 from shared.http.commands import expose
-from shared.http.downloads import CSV_MEDIA_TYPE, XLSX_MEDIA_TYPE, Column, Table, download
+from shared.http.downloads import Column, Table, download_routes
 from shared.http.national import read_each_tenant
 from shared.http.params import Offset
 from shared.http.reads import read_many, read_one, scoped_transaction
@@ -143,51 +142,15 @@ class AccreditationController(Controller):
             as_of=when,
         )
 
-    @get(
-        "/accreditations.csv",
-        guards=[requires_roles(*READERS)],
-        summary="The accreditation register as a CSV file (every row; same filters)",
-        description=(
-            "The rows the register shows for the same filters, scope and `as_of`, every "
-            "page, as CSV: UTF-8 with BOM, `;` between fields (as Excel opens it in "
-            "Indonesia). Headers and labels in the `Accept-Language` language."
-        ),
-        media_type=CSV_MEDIA_TYPE,
+    register_csv, register_xlsx = download_routes(
+        "/accreditations",
+        filters=RegisterFilters,
+        rows=accreditation.register_rows,
+        table=REGISTER_TABLE,
+        name=Label("register-akreditasi", "accreditation-register"),
+        what="The accreditation register",
+        operation="register",
     )
-    async def register_csv(
-        self,
-        request: Request[Any, Any, Any],
-        tenant: FromPath[str],
-        db: NamedDependency[DbPool],
-        actor_scope: NamedDependency[Scope],
-        runtime: NamedDependency[ServiceRuntime],
-        filters: NamedDependency[RegisterFilters],
-        as_of: AsOf = None,
-    ) -> Stream:
-        return _download(request, db, tenant, actor_scope, runtime, filters, as_of)
-
-    @get(
-        "/accreditations.xlsx",
-        guards=[requires_roles(*READERS)],
-        summary="The accreditation register as an XLSX workbook (every row; same filters)",
-        description=(
-            "The rows the register shows for the same filters, scope and `as_of`, every "
-            "page, as an Excel workbook. Headers and labels in the `Accept-Language` "
-            "language."
-        ),
-        media_type=XLSX_MEDIA_TYPE,
-    )
-    async def register_xlsx(
-        self,
-        request: Request[Any, Any, Any],
-        tenant: FromPath[str],
-        db: NamedDependency[DbPool],
-        actor_scope: NamedDependency[Scope],
-        runtime: NamedDependency[ServiceRuntime],
-        filters: NamedDependency[RegisterFilters],
-        as_of: AsOf = None,
-    ) -> Stream:
-        return _download(request, db, tenant, actor_scope, runtime, filters, as_of)
 
     @get(
         "/accreditations/counts",
@@ -203,28 +166,6 @@ class AccreditationController(Controller):
     ) -> GradeCounts:
         async with scoped_transaction(db, tenant, actor_scope) as conn:
             return await institutions.grade_counts(conn, kind=kind)
-
-
-def _download(
-    request: Request[Any, Any, Any],
-    db: DbPool,
-    tenant: str,
-    scope: Scope,
-    runtime: ServiceRuntime,
-    filters: RegisterFilters,
-    as_of: str | None,
-) -> Stream:
-    when = moment(as_of)
-    day = day_of(tenant, runtime.clock, when)
-    return download(
-        request,
-        db,
-        tenant,
-        scope,
-        lambda conn: accreditation.register_rows(conn, filters, day=day, as_of=when),
-        REGISTER_TABLE,
-        Label("register-akreditasi", "accreditation-register"),
-    )
 
 
 class NationalAccreditationController(Controller):

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 from uuid import UUID
 
-from litestar import Controller, Request, Response, get
+from litestar import Controller, Response, get
 from litestar.di import NamedDependency
 from litestar.params import FromPath, Parameter
-from litestar.response import Stream
 
 from services.registry.application.close_institution import CloseInstitution
 from services.registry.application.register_institution import RegisterInstitution
@@ -24,7 +23,7 @@ from shared.domain.labels import Label
 from shared.domain.organisation import Scope
 from shared.http.as_of import AsOf, PastRecords, day_of, moment
 from shared.http.commands import expose
-from shared.http.downloads import CSV_MEDIA_TYPE, XLSX_MEDIA_TYPE, Column, Table, download
+from shared.http.downloads import Column, Table, download_routes
 from shared.http.params import Offset
 from shared.http.public import TOTAL_COUNT, TOTAL_COUNT_HEADER
 from shared.http.reads import read_one, read_page
@@ -133,71 +132,13 @@ class InstitutionDownloadController(Controller):
     path = "/v1/tenants/{tenant:str}"
     guards = [tenant_guard]
     tags = ["institutions"]
-    dependencies = {"filters": filter_parameters(InstitutionFilters)}
 
-    @get(
-        "/institutions.csv",
-        guards=[requires_roles(*READERS)],
-        summary="The institutions list as a CSV file (every row; same filters)",
-        description=(
-            "The rows the list shows for the same filters and `as_of`, every page, as CSV: "
-            "UTF-8 with BOM, `;` between fields (as Excel opens it in Indonesia). Headers "
-            "and labels in the `Accept-Language` language."
-        ),
-        media_type=CSV_MEDIA_TYPE,
-    )
-    async def institutions_csv(
-        self,
-        request: Request[Any, Any, Any],
-        tenant: FromPath[str],
-        db: NamedDependency[DbPool],
-        actor_scope: NamedDependency[Scope],
-        runtime: NamedDependency[ServiceRuntime],
-        filters: NamedDependency[InstitutionFilters],
-        as_of: AsOf = None,
-    ) -> Stream:
-        return _download(request, db, tenant, actor_scope, runtime, filters, as_of)
-
-    @get(
-        "/institutions.xlsx",
-        guards=[requires_roles(*READERS)],
-        summary="The institutions list as an XLSX workbook (every row; same filters)",
-        description=(
-            "The rows the list shows for the same filters and `as_of`, every page, as an "
-            "Excel workbook. Headers and labels in the `Accept-Language` language."
-        ),
-        media_type=XLSX_MEDIA_TYPE,
-    )
-    async def institutions_xlsx(
-        self,
-        request: Request[Any, Any, Any],
-        tenant: FromPath[str],
-        db: NamedDependency[DbPool],
-        actor_scope: NamedDependency[Scope],
-        runtime: NamedDependency[ServiceRuntime],
-        filters: NamedDependency[InstitutionFilters],
-        as_of: AsOf = None,
-    ) -> Stream:
-        return _download(request, db, tenant, actor_scope, runtime, filters, as_of)
-
-
-def _download(
-    request: Request[Any, Any, Any],
-    db: DbPool,
-    tenant: str,
-    scope: Scope,
-    runtime: ServiceRuntime,
-    filters: InstitutionFilters,
-    as_of: str | None,
-) -> Stream:
-    when = moment(as_of)
-    day = day_of(tenant, runtime.clock, when)
-    return download(
-        request,
-        db,
-        tenant,
-        scope,
-        lambda conn: institutions.INSTITUTIONS.rows(conn, filters, as_of=when, day=day),
-        DIRECTORY_TABLE,
-        Label("lembaga", "institutions"),
+    institutions_csv, institutions_xlsx = download_routes(
+        "/institutions",
+        filters=InstitutionFilters,
+        rows=institutions.INSTITUTIONS.rows,
+        table=DIRECTORY_TABLE,
+        name=Label("lembaga", "institutions"),
+        what="The institutions list",
+        operation="institutions",
     )

@@ -20,7 +20,7 @@ from services.registry.projections.licences import LicenceView
 from shared.auth import Role
 from shared.db.pool import DbPool
 from shared.domain.organisation import Scope
-from shared.http.as_of import AsOf, moment
+from shared.http.as_of import AsOf, day_of, moment
 from shared.http.commands import expose
 from shared.http.params import Offset
 from shared.http.reads import read_many
@@ -69,22 +69,33 @@ class LicenceController(Controller):
         institution_id: FromQuery[UUID | None] = None,
         expiring_within: Annotated[
             int | None,
-            Parameter(ge=0, le=3660, description="only valid licences ending within N days"),
+            Parameter(
+                ge=0,
+                le=3660,
+                description="only valid licences ending within N days from today (or from "
+                "the day of `as_of`), in the province",
+            ),
         ] = None,
         expired: Annotated[
-            bool, Parameter(description="only licences whose end date has passed")
+            bool,
+            Parameter(
+                description="only licences whose end date had passed by today (or by the "
+                "day of `as_of`), in the province"
+            ),
         ] = False,
         limit: Annotated[int, Parameter(ge=1, le=500)] = 100,
         offset: Offset = 0,
         as_of: AsOf = None,
     ) -> list[LicenceView]:
-        today = runtime.clock.today(tenant)
+        when = moment(as_of)
+        # A list as of a moment counts its days from that moment's day, not from today.
+        day = day_of(tenant, runtime.clock, when)
         valid_from = valid_by = None
         if expiring_within is not None:
             status = LicenceStatus.VALID
-            valid_from, valid_by = today, today + timedelta(days=expiring_within)
+            valid_from, valid_by = day, day + timedelta(days=expiring_within)
         if expired:
-            valid_by = today - timedelta(days=1)
+            valid_by = day - timedelta(days=1)
         return await read_many(
             db,
             tenant,
@@ -98,5 +109,5 @@ class LicenceController(Controller):
             valid_by=valid_by,
             limit=limit,
             offset=offset,
-            as_of=moment(as_of),
+            as_of=when,
         )

@@ -76,6 +76,11 @@ class Standing(StrEnum):
     REVOKED = "revoked"
     NEVER_ASSESSED = "never_assessed"
 
+    @property
+    def in_force(self) -> bool:
+        """A grade the institution holds now (the others say why it holds none)."""
+        return self in (Standing.A, Standing.B, Standing.C)
+
 
 GRADES = labels(
     "accreditation_grade",

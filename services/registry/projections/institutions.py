@@ -109,7 +109,11 @@ class InstitutionFilters(PublicInstitutionFilters, kw_only=True, frozen=True):
 class PublicInstitution(msgspec.Struct):
     """What anyone may see of an institution (seed 002: institution data open to the
     public). The allow-list: only these columns are selected, never the officers or any
-    other personal data."""
+    other personal data.
+
+    Its accreditation: `grade` is the grade in force (`A`, `B`, `C`) or why there is none
+    (`expired`, `revoked`, `not_accredited`, `never_assessed`); `accredited_until` is the
+    end of the accreditation in force, and null whenever none is in force."""
 
     id: UUID
     name: str
@@ -120,7 +124,20 @@ class PublicInstitution(msgspec.Struct):
     status: InstitutionStatus
     # Public by law and by seed 002: the board's grade and until when it holds.
     grade: Standing
-    accredited_until: date | None
+    accredited_until: Annotated[
+        date | None,
+        msgspec.Meta(
+            description="until when the accreditation in force holds; null when none is "
+            "(`grade` says why: a revoked or expired accreditation's date is not shown)"
+        ),
+    ]
+
+    def __post_init__(self) -> None:
+        # The directory keeps a revoked or expired decision's valid-until for its staff,
+        # beside the standing; a citizen seeing a date to come would take the
+        # accreditation for one still in force. (A row gives the grade as its text.)
+        if not Standing(self.grade).in_force:
+            self.accredited_until = None
 
 
 def _licence_state(day: str) -> str:
