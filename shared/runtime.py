@@ -161,6 +161,8 @@ class ServiceRuntime:
     scheduler: Scheduler = field(init=False)
     runs: list[str] = field(init=False, default_factory=list)
     supervisor: Supervisor = field(init=False)
+    # Each leader job's current lock (`_as_leader`): health shows a job waiting for it.
+    _leaders: dict[str, LeaderLock] = field(init=False, default_factory=dict)
     _stop: asyncio.Event = field(init=False)
     _watcher: LogWatcher = field(init=False)
 
@@ -244,7 +246,13 @@ class ServiceRuntime:
             ],
             keys=self.keys,
         )
-        self.scheduler = Scheduler(schema=self.name, pool=self.db, bus=self.bus, clock=self.clock)
+        self.scheduler = Scheduler(
+            schema=self.name,
+            pool=self.db,
+            bus=self.bus,
+            clock=self.clock,
+            poll_seconds=self.settings.scheduler_poll_seconds,
+        )
         self._stop = asyncio.Event()
         self.supervisor = Supervisor(
             self._stop, on_restart=lambda task: self.metrics.restarts.labels(task).inc()
@@ -338,6 +346,7 @@ class ServiceRuntime:
         whose lock session ends stops at once and queues up again."""
         while not self._stop.is_set():
             lock = LeaderLock(self.app_database_url, f"mpks-{job}/{self.name}")
+            self._leaders[job] = lock
             try:
                 if not await lock.acquire(self._stop):
                     return
@@ -397,8 +406,13 @@ class ServiceRuntime:
                 "relay": self.relay.waiting_on,
                 "projections": self.projections.waiting_on,
                 "checkpoints": self.checkpointer.waiting_on,
+                "scheduler": self.scheduler.waiting_on,
             }
             followers |= {f"consumer:{c.name}": c.waiting_on for c in self.consumers}
+            # A job whose lock this instance cannot even ask for (PostgreSQL unreachable)
+            # does not run here, whatever its task last said.
+            for job, lock in self._leaders.items():
+                followers[job] = followers.get(job) or lock.waiting_on
             for task, waiting_on in followers.items():
                 if waiting_on:
                     tasks.setdefault(task, f"waiting: {waiting_on}")

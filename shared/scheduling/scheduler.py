@@ -8,8 +8,11 @@ the idempotency key `deadline:<key>:<message id of the event that set it>`: issu
 records its effect once (the second gets the first's reply). Then the row goes, unless an
 event replaced it meanwhile. Deadlines that fell due while no scheduler ran (downtime) are
 due at the first pass. A command the service refuses (a rule, or a bug) is kept with the
-reason and retried later, backing off, without holding up the others; an outage of
-PostgreSQL ends the pass (the supervisor restarts it).
+reason and retried later, backing off, without holding up the others. An outage of
+PostgreSQL ends the pass: the loop keeps running, says what it waits on (`waiting_on`,
+shown by health) and tries again each poll; nothing is lost meanwhile, since a deadline
+leaves its table only once its command is recorded, and issuing it again after an outage
+hit between the two records nothing twice (the idempotency key).
 
 The clock is injected: `due_at <= clock.now()` is all "due" means, so tests move time.
 """
@@ -58,6 +61,8 @@ class Scheduler:
         self.poll_seconds = poll_seconds
         self.batch_size = batch_size
         self.commands: dict[str, type[Command]] = {c.__name__: c for c in bus.handlers.commands}
+        # Why the last pass failed (PostgreSQL unreachable), for health; None: fine.
+        self.waiting_on: str | None = None
         self._due = f"""
             SELECT tenant_id, key, command, payload, scheduled_by, attempts
             FROM {schema}.deadlines
@@ -73,10 +78,23 @@ class Scheduler:
             WHERE tenant_id = $1 AND key = $2 AND scheduled_by = $3"""
 
     async def run(self, stop: asyncio.Event) -> None:
+        failing = False
         while not stop.is_set():
-            # Again at once while there was work: a backlog (after downtime) goes in batches.
-            while await self.issue_due() and not stop.is_set():
-                pass
+            try:
+                # Again at once while there was work: a backlog (after downtime) goes in
+                # batches.
+                while await self.issue_due() and not stop.is_set():
+                    pass
+            except Exception as exc:
+                # Not a crash: the deadlines wait in their table for the next pass. The
+                # trace once, then only health says it, until a pass goes through.
+                if not failing:
+                    log.exception("scheduler pass failed; retrying every %ss", self.poll_seconds)
+                failing = True
+                self.waiting_on = describe(exc)
+            else:
+                failing = False
+                self.waiting_on = None
             await pause(stop, self.poll_seconds)
 
     async def issue_due(self) -> int:
