@@ -44,6 +44,7 @@ from shared.personal.keys import SubjectKeys
 from shared.projections.runner import ProjectionRunner
 from shared.resilience.stalls import Stall, all_stalls
 from shared.resilience.supervisor import Supervisor, pause
+from shared.scheduling.report import DeadlineReport
 from shared.scheduling.scheduler import Scheduler
 from shared.service import ServiceDefinition
 from shared.service_layer.messagebus import MessageBus
@@ -118,6 +119,8 @@ class Readiness(msgspec.Struct, frozen=True, kw_only=True):
     tasks: dict[str, str]
     # Followers stopped at an event of one tenant they cannot apply.
     stalls: list[Stall]
+    # Deadlines overdue or refused (`shared.scheduling.report`); None: unreadable now.
+    deadlines: DeadlineReport | None
 
 
 @dataclass
@@ -364,6 +367,9 @@ class ServiceRuntime:
                 await lock.release()
 
     async def _export_metrics(self) -> None:
+        # Deadlines are read once a scheduler poll: "overdue" is counted in polls anyway.
+        deadlines_read = float("-inf")
+        loop = asyncio.get_running_loop()
         while not self._stop.is_set():
             for name, lag in self.projections.lag.items():
                 self.metrics.projection_lag.labels(name).set(lag)
@@ -379,19 +385,31 @@ class ServiceRuntime:
                 self.metrics.stalled.clear()
                 for stall in stalls:
                     self.metrics.stalled.labels(stall.follower).inc()
+            if loop.time() - deadlines_read >= self.scheduler.poll_seconds:
+                try:
+                    report = await self.scheduler.report()
+                except Exception:
+                    log.debug("metrics: deadlines unreadable", exc_info=True)
+                else:
+                    deadlines_read = loop.time()
+                    self.metrics.deadlines_overdue.set(report.overdue)
+                    self.metrics.deadlines_refused.set(report.refused)
             await pause(self._stop, 1.0)
 
     async def ready(self) -> Readiness:
         """Whether this instance can serve (PostgreSQL answers), and what is degraded: NATS
-        unreachable, background tasks restarting or waiting, followers stalled."""
+        unreachable, background tasks restarting or waiting, followers stalled, deadlines
+        overdue or refused."""
         checks = {"postgres": False}
         if self.role.runs_background:
             checks["nats"] = False
         stalls: list[Stall] = []
+        deadlines: DeadlineReport | None = None
         try:
             await asyncio.wait_for(self.db.fetchval("SELECT 1"), 2)
             checks["postgres"] = True
             stalls = await asyncio.wait_for(all_stalls(self.db, self.name), 2)
+            deadlines = await asyncio.wait_for(self.scheduler.report(), 2)
         except Exception:
             log.warning("readiness: PostgreSQL unreachable")
         tasks = self.supervisor.problems()
@@ -418,7 +436,12 @@ class ServiceRuntime:
                     tasks.setdefault(task, f"waiting: {waiting_on}")
         if not checks["postgres"]:
             status = "not ready"
-        elif stalls or tasks or not all(checks.values()):
+        elif (
+            stalls
+            or tasks
+            or not all(checks.values())
+            or (deadlines is not None and deadlines.needs_attention)
+        ):
             status = "degraded"
         else:
             status = "ready"
@@ -429,6 +452,7 @@ class ServiceRuntime:
             checks=checks,
             tasks=tasks,
             stalls=stalls,
+            deadlines=deadlines,
         )
 
     async def stop(self) -> None:

@@ -318,6 +318,8 @@ async def test_a_deadline_due_during_a_postgres_outage_is_issued_once_after_it(
 
                 await eventually(settled, within=30)
                 assert runtime.supervisor.states["scheduler"].restarts == 0
+                report = await runtime.scheduler.report()
+                assert (report.overdue, report.refused) == (0, 0)
                 print(f"PostgreSQL outage 20 s: deadline issued {issued:.1f} s after it returned")
             finally:
                 await runtime.stop()
