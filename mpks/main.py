@@ -182,10 +182,12 @@ def parser() -> argparse.ArgumentParser:
     rebuild.set_defaults(func=_cmd_rebuild)
 
     retry = sub.add_parser(
-        "retry", help="retry a service's stalled read models and consumers now (after a fix)"
+        "retry",
+        help="retry a service's stalled read models and consumers and its refused deadlines "
+        "now (after a fix)",
     )
     retry.add_argument("service", choices=sorted(SERVICES))
-    retry.add_argument("--tenant", help="only this province's stalls")
+    retry.add_argument("--tenant", help="only this province's stalls and deadlines")
     retry.set_defaults(func=_cmd_retry)
 
     audit = sub.add_parser(

@@ -31,6 +31,7 @@ from shared.personal.keys import SubjectKeys
 from shared.projections.runner import ProjectionRunner
 from shared.resilience.stalls import Stall, request_retry
 from shared.runtime import migrate_service
+from shared.scheduling.report import request_deadline_retry
 from shared.settings import ProcessRole, Settings
 
 DATABASE_NAME = "mpks"
@@ -142,18 +143,23 @@ def run_rebuild(settings: Settings, service: str, projection: str) -> int:
 
 
 def run_retry(settings: Settings, service: str, tenant: str | None) -> int:
-    """Ask the running service to retry its stalled followers now (after a fix)."""
+    """Ask the running service to retry its stalled followers and refused deadlines now
+    (after a fix)."""
 
-    async def retry(database_url: str) -> int:
+    async def retry(database_url: str) -> tuple[int, int]:
         conn = await asyncpg.connect(database_url)
         try:
-            return await request_retry(conn, service, tenant)
+            return (
+                await request_retry(conn, service, tenant),
+                await request_deadline_retry(conn, service, tenant),
+            )
         finally:
             await conn.close()
 
     with one_off_database(settings) as database_url:
-        count = asyncio.run(retry(database_url))
-    print(f"{service}: {count} stalled follower(s) will be retried within a second or two")
+        stalls, deadlines = asyncio.run(retry(database_url))
+    print(f"{service}: {stalls} stalled follower(s) will be retried within a second or two")
+    print(f"{service}: {deadlines} refused deadline(s) will be issued at the scheduler's next pass")
     return 0
 
 

@@ -103,6 +103,16 @@ class Metrics:
             ["follower"],
             registry=self.registry,
         )
+        self.deadlines_overdue = Gauge(
+            "mpks_deadlines_overdue",
+            "Deadlines still pending two scheduler polls after they fell due, never refused",
+            registry=self.registry,
+        )
+        self.deadlines_refused = Gauge(
+            "mpks_deadlines_refused",
+            "Deadlines whose command was refused, kept with the reason and retried",
+            registry=self.registry,
+        )
         self.restarts = Counter(
             "mpks_background_restarts",
             "Background tasks restarted after a crash",

@@ -44,6 +44,7 @@ from shared.personal.keys import SubjectKeys
 from shared.projections.runner import ProjectionRunner
 from shared.resilience.stalls import Stall, all_stalls
 from shared.resilience.supervisor import Supervisor, pause
+from shared.scheduling.report import DeadlineReport
 from shared.scheduling.scheduler import Scheduler
 from shared.service import ServiceDefinition
 from shared.service_layer.messagebus import MessageBus
@@ -118,6 +119,8 @@ class Readiness(msgspec.Struct, frozen=True, kw_only=True):
     tasks: dict[str, str]
     # Followers stopped at an event of one tenant they cannot apply.
     stalls: list[Stall]
+    # Deadlines overdue or refused (`shared.scheduling.report`); None: unreadable now.
+    deadlines: DeadlineReport | None
 
 
 @dataclass
@@ -161,6 +164,8 @@ class ServiceRuntime:
     scheduler: Scheduler = field(init=False)
     runs: list[str] = field(init=False, default_factory=list)
     supervisor: Supervisor = field(init=False)
+    # Each leader job's current lock (`_as_leader`): health shows a job waiting for it.
+    _leaders: dict[str, LeaderLock] = field(init=False, default_factory=dict)
     _stop: asyncio.Event = field(init=False)
     _watcher: LogWatcher = field(init=False)
 
@@ -244,7 +249,13 @@ class ServiceRuntime:
             ],
             keys=self.keys,
         )
-        self.scheduler = Scheduler(schema=self.name, pool=self.db, bus=self.bus, clock=self.clock)
+        self.scheduler = Scheduler(
+            schema=self.name,
+            pool=self.db,
+            bus=self.bus,
+            clock=self.clock,
+            poll_seconds=self.settings.scheduler_poll_seconds,
+        )
         self._stop = asyncio.Event()
         self.supervisor = Supervisor(
             self._stop, on_restart=lambda task: self.metrics.restarts.labels(task).inc()
@@ -338,6 +349,7 @@ class ServiceRuntime:
         whose lock session ends stops at once and queues up again."""
         while not self._stop.is_set():
             lock = LeaderLock(self.app_database_url, f"mpks-{job}/{self.name}")
+            self._leaders[job] = lock
             try:
                 if not await lock.acquire(self._stop):
                     return
@@ -355,6 +367,9 @@ class ServiceRuntime:
                 await lock.release()
 
     async def _export_metrics(self) -> None:
+        # Deadlines are read once a scheduler poll: "overdue" is counted in polls anyway.
+        deadlines_read = float("-inf")
+        loop = asyncio.get_running_loop()
         while not self._stop.is_set():
             for name, lag in self.projections.lag.items():
                 self.metrics.projection_lag.labels(name).set(lag)
@@ -370,19 +385,31 @@ class ServiceRuntime:
                 self.metrics.stalled.clear()
                 for stall in stalls:
                     self.metrics.stalled.labels(stall.follower).inc()
+            if loop.time() - deadlines_read >= self.scheduler.poll_seconds:
+                try:
+                    report = await self.scheduler.report()
+                except Exception:
+                    log.debug("metrics: deadlines unreadable", exc_info=True)
+                else:
+                    deadlines_read = loop.time()
+                    self.metrics.deadlines_overdue.set(report.overdue)
+                    self.metrics.deadlines_refused.set(report.refused)
             await pause(self._stop, 1.0)
 
     async def ready(self) -> Readiness:
         """Whether this instance can serve (PostgreSQL answers), and what is degraded: NATS
-        unreachable, background tasks restarting or waiting, followers stalled."""
+        unreachable, background tasks restarting or waiting, followers stalled, deadlines
+        overdue or refused."""
         checks = {"postgres": False}
         if self.role.runs_background:
             checks["nats"] = False
         stalls: list[Stall] = []
+        deadlines: DeadlineReport | None = None
         try:
             await asyncio.wait_for(self.db.fetchval("SELECT 1"), 2)
             checks["postgres"] = True
             stalls = await asyncio.wait_for(all_stalls(self.db, self.name), 2)
+            deadlines = await asyncio.wait_for(self.scheduler.report(), 2)
         except Exception:
             log.warning("readiness: PostgreSQL unreachable")
         tasks = self.supervisor.problems()
@@ -397,14 +424,24 @@ class ServiceRuntime:
                 "relay": self.relay.waiting_on,
                 "projections": self.projections.waiting_on,
                 "checkpoints": self.checkpointer.waiting_on,
+                "scheduler": self.scheduler.waiting_on,
             }
             followers |= {f"consumer:{c.name}": c.waiting_on for c in self.consumers}
+            # A job whose lock this instance cannot even ask for (PostgreSQL unreachable)
+            # does not run here, whatever its task last said.
+            for job, lock in self._leaders.items():
+                followers[job] = followers.get(job) or lock.waiting_on
             for task, waiting_on in followers.items():
                 if waiting_on:
                     tasks.setdefault(task, f"waiting: {waiting_on}")
         if not checks["postgres"]:
             status = "not ready"
-        elif stalls or tasks or not all(checks.values()):
+        elif (
+            stalls
+            or tasks
+            or not all(checks.values())
+            or (deadlines is not None and deadlines.needs_attention)
+        ):
             status = "degraded"
         else:
             status = "ready"
@@ -415,6 +452,7 @@ class ServiceRuntime:
             checks=checks,
             tasks=tasks,
             stalls=stalls,
+            deadlines=deadlines,
         )
 
     async def stop(self) -> None:

@@ -74,6 +74,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # passed since its last one (whichever comes first).
     checkpoint_every_events: int = 1000
     checkpoint_every_seconds: int = 300
+    # How often the scheduler looks for due deadlines (`shared.scheduling`); a deadline still
+    # pending two polls after it fell due counts as overdue.
+    scheduler_poll_seconds: float = 10.0
     # Requests a minute each client address may make to the public routes, per process
     # (`shared.http.public`).
     public_rate_limit: int = 120

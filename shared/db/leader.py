@@ -10,6 +10,8 @@ from typing import Any
 
 import asyncpg
 
+from shared.resilience.faults import describe
+
 log = logging.getLogger(__name__)
 
 
@@ -20,6 +22,9 @@ class LeaderLock:
         # Set when the session holding the lock ends: PostgreSQL has released the lock, and
         # another instance may take it at once, so the work must stop.
         self.lost = asyncio.Event()
+        # Why the lock cannot be asked for now (PostgreSQL unreachable), for health: the job
+        # is not running anywhere if every instance waits so. None: held, or held elsewhere.
+        self.waiting_on: str | None = None
         self._conn: asyncpg.Connection[Any] | None = None
 
     async def acquire(self, stop: asyncio.Event, retry_seconds: float = 2.0) -> bool:
@@ -29,13 +34,16 @@ class LeaderLock:
             try:
                 if conn is None or conn.is_closed():
                     conn = await asyncpg.connect(self.database_url)
-                if await conn.fetchval("SELECT pg_try_advisory_lock(hashtext($1))", self.name):
+                held = await conn.fetchval("SELECT pg_try_advisory_lock(hashtext($1))", self.name)
+                self.waiting_on = None
+                if held:
                     self.lost.clear()
                     conn.add_termination_listener(lambda _: self.lost.set())
                     self._conn = conn
                     return True
             except (OSError, asyncpg.PostgresError) as exc:
                 log.warning("leader lock %s: %s; retrying", self.name, exc)
+                self.waiting_on = f"leader lock: {describe(exc)}"
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), retry_seconds)
         if conn is not None:

@@ -518,6 +518,7 @@ async def test_health_probes(services: dict[str, str]) -> None:
                 "checks": {"postgres": True, "nats": True},
                 "tasks": {},
                 "stalls": [],
+                "deadlines": {"overdue": 0, "oldest_overdue": None, "refused": 0, "refusals": []},
             }
 
 

@@ -1,5 +1,6 @@
 """The fault scenarios of a bad day, against real servers that the tests stop and empty:
-NATS restarted with an empty store, PostgreSQL stopped for 20 s with messages waiting.
+NATS restarted with an empty store, PostgreSQL stopped for 20 s with messages waiting or
+with a deadline falling due.
 Each must converge with no restart of the service's parts, losing and doubling nothing.
 
 Both servers here are private to this module (the machine's own keep serving other tests).
@@ -14,18 +15,32 @@ import tempfile
 import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from uuid import UUID
 
 import pytest
 
 from services.bootstrap import build_runtime
+from services.registry.application.record_accreditation import RecordAccreditation
+from services.registry.domain.accreditation import Grade, Scores
+from services.registry.projections.accreditation import expiry_moment
+from shared.db.pool import tenant_transaction
 from shared.devstack.nats import EmbeddedNats
 from shared.devstack.postgres import EmbeddedPostgres
 from shared.eventstore.logs import TenantChanges
 from shared.messaging.consumer import EventConsumer
 from shared.runtime import ServiceRuntime
 from shared.settings import Settings
-from tests.helpers import eventually, fresh_database, own_streams
+from shared.tenancy.provinces import local_date
+from tests.helpers import (
+    eventually,
+    fresh_database,
+    own_streams,
+    register_institution_in,
+    run_command,
+)
 from tests.integration.test_relay_and_consumer import (
     SCHEMA,
     SOURCE,
@@ -196,5 +211,117 @@ async def test_consumer_survives_a_postgres_outage_with_messages_waiting(
             finally:
                 stop.set()
                 await asyncio.wait_for(consuming, 10)
+    finally:
+        postgres.stop()
+
+
+@dataclass
+class MovableClock:
+    moment: datetime
+
+    def now(self) -> datetime:
+        return self.moment
+
+    def today(self, province: str) -> date:
+        return local_date(province, self.moment)
+
+
+async def expired_decisions(runtime: ServiceRuntime, tenant: str, institution: UUID) -> int:
+    async with runtime.db.acquire() as conn:
+        log = await runtime.logs.read(conn, tenant, after=0, limit=10_000)
+    return sum(
+        1
+        for e in log
+        if (e.aggregate, e.event) == ("Accreditation", "Expired")
+        and e.data["institution_id"] == str(institution)
+    )
+
+
+async def test_a_deadline_due_during_a_postgres_outage_is_issued_once_after_it(
+    scratch: Path, settings: Settings
+) -> None:
+    """An accreditation's date passes while PostgreSQL is down for 20 s: the scheduler (as
+    the worker runs it: supervised, as leader) says it waits, neither crashes nor stops,
+    and expires the accreditation once when PostgreSQL is back."""
+    tenant = "63"  # Kalimantan Selatan (WITA)
+    postgres = EmbeddedPostgres(scratch / "pg", _free_port())
+    server_url = postgres.start()
+    assert settings.nats_url is not None
+    clock = MovableClock(datetime(2026, 1, 10, tzinfo=UTC))
+    try:
+        async with (
+            fresh_database(server_url, "deadline") as database_url,
+            own_streams(settings.nats_url, "deadline") as prefix,
+        ):
+            runtime = build_runtime(
+                "registry",
+                settings.replace(
+                    database_url=database_url, nats_prefix=prefix, scheduler_poll_seconds=1.0
+                ),
+            )
+            runtime.clock = clock
+            await runtime.start()
+            try:
+                lksa = await register_institution_in(runtime, tenant, "LKSA Banjarmasin")
+                await run_command(
+                    runtime,
+                    tenant,
+                    RecordAccreditation(
+                        institution_id=lksa,
+                        grade=Grade.B,
+                        scores=Scores(
+                            programme=70,
+                            human_resources=70,
+                            management=70,
+                            facilities=70,
+                            service_results=70,
+                        ),
+                        decided_on=date(2026, 1, 5),
+                        valid_until=date(2026, 1, 31),
+                        regulation="Permensos 8/2025",
+                        certificate_number="KALSEL/2026/1",
+                    ),
+                )
+
+                async def deadline_set() -> bool:
+                    async with tenant_transaction(runtime.db, tenant) as conn:
+                        return bool(await conn.fetchval("SELECT count(*) FROM registry.deadlines"))
+
+                await eventually(deadline_set, within=30)
+                assert (await runtime.ready()).status == "ready"
+
+                postgres.stop()
+                clock.moment = expiry_moment(tenant, date(2026, 1, 31)) + timedelta(seconds=1)
+                await asyncio.sleep(20)
+                ready = await runtime.ready()
+                assert ready.status == "not ready"
+                assert ready.tasks["scheduler"].startswith("waiting: "), ready.tasks
+                assert runtime.supervisor.states["scheduler"].running
+
+                postgres.start()
+                returned = time.monotonic()
+
+                async def expired() -> bool:
+                    try:
+                        return await expired_decisions(runtime, tenant, lksa) > 0
+                    except OSError:
+                        return False
+
+                await eventually(expired, within=60)
+                issued = time.monotonic() - returned
+                # More passes (a poll is 1 s): nothing issues it again.
+                await asyncio.sleep(3)
+                assert await expired_decisions(runtime, tenant, lksa) == 1
+
+                async def settled() -> bool:
+                    return (await runtime.ready()).status == "ready"
+
+                await eventually(settled, within=30)
+                assert runtime.supervisor.states["scheduler"].restarts == 0
+                report = await runtime.scheduler.report()
+                assert (report.overdue, report.refused) == (0, 0)
+                print(f"PostgreSQL outage 20 s: deadline issued {issued:.1f} s after it returned")
+            finally:
+                await runtime.stop()
     finally:
         postgres.stop()

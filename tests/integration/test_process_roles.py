@@ -100,6 +100,7 @@ async def test_an_api_process_records_a_command_and_a_worker_process_projects_it
             "checks": {"postgres": True},
             "tasks": {},
             "stalls": [],
+            "deadlines": {"overdue": 0, "oldest_overdue": None, "refused": 0, "refusals": []},
         }
         # Nobody projects or relays yet: the command is in the log only.
         await asyncio.sleep(0.5)
@@ -124,11 +125,14 @@ async def test_an_api_process_records_a_command_and_a_worker_process_projects_it
                 "checks": {"postgres": True, "nats": True},
                 "tasks": {},
                 "stalls": [],
+                "deadlines": {"overdue": 0, "oldest_overdue": None, "refused": 0, "refusals": []},
             }
             assert (await worker.get("/health/live")).status_code == 200
             metrics = await worker.get("/metrics")
             assert metrics.status_code == 200
             assert "mpks_relay_lag_events" in metrics.text
+            assert "mpks_deadlines_overdue 0.0" in metrics.text
+            assert "mpks_deadlines_refused 0.0" in metrics.text
             # A worker takes no commands and serves no reads.
             refused = await worker.post(
                 INSTITUTIONS,

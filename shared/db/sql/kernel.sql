@@ -269,3 +269,33 @@ DO $$ BEGIN
     PERFORM {schema}.enable_tenant_rls('{schema}.deadlines');
   END IF;
 END $$;
+-- The deadlines an operator must see (shared/scheduling/report.py), for health and metrics:
+-- refused ones (`attempts` > 0: kept with the reason, retried later) and overdue ones (never
+-- refused, yet due before `in_overdue_before`: no scheduler issued them). One round trip
+-- for every tenant named, each read under its own tenant setting as row-level security
+-- wants; per tenant its first `in_limit` such rows (refused first, then by due time), each
+-- with the tenant's totals of both kinds and when its longest-overdue one fell due.
+CREATE OR REPLACE FUNCTION {schema}.deadlines_needing_attention(
+    in_tenants text[], in_overdue_before timestamptz, in_limit int)
+RETURNS TABLE (tenant text, key text, command text, due_at timestamptz, attempts int,
+               last_error text, retry_at timestamptz, overdue bigint, refused bigint,
+               oldest_overdue timestamptz)
+LANGUAGE plpgsql SECURITY INVOKER
+SET search_path = pg_catalog SET app.tenant_id = ''
+AS $$
+DECLARE
+  t text;
+BEGIN
+  FOREACH t IN ARRAY in_tenants LOOP
+    PERFORM set_config('app.tenant_id', t, true);
+    RETURN QUERY
+      SELECT d.tenant_id, d.key, d.command, d.due_at, d.attempts, d.last_error, d.retry_at,
+             count(*) FILTER (WHERE d.attempts = 0) OVER (),
+             count(*) FILTER (WHERE d.attempts > 0) OVER (),
+             min(d.due_at) FILTER (WHERE d.attempts = 0) OVER ()
+      FROM {schema}.deadlines d
+      WHERE d.tenant_id = t AND (d.attempts > 0 OR d.due_at < in_overdue_before)
+      ORDER BY d.attempts > 0 DESC, d.due_at, d.key
+      LIMIT in_limit;
+  END LOOP;
+END $$;
