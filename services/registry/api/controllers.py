@@ -75,6 +75,7 @@ class InstitutionController(Controller):
             limit=limit,
             offset=offset,
             day=day_of(tenant, runtime.clock, when),
+            reader=actor_scope,
             as_of=when,
         )
         return Response(page.items, headers={TOTAL_COUNT_HEADER: str(page.total)})
@@ -197,7 +198,9 @@ def _download(
         db,
         tenant,
         scope,
-        lambda conn: institutions.INSTITUTIONS.rows(conn, filters, as_of=when, day=day),
+        lambda conn: institutions.INSTITUTIONS.rows(
+            conn, filters, as_of=when, day=day, scope=scope
+        ),
         DIRECTORY_TABLE,
         Label("lembaga", "institutions"),
     )
