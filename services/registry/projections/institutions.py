@@ -39,7 +39,7 @@ from services.registry.domain.licence import (
     LicenceStatus,
 )
 from shared.db.pool import DbConnection
-from shared.domain.organisation import Scope
+from shared.domain.organisation import PROVINCE, Scope
 from shared.eventstore.envelope import EventEnvelope
 from shared.projections.listing import Listing, Page, SearchText, searchable
 from shared.projections.queries import Query
@@ -169,12 +169,13 @@ async def list_institutions(
     limit: int,
     offset: int,
     day: date,
-    reader: Scope,
+    reader: Scope = PROVINCE,
     as_of: datetime | None = None,
 ) -> Page[InstitutionView]:
     """A page of the institutions now, or as they were at `as_of`, with the total; `day`:
     the province's day the licences' states are of (today, or the day of `as_of`);
-    `reader`: the scope of who reads."""
+    `reader`: the scope of who reads (which the transaction's row-level security applies
+    anyway; said here, the list narrows by an index)."""
     return await INSTITUTIONS.page(
         conn, filters, limit=limit, offset=offset, as_of=as_of, day=day, scope=reader
     )
