@@ -4,3 +4,8 @@
 CREATE INDEX institutions_by_name ON registry.institutions (tenant_id, name, id);
 CREATE INDEX institutions_history_by_name
     ON registry.institutions_history (tenant_id, name, id);
+
+-- The accreditation register and the licence lists join the directory for an
+-- institution's name and type (its history for a list as of a date): the copy of them
+-- the accreditation projection kept, written at every registration, goes.
+DROP TABLE registry.accreditation_institutions;
