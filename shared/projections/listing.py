@@ -228,7 +228,8 @@ class Listing(Generic[T, F]):
         else:
             columns, matching, args = self._query(filters, as_of, day, scope)
             # A cursor: planned for its first rows, so the page walks the index (see the
-            # module's docstring); the count, a subquery of no row, is computed once.
+            # module's docstring); the count, a subquery naming no column of the row, is
+            # computed once, in the same snapshot.
             await conn.execute(
                 f"""DECLARE listing_page NO SCROLL CURSOR FOR
                     SELECT {columns}, (SELECT count(*) {matching}) AS total_count
