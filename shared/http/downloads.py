@@ -210,10 +210,19 @@ _AS = {
 
 class ListRows(Protocol[F_contra]):
     """Every row of a list for its `filters`, now or as of a moment; `day`: the province's
-    day the list is of (what a value changing with the days, a licence's state, is of)."""
+    day the list is of (what a value changing with the days, a licence's state, is of);
+    `scope`: the reader's, which row-level security enforces in any case (a list may also
+    name it in its query, where an index answers it)."""
 
     def __call__(
-        self, conn: DbConnection, filters: F_contra, /, *, as_of: datetime | None, day: date
+        self,
+        conn: DbConnection,
+        filters: F_contra,
+        /,
+        *,
+        as_of: datetime | None,
+        day: date,
+        scope: Scope,
     ) -> AsyncIterator[Any]: ...
 
 
@@ -255,7 +264,7 @@ def download_routes(
                 db,
                 tenant,
                 actor_scope,
-                lambda conn: rows(conn, filters, as_of=when, day=day),
+                lambda conn: rows(conn, filters, as_of=when, day=day, scope=actor_scope),
                 table,
                 name,
             )

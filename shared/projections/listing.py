@@ -28,6 +28,25 @@ is valid, then expiring, then expired), cannot be stored; `derived` names such c
 the SQL that computes them from stored ones and the day the list is of (today, or the day
 of `as_of`, in the caller's calendar: the caller passes `day`). A view field or a filter
 with a derived column's name reads that expression.
+
+A page and its total come from one statement (one snapshot), in one of two forms, because
+PostgreSQL misjudges these lists: the row-level security policies' scope conditions
+(`coalesce(current_setting(...), '') IN ('', pdm)`) get default selectivities, so the
+planner expects a tenant's list to hold about one row and always reads every match and
+sorts it, never walks an index in the list's order and stops at the page's end.
+- The whole list (no filter, the whole province): the page walks the index matching
+  `order` (the read model declares it) and stops after the page; the total is a count of
+  its own. The statement runs as a cursor, which PostgreSQL plans for its first rows
+  (`cursor_tuple_fraction`): the walk, where a plain statement would sort. Measured with
+  10,000 institutions in a province: 9.0 ms (sorting every row with its count) -> 3.3 ms,
+  nearly all of it the count.
+- A narrowed list (a filter, or a reader's PDM or institution): one read of the matching
+  rows gives both the page (sorted) and the total (`count(*) OVER ()`). Walking the index
+  to collect a page of sparse matches reads most of the list, and a count of its own then
+  reads it all again: a rare word went from 3.0 to 7.5 ms that way. A reader's scope is
+  also written into the WHERE (`pdm_column`, `institution_column`), though the policy
+  already narrows to it: the policy's condition uses no index, a plain `pdm = $n` does
+  (a PDM operator's page: 3.4 -> 0.4 ms).
 """
 
 from __future__ import annotations
@@ -46,6 +65,7 @@ from litestar.di import Provide
 from litestar.params import Parameter, QueryParameter
 
 from shared.db.pool import DbConnection
+from shared.domain.organisation import PROVINCE, Scope
 from shared.projections.temporal import TemporalTable
 
 T = TypeVar("T", bound=msgspec.Struct)
@@ -97,8 +117,11 @@ class Page(msgspec.Struct, Generic[T]):
 class Listing(Generic[T, F]):
     """The rows of `table` as `view`, narrowed by the `filters` Struct (field = column,
     except the `search` fields, which match the folded `search_column`), ordered by
-    `order` (which must end with a unique column: pages never overlap); `derived`: the
-    columns computed at read, each an SQL expression of the parameter holding the day."""
+    `order` (which must end with a unique column: pages never overlap; an index on
+    `tenant_id` followed by `order` serves the whole list's pages); `derived`: the
+    columns computed at read, each an SQL expression of the parameter holding the day;
+    `pdm_column` / `institution_column`: the columns the table's row-level security
+    policy narrows a scoped reader by."""
 
     view: type[T]
     table: TemporalTable
@@ -106,13 +129,15 @@ class Listing(Generic[T, F]):
     order: str
     search_column: str = "search"
     derived: Mapping[str, Callable[[str], str]] = field(default_factory=dict)
+    pdm_column: str | None = None
+    institution_column: str | None = None
 
     def _column(self, name: str) -> str:
         # The day is always the first parameter when a derived column is read.
         expression = self.derived.get(name)
         return name if expression is None else f"({expression('$1::date')})"
 
-    def _where(self, filters: F, args: list[Any]) -> str:
+    def _where(self, filters: F, args: list[Any], scope: Scope = PROVINCE) -> str:
         conditions: list[str] = []
         for name in self.filters.__struct_fields__:
             value = getattr(filters, name)
@@ -129,11 +154,20 @@ class Listing(Generic[T, F]):
                 continue
             args.append(value.value if isinstance(value, Enum) else value)
             conditions.append(f"{self._column(name)} = ${len(args)}")
+        # What the policy already enforces, said where an index can answer it.
+        for column, value in (
+            (self.pdm_column, scope.pdm),
+            (self.institution_column, scope.institution),
+        ):
+            if column is not None and value is not None:
+                args.append(value)
+                conditions.append(f"{column} = ${len(args)}")
         return " AND ".join(conditions) or "true"
 
-    def _select(
-        self, filters: F, as_of: datetime | None, day: date | None, tail: str = ""
-    ) -> tuple[str, list[Any]]:
+    def _query(
+        self, filters: F, as_of: datetime | None, day: date | None, scope: Scope
+    ) -> tuple[str, str, list[Any]]:
+        """The list's columns and `FROM … WHERE …`, and their parameters."""
         used = {
             *self.view.__struct_fields__,
             *(n for n in self.filters.__struct_fields__ if getattr(filters, n) is not None),
@@ -143,7 +177,7 @@ class Listing(Generic[T, F]):
             if day is None:
                 raise ValueError(f"{sorted(used)} depend on the day the list is of: pass `day`")
             args.append(day)
-        where = self._where(filters, args)
+        where = self._where(filters, args, scope)
         source = self.table.table
         if as_of is not None:
             args.append(as_of)
@@ -153,7 +187,23 @@ class Listing(Generic[T, F]):
             c if c not in self.derived else f"{self._column(c)} AS {c}"
             for c in self.view.__struct_fields__
         )
-        return f"SELECT {columns}{tail} FROM {source} WHERE {where} ORDER BY {self.order}", args
+        return columns, f"FROM {source} WHERE {where}", args
+
+    def _select(
+        self,
+        filters: F,
+        as_of: datetime | None,
+        day: date | None,
+        scope: Scope = PROVINCE,
+        tail: str = "",
+    ) -> tuple[str, list[Any]]:
+        columns, rows, args = self._query(filters, as_of, day, scope)
+        return f"SELECT {columns}{tail} {rows} ORDER BY {self.order}", args
+
+    def _narrowed(self, filters: F, scope: Scope) -> bool:
+        return scope != PROVINCE or any(
+            getattr(filters, name) is not None for name in self.filters.__struct_fields__
+        )
 
     async def page(
         self,
@@ -164,19 +214,40 @@ class Listing(Generic[T, F]):
         offset: int,
         as_of: datetime | None = None,
         day: date | None = None,
+        scope: Scope = PROVINCE,
     ) -> Page[T]:
-        """One page and the list's total, from one statement (one snapshot)."""
-        sql, args = self._select(filters, as_of, day, tail=", count(*) OVER () AS total_count")
-        rows = await conn.fetch(
-            f"{sql} LIMIT ${len(args) + 1} OFFSET ${len(args) + 2}", *args, limit, offset
-        )
+        """One page and the list's total, from one statement (one snapshot); `scope`: the
+        reader's, which the transaction's row-level security already applies."""
+        if self._narrowed(filters, scope):
+            sql, args = self._select(
+                filters, as_of, day, scope, tail=", count(*) OVER () AS total_count"
+            )
+            rows = await conn.fetch(
+                f"{sql} LIMIT ${len(args) + 1} OFFSET ${len(args) + 2}", *args, limit, offset
+            )
+        else:
+            columns, matching, args = self._query(filters, as_of, day, scope)
+            # A cursor: planned for its first rows, so the page walks the index (see the
+            # module's docstring); the count, a subquery naming no column of the row, is
+            # computed once, in the same snapshot.
+            await conn.execute(
+                f"""DECLARE listing_page NO SCROLL CURSOR FOR
+                    SELECT {columns}, (SELECT count(*) {matching}) AS total_count
+                    {matching} ORDER BY {self.order}
+                    LIMIT ${len(args) + 1} OFFSET ${len(args) + 2}""",
+                *args,
+                limit,
+                offset,
+            )
+            rows = await conn.fetch("FETCH ALL FROM listing_page")
+            await conn.execute("CLOSE listing_page")
         if rows:
             total = int(rows[0]["total_count"])
         elif offset == 0:
             total = 0
         else:
             # Past the end: no row carries the count.
-            count_sql, count_args = self._select(filters, as_of, day)
+            count_sql, count_args = self._select(filters, as_of, day, scope)
             total = int(
                 await conn.fetchval(f"SELECT count(*) FROM ({count_sql}) AS l", *count_args)
             )
@@ -190,10 +261,11 @@ class Listing(Generic[T, F]):
         *,
         as_of: datetime | None = None,
         day: date | None = None,
+        scope: Scope = PROVINCE,
     ) -> AsyncIterator[T]:
         """Every row, through a server-side cursor (`conn` must be in a transaction): a
         download of thousands of rows holds a batch in memory, not the list."""
-        sql, args = self._select(filters, as_of, day)
+        sql, args = self._select(filters, as_of, day, scope)
         async for row in conn.cursor(sql, *args, prefetch=500):
             yield self.view(**dict(row))
 

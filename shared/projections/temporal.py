@@ -150,7 +150,12 @@ class TemporalTable:
             *changes.values(),
         )
 
-    def valid_at(self, parameter: str) -> str:
+    def valid_at(self, parameter: str, alias: str | None = None) -> str:
         """The SQL condition selecting the versions valid at the moment `parameter` (a
-        query parameter such as `$1`), for a query on `history`."""
-        return f"valid_to > {parameter}::timestamptz AND valid_from <= {parameter}::timestamptz"
+        query parameter such as `$1`), for a query on `history` (named `alias` in it, when
+        the query joins another history table)."""
+        of = f"{alias}." if alias else ""
+        return (
+            f"{of}valid_to > {parameter}::timestamptz "
+            f"AND {of}valid_from <= {parameter}::timestamptz"
+        )

@@ -5,6 +5,10 @@ projection that writes it, which also sets each accreditation's expiry deadline
 (`shared.scheduling`): when the day after its valid-until begins in the province, the
 scheduler issues `ExpireAccreditation` once. A newer decision replaces that deadline, a
 revocation or a not-accredited decision cancels it, the expiry itself removes it.
+
+The register shows each institution's name and type from the directory (the institutions
+read model): its current row, or, as of a date, its version valid at that moment, so an
+institution renamed since shows the name it had then.
 """
 
 from __future__ import annotations
@@ -25,8 +29,10 @@ from services.registry.domain.accreditation import (
     Grade,
     Scores,
 )
-from services.registry.domain.institution import Institution, InstitutionStatus, InstitutionType
+from services.registry.domain.institution import InstitutionType
+from services.registry.projections.institutions import DIRECTORY
 from shared.db.pool import DbConnection
+from shared.domain.organisation import PROVINCE, Scope
 from shared.eventstore.envelope import EventEnvelope
 from shared.projections.queries import Query
 from shared.projections.temporal import TemporalTable
@@ -34,7 +40,6 @@ from shared.scheduling.deadlines import Deadlines
 from shared.tenancy.provinces import province_timezone
 
 TABLE = "registry.accreditations"
-INSTITUTIONS = "registry.accreditation_institutions"
 
 
 def expiry_moment(tenant: str, valid_until: date) -> datetime:
@@ -107,8 +112,12 @@ _VIEW = ", ".join(
 _FILTERS = """($1::text IS NULL OR a.status = $1) AND ($2::text IS NULL OR a.grade = $2)
           AND ($3::text IS NULL OR a.pdm = $3) AND ($4::text IS NULL OR i.kind = $4)
           AND ($5::date IS NULL OR a.valid_until <= $5)"""
-# The institution's current name and type.
-_JOIN = f"LEFT JOIN {INSTITUTIONS} i ON i.tenant_id = a.tenant_id AND i.id = a.institution_id"
+# The institution's name and type: now, or in its version valid at the moment ($8) the
+# register is read as of.
+_JOIN = f"""LEFT JOIN {DIRECTORY.table} i
+    ON i.tenant_id = a.tenant_id AND i.id = a.institution_id"""
+_JOIN_AS_OF = f"""LEFT JOIN {DIRECTORY.history} i
+    ON i.tenant_id = a.tenant_id AND i.id = a.institution_id AND {DIRECTORY.valid_at("$8", "i")}"""
 _LIST = Query(
     AccreditationView,
     f"""SELECT {_VIEW}, i.name AS institution_name, i.kind FROM {TABLE} a {_JOIN}
@@ -117,8 +126,9 @@ _LIST = Query(
 )
 _LIST_AS_OF = Query(
     AccreditationView,
-    f"""SELECT {_VIEW}, i.name AS institution_name, i.kind FROM {REGISTER.history} a {_JOIN}
-        WHERE {REGISTER.valid_at("$8")} AND a.status IS NOT NULL AND {_FILTERS}
+    f"""SELECT {_VIEW}, i.name AS institution_name, i.kind
+        FROM {REGISTER.history} a {_JOIN_AS_OF}
+        WHERE {REGISTER.valid_at("$8", "a")} AND a.status IS NOT NULL AND {_FILTERS}
         ORDER BY a.valid_until NULLS LAST, i.name, a.id LIMIT $6 OFFSET $7""",
 )
 _OF_INSTITUTION = Query(
@@ -155,9 +165,18 @@ async def list_accreditations(
 
 
 def register_rows(
-    conn: DbConnection, filters: RegisterFilters, *, day: date, as_of: datetime | None = None
+    conn: DbConnection,
+    filters: RegisterFilters,
+    *,
+    day: date,
+    as_of: datetime | None = None,
+    scope: Scope = PROVINCE,
 ) -> AsyncIterator[AccreditationView]:
-    """Every row of the list (a download), through a cursor; no limit (`LIMIT NULL`)."""
+    """Every row of the list (a download), through a cursor; no limit (`LIMIT NULL`). A
+    reader of one PDM is narrowed to it in the query too (row-level security does it in any
+    case), where the register's PDM column answers it."""
+    if filters.pdm is None and scope.pdm is not None:
+        filters = msgspec.structs.replace(filters, pdm=scope.pdm)
     args = (*_arguments(filters, day), None, 0)
     if as_of is None:
         return _LIST.rows(conn, *args)
@@ -168,17 +187,9 @@ async def accreditation_of(conn: DbConnection, institution_id: UUID) -> Accredit
     return await _OF_INSTITUTION.one(conn, institution_id)
 
 
-_INSTITUTION_ADDED = f"""
-    INSERT INTO {INSTITUTIONS} (tenant_id, id, name, kind, pdm, status)
-    VALUES ($1, $2, $3, $4, $5, 'active') ON CONFLICT DO NOTHING"""
-_INSTITUTION_CHANGED = f"""
-    UPDATE {INSTITUTIONS} SET name = coalesce($3, name), status = coalesce($4, status)
-    WHERE tenant_id = $1 AND id = $2"""
-
-
 class AccreditationProjection:
     name = "accreditations"
-    tables = (*REGISTER.tables, INSTITUTIONS)
+    tables = REGISTER.tables
 
     def __init__(self) -> None:
         self.deadlines = Deadlines("registry")
@@ -186,43 +197,6 @@ class AccreditationProjection:
     @singledispatchmethod
     async def on(self, event: object, conn: DbConnection, envelope: EventEnvelope) -> None:
         """Events this read model does not show."""
-
-    @on.register
-    async def _(
-        self, event: Institution.Registered, conn: DbConnection, envelope: EventEnvelope
-    ) -> None:
-        await conn.execute(
-            _INSTITUTION_ADDED,
-            envelope.tenant,
-            envelope.aggregate_id,
-            event.name,
-            event.kind,
-            event.pdm,
-        )
-
-    @on.register
-    async def _(
-        self, event: Institution.Renamed, conn: DbConnection, envelope: EventEnvelope
-    ) -> None:
-        await _institution_changed(conn, envelope, name=event.name)
-
-    @on.register
-    async def _(
-        self, event: Institution.Suspended, conn: DbConnection, envelope: EventEnvelope
-    ) -> None:
-        await _institution_changed(conn, envelope, status=InstitutionStatus.SUSPENDED)
-
-    @on.register
-    async def _(
-        self, event: Institution.Reinstated, conn: DbConnection, envelope: EventEnvelope
-    ) -> None:
-        await _institution_changed(conn, envelope, status=InstitutionStatus.ACTIVE)
-
-    @on.register
-    async def _(
-        self, event: Institution.Closed, conn: DbConnection, envelope: EventEnvelope
-    ) -> None:
-        await _institution_changed(conn, envelope, status=InstitutionStatus.CLOSED)
 
     @on.register
     async def _(
@@ -282,16 +256,6 @@ class AccreditationProjection:
     ) -> None:
         await _update(conn, envelope, status=AccreditationStatus.EXPIRED)
         await self.deadlines.cancel(conn, envelope, _expiry_key(event.institution_id))
-
-
-async def _institution_changed(
-    conn: DbConnection,
-    envelope: EventEnvelope,
-    *,
-    name: str | None = None,
-    status: InstitutionStatus | None = None,
-) -> None:
-    await conn.execute(_INSTITUTION_CHANGED, envelope.tenant, envelope.aggregate_id, name, status)
 
 
 def _expiry_key(institution_id: UUID) -> str:

@@ -11,7 +11,7 @@ from uuid import UUID
 import msgspec
 
 from services.registry.domain.licence import Licence, LicenceKind, LicenceStatus
-from services.registry.projections.accreditation import INSTITUTIONS
+from services.registry.projections.institutions import DIRECTORY
 from shared.db.pool import DbConnection
 from shared.eventstore.envelope import EventEnvelope
 from shared.projections.queries import Query
@@ -41,8 +41,12 @@ _OWN = [
 ]
 LICENCES = TemporalTable(TABLE, _OWN)
 _VIEW = ", ".join(f"l.{c}" for c in _OWN if c != "tenant_id")
-# The institution's current name, as the accreditation register keeps it.
-_JOIN = f"LEFT JOIN {INSTITUTIONS} i ON i.tenant_id = l.tenant_id AND i.id = l.institution_id"
+# The institution's name from the directory: now, or in its version valid at the moment
+# ($9) the list is read as of.
+_JOIN = f"""LEFT JOIN {DIRECTORY.table} i
+    ON i.tenant_id = l.tenant_id AND i.id = l.institution_id"""
+_JOIN_AS_OF = f"""LEFT JOIN {DIRECTORY.history} i
+    ON i.tenant_id = l.tenant_id AND i.id = l.institution_id AND {DIRECTORY.valid_at("$9", "i")}"""
 # $5/$6: valid until on or after / on or before (expiring within N days; expired).
 _FILTERS = """($1::text IS NULL OR l.kind = $1) AND ($2::text IS NULL OR l.status = $2)
           AND ($3::text IS NULL OR l.pdm = $3) AND ($4::uuid IS NULL OR l.institution_id = $4)
@@ -56,8 +60,8 @@ _LIST = Query(
 )
 _LIST_AS_OF = Query(
     LicenceView,
-    f"""SELECT {_VIEW}, i.name AS institution_name FROM {LICENCES.history} l {_JOIN}
-        WHERE {LICENCES.valid_at("$9")} AND {_FILTERS}
+    f"""SELECT {_VIEW}, i.name AS institution_name FROM {LICENCES.history} l {_JOIN_AS_OF}
+        WHERE {LICENCES.valid_at("$9", "l")} AND {_FILTERS}
         ORDER BY l.valid_until NULLS LAST, i.name, l.id LIMIT $7 OFFSET $8""",
 )
 
