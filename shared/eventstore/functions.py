@@ -76,6 +76,7 @@ AS $$
 DECLARE
   accepted bigint[];
   i bigint;
+  k int;
   hashes bytea[] := '{{}}';
   head bigint;
   previous bytea;
@@ -98,18 +99,18 @@ BEGIN
   -- (`in_read_versions` holds the next one: recorded since means changed since). A command
   -- reading a record another command of this call writes is stale too (conservatively:
   -- it is sent again, alone).
+  -- One probe of the primary key per record read (a join would be planned for a hundred).
   stale := '{{}}';
-  IF cardinality(in_read_ids) > 0 THEN
-    SELECT coalesce(array_agg(DISTINCT changed.command), '{{}}') INTO stale FROM (
-      SELECT r.command
-        FROM unnest(in_read_commands, in_read_ids, in_read_versions) AS r(command, id, version)
-        JOIN {table} t ON t.originator_id = r.id AND t.originator_version = r.version
-      UNION ALL
-      SELECT r.command
-        FROM unnest(in_read_commands, in_read_ids, in_read_versions) AS r(command, id, version)
-        JOIN unnest(in_commands, in_ids) AS e(command, id)
-          ON e.id = r.id AND e.command <> r.command) AS changed;
-  END IF;
+  FOR k IN 1 .. coalesce(cardinality(in_read_ids), 0) LOOP
+    IF in_read_commands[k] <> ALL (stale) AND (
+        EXISTS (SELECT FROM {table} t
+                WHERE t.originator_id = in_read_ids[k]
+                  AND t.originator_version = in_read_versions[k])
+        OR EXISTS (SELECT FROM unnest(in_commands, in_ids) AS e(command, id)
+                   WHERE e.id = in_read_ids[k] AND e.command <> in_read_commands[k])) THEN
+      stale := stale || in_read_commands[k];
+    END IF;
+  END LOOP;
   -- The events of the commands not refused, in the order given, so each command's
   -- positions follow its events' order.
   SELECT coalesce(array_agg(e.n ORDER BY e.n), '{{}}') INTO accepted

@@ -470,3 +470,54 @@ def _lksa(tenant: str, pdm: str) -> Institution:
         address=None,
         unit=None,
     )
+
+
+async def test_a_log_is_read_through_its_indexes_also_after_an_upgrade(own: Settings) -> None:
+    # Row-level security binds each log to its tenant. Written as the comparison itself
+    # (the policy before `log_tenant_is`), the planner guessed it held for 0.5% of rows and
+    # found a log's last event by reading and sorting the whole table, on every append.
+    tenant = "75"
+    schema = tenant_schema("registry", tenant)
+    table = f"{schema}.{events_table('registry')}"
+    owner = await asyncpg.connect(own.database_url)
+    try:
+        async with running("registry", own) as runtime:
+            for n in range(120):
+                await register_institution_in(runtime, tenant, f"LKSA Indeks {n}")
+            app_url = runtime.app_database_url
+        await owner.execute(f"ANALYZE {table}")
+        for policy, clause in (("tenant_read", "USING"), ("tenant_append", "WITH CHECK")):
+            await owner.execute(
+                f"ALTER POLICY {policy} ON {table} "
+                f"{clause} (current_setting('app.tenant_id', true) = '{tenant}')"
+            )
+        assert "Sort" in await _plan_of_last_event(app_url, table, tenant)
+        # The next start rewrites the old policies.
+        async with running("registry", own) as runtime:
+            plan = await _plan_of_last_event(runtime.app_database_url, table, tenant)
+            assert "Index" in plan, plan
+            assert "Sort" not in plan, plan
+            # Still bound to the tenant.
+            conn = await asyncpg.connect(runtime.app_database_url)
+            try:
+                assert await conn.fetchval(f"SELECT count(*) FROM {table}") == 0
+                await conn.execute("SELECT set_config('app.tenant_id', $1, false)", tenant)
+                assert await conn.fetchval(f"SELECT count(*) FROM {table}") == (
+                    await owner.fetchval(f"SELECT count(*) FROM {table}")
+                )
+            finally:
+                await conn.close()
+    finally:
+        await owner.close()
+
+
+async def _plan_of_last_event(app_url: str, table: str, tenant: str) -> str:
+    conn = await asyncpg.connect(app_url)
+    try:
+        await conn.execute("SELECT set_config('app.tenant_id', $1, false)", tenant)
+        rows = await conn.fetch(
+            f"EXPLAIN SELECT notification_id FROM {table} ORDER BY notification_id DESC LIMIT 1"
+        )
+        return "\n".join(r[0] for r in rows)
+    finally:
+        await conn.close()
