@@ -54,6 +54,7 @@ from __future__ import annotations
 import inspect
 import re
 import unicodedata
+import zlib
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -229,9 +230,12 @@ class Listing(Generic[T, F]):
             columns, matching, args = self._query(filters, as_of, day, scope)
             # A cursor: planned for its first rows, so the page walks the index (see the
             # module's docstring); the count, a subquery naming no column of the row, is
-            # computed once, in the same snapshot.
+            # computed once, in the same snapshot. Named by its columns: asyncpg keeps the
+            # row shape of each statement it prepared, `FETCH ALL FROM <name>` included, so
+            # one name for lists of other columns would read rows of one with the other's.
+            cursor = f"listing_page_{zlib.crc32(columns.encode()):08x}"
             await conn.execute(
-                f"""DECLARE listing_page NO SCROLL CURSOR FOR
+                f"""DECLARE {cursor} NO SCROLL CURSOR FOR
                     SELECT {columns}, (SELECT count(*) {matching}) AS total_count
                     {matching} ORDER BY {self.order}
                     LIMIT ${len(args) + 1} OFFSET ${len(args) + 2}""",
@@ -239,8 +243,8 @@ class Listing(Generic[T, F]):
                 limit,
                 offset,
             )
-            rows = await conn.fetch("FETCH ALL FROM listing_page")
-            await conn.execute("CLOSE listing_page")
+            rows = await conn.fetch(f"FETCH ALL FROM {cursor}")
+            await conn.execute(f"CLOSE {cursor}")
         if rows:
             total = int(rows[0]["total_count"])
         elif offset == 0:

@@ -3,7 +3,8 @@ shows the standing (`revoked`, `expired`) and no valid-until date, while the pro
 directory keeps that date beside the standing for its staff. Over HTTP, against the running
 services; the expiry is the scheduler's.
 
-Tenant 62 (Kalimantan Tengah, WIB) belongs to this module.
+Tenant 15 (Jambi, WIB) belongs to this module (not 62: test_process_managers feeds cases
+registry events of its own there, from position 1).
 """
 
 from __future__ import annotations
@@ -18,8 +19,8 @@ from shared.auth import Role
 from shared.tenancy.provinces import local_date
 from tests.helpers import auth, eventually
 
-TENANT = "62"
-PALANGKA_RAYA = "6271"
+TENANT = "15"
+KOTA_JAMBI = "1571"
 SCORES = {
     "programme": 84,
     "human_resources": 80,
@@ -34,7 +35,7 @@ async def test_a_revoked_or_expired_accreditation_shows_no_valid_until_to_the_pu
 ) -> None:
     base = f"{services['registry']}/v1/tenants/{TENANT}"
     public = f"{services['registry']}/v1/public/tenants/{TENANT}/institutions"
-    admin = auth(token(TENANT, Role.WILAYAH_ADMIN, sub="admin-62"))
+    admin = auth(token(TENANT, Role.WILAYAH_ADMIN, sub="admin-15"))
     today = local_date(TENANT, datetime.now(UTC))
     ends_in_force = today + timedelta(days=700)
     ends_revoked = today + timedelta(days=500)
@@ -52,7 +53,7 @@ async def test_a_revoked_or_expired_accreditation_shows_no_valid_until_to_the_pu
             return result
 
         async def accredited(name: str, grade: str, valid_until: str) -> str:
-            body = {"name": name, "kind": "lksa", "pdm": PALANGKA_RAYA}
+            body = {"name": name, "kind": "lksa", "pdm": KOTA_JAMBI}
             institution = str((await post("/institutions", body, 201))["id"])
             decision = {
                 "grade": grade,
@@ -65,7 +66,7 @@ async def test_a_revoked_or_expired_accreditation_shows_no_valid_until_to_the_pu
             await post(f"/institutions/{institution}/accreditation", decision, 201)
             return institution
 
-        in_force = await accredited("LKSA Palangka Raya", "A", ends_in_force.isoformat())
+        in_force = await accredited("LKSA Kota Jambi", "A", ends_in_force.isoformat())
         revoked = await accredited("LKSA Kahayan", "B", ends_revoked.isoformat())
         expired = await accredited("LKSA Kapuas", "C", ends_expired.isoformat())
         await post(
@@ -74,7 +75,7 @@ async def test_a_revoked_or_expired_accreditation_shows_no_valid_until_to_the_pu
         )
 
         async def shown() -> dict[str, dict[str, Any]] | None:
-            r = await http.get(public, params={"pdm": PALANGKA_RAYA, "limit": 500})
+            r = await http.get(public, params={"pdm": KOTA_JAMBI, "limit": 500})
             assert r.status_code == 200, r.text
             rows = {row["id"]: row for row in r.json()}
             grades = [rows.get(i, {}).get("grade") for i in (in_force, revoked, expired)]

@@ -4,7 +4,7 @@ of `as_of` in the province, not from today, as the directory and the register co
 The registry runs with a clock two years ahead: the moment the licences were recorded is,
 to the service, two years past, and the licences have all ended by its today.
 
-Tenant 62 (Kalimantan Tengah, WIB) belongs to this module.
+Tenant 19 (Kepulauan Bangka Belitung, WIB) belongs to this module.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from shared.settings import Settings
 from shared.tenancy.provinces import local_date
 from tests.helpers import MovableClock, auth, register_institution_in, run_command, running
 
-TENANT = "62"
+TENANT = "19"
 AHEAD = timedelta(days=730)
 
 
@@ -54,13 +54,13 @@ async def recorded(settings: Settings, token: Any) -> AsyncIterator[Recorded]:
     async with running("registry", settings, clock=clock) as runtime:
         day = local_date(TENANT, datetime.now(UTC))
         ids = {
-            name: await register_institution_in(runtime, TENANT, name, pdm="6271")
-            for name in ("LKSA Palangka Raya", "Panti Werdha Kahayan")
+            name: await register_institution_in(runtime, TENANT, name, pdm="1971")
+            for name in ("LKSA Pangkalpinang", "Panti Werdha Bangka")
         }
         for institution, kind, number, ends in (
-            ("LKSA Palangka Raya", LicenceKind.OPERATING, "IO-SOON", day + timedelta(days=10)),
-            ("LKSA Palangka Raya", LicenceKind.REGISTRATION, "TD-ENDED", day - timedelta(days=5)),
-            ("Panti Werdha Kahayan", LicenceKind.OPERATING, "IO-LATER", day + timedelta(days=200)),
+            ("LKSA Pangkalpinang", LicenceKind.OPERATING, "IO-SOON", day + timedelta(days=10)),
+            ("LKSA Pangkalpinang", LicenceKind.REGISTRATION, "TD-ENDED", day - timedelta(days=5)),
+            ("Panti Werdha Bangka", LicenceKind.OPERATING, "IO-LATER", day + timedelta(days=200)),
         ):
             await run_command(
                 runtime,

@@ -213,3 +213,23 @@ async def test_pages_of_the_directory_add_up_to_the_list_with_its_total(
     assert await _page(registry, Scope(institution=last), limit=100, offset=0) == ([last], 1)
     # A scope the reader's policy refuses stays refused, whatever the WHERE says.
     assert await _page(registry, Scope(pdm=MAMUJU), limit=100, offset=0, pdm=POLEWALI) == ([], 0)
+
+
+async def test_lists_of_other_columns_page_one_after_the_other_on_one_connection(
+    registry: ServiceRuntime,
+) -> None:
+    # A whole list pages through a cursor; asyncpg keeps the row shape of each statement it
+    # prepared on a connection, so the public list and the directory (other columns) must
+    # not fetch from cursors of one name (seen: a 500 for the second on that connection).
+    await register_institution_in(registry, TENANT, "Panti Asuhan Majene", pdm=POLEWALI)
+    await registry.projections.catch_up()
+    async with tenant_transaction(registry.db, TENANT) as conn:
+        for _ in range(2):
+            public = await institutions.PUBLIC_INSTITUTIONS.page(
+                conn, institutions.PublicInstitutionFilters(), limit=5, offset=0
+            )
+            directory = await institutions.list_institutions(
+                conn, institutions.InstitutionFilters(), limit=5, offset=0, day=date.today()
+            )
+            assert [i.id for i in public.items] == [i.id for i in directory.items]
+            assert public.total == directory.total > 0

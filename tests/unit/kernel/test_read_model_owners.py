@@ -12,17 +12,16 @@ import pytest
 
 SERVICES = Path(__file__).resolve().parents[3] / "services"
 _CREATE_TABLE = re.compile(r"CREATE TABLE (\w+\.\w+)")
+_DROP_TABLE = re.compile(r"DROP TABLE (?:IF EXISTS )?(\w+\.\w+)")
 _SQL = re.compile(r"\b(SELECT|INSERT INTO|UPDATE|DELETE FROM)\b")
 
 
 def _read_model_tables() -> list[str]:
-    return sorted(
-        {
-            table
-            for migration in SERVICES.glob("*/migrations/*.sql")
-            for table in _CREATE_TABLE.findall(migration.read_text("utf-8"))
-        }
-    )
+    """The tables the migrations create and none drops afterwards."""
+    migrations = [m.read_text("utf-8") for m in SERVICES.glob("*/migrations/*.sql")]
+    created = {table for text in migrations for table in _CREATE_TABLE.findall(text)}
+    dropped = {table for text in migrations for table in _DROP_TABLE.findall(text)}
+    return sorted(created - dropped)
 
 
 def _strings(module: Path) -> list[str]:
