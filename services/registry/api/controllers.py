@@ -74,6 +74,7 @@ class InstitutionController(Controller):
             limit=limit,
             offset=offset,
             day=day_of(tenant, runtime.clock, when),
+            reader=actor_scope,
             as_of=when,
         )
         return Response(page.items, headers={TOTAL_COUNT_HEADER: str(page.total)})
