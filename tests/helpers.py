@@ -141,3 +141,15 @@ async def run_command(
 
 def accepted(outcome: Outcome) -> Accepted:
     return msgspec.json.decode(outcome.reply, type=Accepted)
+
+
+async def expiries_of(runtime: ServiceRuntime, tenant: str, institution: UUID) -> int:
+    """How many times the institution's accreditation expired in the tenant's log."""
+    async with runtime.db.acquire() as conn:
+        log = await runtime.logs.read(conn, tenant, after=0, limit=10_000)
+    return sum(
+        1
+        for e in log
+        if (e.aggregate, e.event) == ("Accreditation", "Expired")
+        and e.data["institution_id"] == str(institution)
+    )

@@ -30,23 +30,19 @@ from services.registry.projections.accreditation import expiry_moment
 from shared.runtime import ServiceRuntime
 from shared.scheduling.scheduler import Scheduler
 from shared.settings import Settings
-from shared.tenancy.provinces import local_date
-from tests.helpers import eventually, fresh_database, register_institution_in, run_command, running
+from tests.helpers import (
+    MovableClock,
+    eventually,
+    expiries_of,
+    fresh_database,
+    register_institution_in,
+    run_command,
+    running,
+)
 
 TENANT = "63"  # Kalimantan Selatan (WITA, UTC+8)
 POLL = 10.0
 VALID_UNTIL = date(2026, 1, 31)
-
-
-@dataclass
-class MovableClock:
-    moment: datetime
-
-    def now(self) -> datetime:
-        return self.moment
-
-    def today(self, province: str) -> date:
-        return local_date(province, self.moment)
 
 
 @dataclass
@@ -93,17 +89,6 @@ async def accredited(runtime: ServiceRuntime, name: str) -> UUID:
     return lksa
 
 
-async def expiries(runtime: ServiceRuntime, institution: UUID) -> int:
-    async with runtime.db.acquire() as conn:
-        log = await runtime.logs.read(conn, TENANT, after=0, limit=10_000)
-    return sum(
-        1
-        for e in log
-        if (e.aggregate, e.event) == ("Accreditation", "Expired")
-        and e.data["institution_id"] == str(institution)
-    )
-
-
 async def test_a_deadline_no_scheduler_issued_shows_overdue_after_two_polls(
     settings: Settings,
 ) -> None:
@@ -148,7 +133,7 @@ async def test_a_refused_deadline_is_kept_shown_retried_slowly_and_issued_once_a
         due = expiry_moment(TENANT, VALID_UNTIL)
         clock.moment = due + timedelta(seconds=1)
         assert await runtime.scheduler.issue_due() == 1
-        assert await expiries(runtime, lksa) == 0
+        assert await expiries_of(runtime, TENANT, lksa) == 0
 
         # Kept, with why, and tried again only after a pause: no loop.
         report = await runtime.scheduler.report()
@@ -181,7 +166,7 @@ async def test_a_refused_deadline_is_kept_shown_retried_slowly_and_issued_once_a
         assert (refusal.retry_at, refusal.reason[:8]) == (None, "NotFound")
         assert await runtime.scheduler.issue_due() == 1
         assert await runtime.scheduler.issue_due() == 0
-        assert await expiries(runtime, lksa) == 1
+        assert await expiries_of(runtime, TENANT, lksa) == 1
         assert not (await runtime.scheduler.report()).needs_attention
         assert (await runtime.ready()).status == "ready"
 
@@ -220,17 +205,17 @@ async def test_the_scheduler_waits_out_a_database_it_cannot_reach_and_then_issue
             assert "ConnectionRefusedError" in await eventually(waiting)
             await asyncio.sleep(1)  # several failed passes
             assert not running_scheduler.done()
-            assert await expiries(runtime, lksa) == 0
+            assert await expiries_of(runtime, TENANT, lksa) == 0
 
             scheduler.pool = runtime.db  # the database answers again
 
             async def expired() -> bool:
-                return await expiries(runtime, lksa) == 1
+                return await expiries_of(runtime, TENANT, lksa) == 1
 
             await eventually(expired)
             await asyncio.sleep(0.5)
             assert scheduler.waiting_on is None
-            assert await expiries(runtime, lksa) == 1
+            assert await expiries_of(runtime, TENANT, lksa) == 1
         finally:
             stop.set()
             await asyncio.wait_for(running_scheduler, 5)

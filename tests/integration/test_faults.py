@@ -15,10 +15,8 @@ import tempfile
 import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from uuid import UUID
 
 import pytest
 
@@ -33,9 +31,10 @@ from shared.eventstore.logs import TenantChanges
 from shared.messaging.consumer import EventConsumer
 from shared.runtime import ServiceRuntime
 from shared.settings import Settings
-from shared.tenancy.provinces import local_date
 from tests.helpers import (
+    MovableClock,
     eventually,
+    expiries_of,
     fresh_database,
     own_streams,
     register_institution_in,
@@ -215,28 +214,6 @@ async def test_consumer_survives_a_postgres_outage_with_messages_waiting(
         postgres.stop()
 
 
-@dataclass
-class MovableClock:
-    moment: datetime
-
-    def now(self) -> datetime:
-        return self.moment
-
-    def today(self, province: str) -> date:
-        return local_date(province, self.moment)
-
-
-async def expired_decisions(runtime: ServiceRuntime, tenant: str, institution: UUID) -> int:
-    async with runtime.db.acquire() as conn:
-        log = await runtime.logs.read(conn, tenant, after=0, limit=10_000)
-    return sum(
-        1
-        for e in log
-        if (e.aggregate, e.event) == ("Accreditation", "Expired")
-        and e.data["institution_id"] == str(institution)
-    )
-
-
 async def test_a_deadline_due_during_a_postgres_outage_is_issued_once_after_it(
     scratch: Path, settings: Settings
 ) -> None:
@@ -303,7 +280,7 @@ async def test_a_deadline_due_during_a_postgres_outage_is_issued_once_after_it(
 
                 async def expired() -> bool:
                     try:
-                        return await expired_decisions(runtime, tenant, lksa) > 0
+                        return await expiries_of(runtime, tenant, lksa) > 0
                     except OSError:
                         return False
 
@@ -311,7 +288,7 @@ async def test_a_deadline_due_during_a_postgres_outage_is_issued_once_after_it(
                 issued = time.monotonic() - returned
                 # More passes (a poll is 1 s): nothing issues it again.
                 await asyncio.sleep(3)
-                assert await expired_decisions(runtime, tenant, lksa) == 1
+                assert await expiries_of(runtime, tenant, lksa) == 1
 
                 async def settled() -> bool:
                     return (await runtime.ready()).status == "ready"
