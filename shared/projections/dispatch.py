@@ -78,7 +78,13 @@ class Dispatch:
     async def deliver(self, conn: DbConnection, envelope: EventEnvelope) -> None:
         """Hand `envelope` to the reader if it reads it: typed, and as a PostgreSQL reader
         can store it (`storable`)."""
-        if not self.reads(envelope):
-            return
-        row = storable(envelope)
-        await self.reader.on(typed(self.catalogue, row), conn, row)
+        if self.reads(envelope):
+            await self.hand_over(conn, storable(envelope), None)
+
+    async def hand_over(self, conn: DbConnection, row: EventEnvelope, decoded: Any) -> Any:
+        """Hand a storable envelope the reader reads to it, typed: `decoded` if another
+        reader of the same log decoded it already. Returns the typed event, for the next."""
+        if decoded is None:
+            decoded = typed(self.catalogue, row)
+        await self.reader.on(decoded, conn, row)
+        return decoded

@@ -24,7 +24,7 @@ from shared.db.pool import DbConnection
 from shared.eventstore.envelope import EventEnvelope, storable
 from shared.eventstore.logs import TenantChanges, TenantLogs, run_follower
 from shared.personal.keys import SubjectKeys, sealed_subjects
-from shared.projections.dispatch import Dispatch, Reader, typed
+from shared.projections.dispatch import Dispatch, Reader
 from shared.projections.writes import BatchConnection, HeldWrites, WriteFailed
 from shared.resilience.faults import describe, is_outage
 from shared.resilience.stalls import Stalls
@@ -373,18 +373,15 @@ async def _apply(
 ) -> Any:
     """Hand the event to one reader; returns it decoded, for the next reader."""
     try:
-        if decoded is None:
-            decoded = typed(dispatch.catalogue, event)
         # The batch's connection serves every call a read-model handler makes
         # (`shared.projections.writes`).
-        await dispatch.reader.on(decoded, cast(DbConnection, conn), event)
+        return await dispatch.hand_over(cast(DbConnection, conn), event, decoded)
     except WriteFailed as failed:
         raise EventFailed(failed.event, failed.cause) from failed.cause
     except Exception as exc:
         if is_outage(exc):
             raise
         raise EventFailed(event, exc) from exc
-    return decoded
 
 
 async def _send(writes: HeldWrites) -> None:
