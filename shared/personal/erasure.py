@@ -66,7 +66,12 @@ class SubjectErasure:
 
     async def erase(self, subject: UUID) -> Erasure:
         async with tenant_transaction(self.db, self.tenant, wait=CONNECTION_WAIT_SECONDS) as conn:
-            return await self.keys.erase(conn, self.tenant, str(subject))
+            erasure = await self.keys.erase(conn, self.tenant, str(subject))
+        if erasure is not Erasure.UNKNOWN:
+            # After the commit: a projection that loaded the key while the erasure was in
+            # flight (its read saw the key still there) must not keep it for 30 s.
+            self.keys.erased(self.tenant, str(subject))
+        return erasure
 
 
 class EraseSubject(Command, frozen=True):

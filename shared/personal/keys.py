@@ -90,6 +90,11 @@ class SubjectKeys:
                     subject=subject,
                 )
             )
+            known = self._cache.get((tenant, subject))
+            if known is not None and known[0] is None:
+                # Erased for good: a read that began before the erasure committed brings
+                # back the key it saw, and must not make it live again.
+                continue
             self._cache[(tenant, subject)] = (key, until)
             self._cache.move_to_end((tenant, subject))
         while len(self._cache) > self._size:
@@ -97,6 +102,12 @@ class SubjectKeys:
 
     def forget(self, tenant: str, subject: str) -> None:
         self._cache.pop((tenant, subject), None)
+
+    def erased(self, tenant: str, subject: str) -> None:
+        """The subject's erasure committed: its key reads as erased from now on in this
+        process, whatever a read that was in flight during the erasure saw."""
+        self._cache[(tenant, subject)] = (None, 0.0)
+        self._cache.move_to_end((tenant, subject))
 
     # Loading keys (async: one round trip for every key not cached).
 

@@ -18,8 +18,9 @@ from services.cases.application.receive_complaint import ReceiveComplaint
 from services.cases.domain.complaint import Channel, ComplaintFlag
 from shared.audit.history import history_of
 from shared.db.pool import tenant_transaction
-from shared.personal.erasure import EraseSubject
+from shared.personal.erasure import EraseSubject, SubjectErasure
 from shared.personal.fields import ERASED
+from shared.personal.keys import Erasure
 from shared.settings import Settings
 from tests.helpers import accepted, run_command, running
 
@@ -70,6 +71,37 @@ async def test_an_erased_complainants_complaint_still_loads_and_takes_commands(
         # Replayed from the log, the read model gets the values erased too.
         assert await cases.projections.rebuild(owner, "complaints") > 0
         assert await _complainant(owner, complaint) == (ERASED, ERASED)
+
+
+async def test_a_key_loaded_while_its_erasure_commits_stays_erased(
+    settings: Settings, monkeypatch: Any
+) -> None:
+    """A projection of the erasing process loads the subject's key between the erasure's
+    first step and its commit (its read still sees the key): reads after the erasure
+    answer erased anyway, not the cached key for its 30 s."""
+    async with running("cases", settings) as cases:
+        received = ReceiveComplaint(
+            channel=Channel.PHONE, summary="Laporan lewat telepon.", complainant_name=NAME
+        )
+        complaint = accepted(await run_command(cases, TENANT, received)).id
+        async with tenant_transaction(cases.db, TENANT) as conn:
+            found = await history_of(conn, cases.logs, TENANT, complaint, cases.keys)
+        assert found is not None
+        subject = str(found.aggregate.complainant_subject)  # type: ignore[attr-defined]
+        keys, erase = cases.keys, cases.keys.erase
+
+        async def erase_while_a_projection_loads(conn: Any, tenant: str, who: str) -> Erasure:
+            erasure = await erase(conn, tenant, who)
+            async with tenant_transaction(cases.db, tenant) as other:
+                await keys.load(other, tenant, [who])
+            return erasure
+
+        monkeypatch.setattr(keys, "erase", erase_while_a_projection_loads)
+        assert await SubjectErasure(cases.db, keys, TENANT).erase(UUID(subject)) is Erasure.ERASED
+        async with tenant_transaction(cases.db, TENANT) as conn:
+            found = await history_of(conn, cases.logs, TENANT, complaint, keys)
+        assert found is not None
+        assert found.aggregate.complainant_name == ERASED  # type: ignore[attr-defined]
 
 
 async def _complainant(owner: asyncpg.Connection[Any], complaint: UUID) -> tuple[Any, Any]:

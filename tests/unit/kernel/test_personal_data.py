@@ -149,6 +149,19 @@ def test_keys_seal_and_open_only_once_loaded_and_a_live_key_is_trusted_for_a_whi
     assert keys.open("35", "full_name", {**value, "subject": "s-2"}) == "[erased]"
 
 
+def test_a_key_read_while_its_erasure_was_in_flight_does_not_come_back_to_life() -> None:
+    keys = SubjectKeys("hr", new_data_key())
+    wrapped = wrap_key(keys._master, KEY, service="hr", tenant="35", subject="s-1")
+    keys._keep("35", [{"subject": "s-1", "wrapped": wrapped}])
+    value = keys.seal("35", "s-1", "full_name", "Siti")
+    keys.erased("35", "s-1")
+    # A projection's read that began before the erasure committed still saw the key.
+    keys._keep("35", [{"subject": "s-1", "wrapped": wrapped}])
+    assert keys.open("35", "full_name", value) == "[erased]"
+    with pytest.raises(KeyNotLoaded):
+        keys.seal("35", "s-1", "full_name", "Siti")
+
+
 def test_the_key_cache_is_bounded() -> None:
     keys = SubjectKeys("hr", new_data_key(), cache_size=2)
     keys._keep("35", [{"subject": f"s-{i}", "wrapped": None} for i in range(3)])
