@@ -81,32 +81,36 @@ class Relay:
         count = 0
         published: dict[str, int] = {}
         try:
-            for tenant in tenants:
-                position = positions.get(tenant, 0)
-                while True:
-                    async with self.pool.acquire() as conn:
-                        batch = await self.logs.read(
-                            conn, tenant, after=position, limit=self.batch_size
-                        )
-                    if not batch:
-                        break
-                    try:
-                        await self._publish(batch)
-                    except NoStreamResponseError:
-                        # The stream is gone (NATS lost its store): recreate it and rewind;
-                        # the next pass publishes again what it lost.
-                        self._stream_created = None
-                        published.clear()
-                        await self.check_stream(positions)
-                        raise
-                    position = batch[-1].position
-                    published[tenant] = positions[tenant] = position
-                    count += len(batch)
-                    if len(batch) < self.batch_size:
-                        break
+            # Every tenant behind in one read and one publish of many messages in flight;
+            # a tenant that filled its batch is read again in the next round.
+            behind = list(tenants)
+            while behind:
+                async with self.pool.acquire() as conn:
+                    batches = await self.logs.read_many(
+                        conn, {t: positions.get(t, 0) for t in behind}, limit=self.batch_size
+                    )
+                batch = [event for tenant in behind for event in batches[tenant]]
+                if not batch:
+                    break
+                try:
+                    # At most a batch's worth of messages in flight at a time.
+                    for start in range(0, len(batch), self.batch_size):
+                        await self._publish(batch[start : start + self.batch_size])
+                except NoStreamResponseError:
+                    # The stream is gone (NATS lost its store): recreate it and rewind;
+                    # the next pass publishes again what it lost.
+                    self._stream_created = None
+                    published.clear()
+                    await self.check_stream(positions)
+                    raise
+                for tenant in behind:
+                    if batches[tenant]:
+                        published[tenant] = positions[tenant] = batches[tenant][-1].position
+                count += len(batch)
+                behind = [t for t in behind if len(batches[t]) == self.batch_size]
         finally:
             # Once per pass, not per batch: what was published is stored even when a later
-            # tenant fails.
+            # batch fails.
             await self._store_positions(published)
         self.published += count
         return count

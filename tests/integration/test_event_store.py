@@ -330,6 +330,31 @@ async def test_each_tenant_has_its_own_log(registry: ServiceRuntime) -> None:
         assert heads[log[0].tenant] == log[-1].position
 
 
+async def test_several_tenants_logs_read_in_one_call_as_each_alone(
+    registry: ServiceRuntime,
+) -> None:
+    """The relay reads every tenant it is behind in one round trip: each tenant's events
+    after its own position, limited per tenant, naming the event before each as `read`
+    does, and never another tenant's."""
+    for i in range(4):
+        await register(registry, "51", f"PSKM Muhammadiyah Denpasar {i}")
+    await register(registry, "52", "PSKM Muhammadiyah Mataram")
+    async with registry.db.acquire() as conn:
+        heads = await registry.logs.heads(conn)
+        after = {"51": heads["51"] - 3, "52": heads["52"] - 1, "53": heads["53"]}
+        many = await registry.logs.read_many(conn, after, limit=2)
+        alone = {t: await registry.logs.read(conn, t, after=a, limit=2) for t, a in after.items()}
+        with pytest.raises(KeyError):
+            await registry.logs.read_many(conn, {"51": 0, "99": 0}, limit=2)
+        # No tenant named on the connection after the call (its setting is confined).
+        assert await conn.fetchval("SELECT current_setting('app.tenant_id', true)") in ("", None)
+    assert many == alone
+    assert [e.position for e in many["51"]] == [heads["51"] - 2, heads["51"] - 1]
+    assert many["51"][0].previous_position == heads["51"] - 3
+    assert [(e.tenant, e.position) for e in many["52"]] == [("52", heads["52"])]
+    assert many["53"] == []
+
+
 async def test_an_event_cannot_be_recorded_without_a_command_context(
     registry: ServiceRuntime,
 ) -> None:
