@@ -29,7 +29,12 @@ from shared.http.openapi import complete_contract
 from shared.http.problems import EXCEPTION_HANDLERS
 from shared.http.public import public_routes
 from shared.http.reads import ReadModelPositions, read_your_writes
-from shared.http.security import JWTAuthMiddleware, actor_scope, read_only_guard
+from shared.http.security import (
+    JWTAuthMiddleware,
+    actor_scope,
+    one_guard_per_route,
+    read_only_guard,
+)
 from shared.runtime import ServiceRuntime
 from shared.service_layer.messagebus import MessageBus
 
@@ -131,4 +136,5 @@ def create_app(runtime: ServiceRuntime) -> Litestar:
         ),
     )
     complete_contract(app)
+    one_guard_per_route(app)
     return app
