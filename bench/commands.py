@@ -268,6 +268,8 @@ async def main(seconds: float, workers: int, *, split: bool = False) -> None:
         database = f"mpks_bench_{secrets.token_hex(3)}"
         admin = await asyncpg.connect(stack.database_url)
         await admin.execute(f'CREATE DATABASE "{database}"')
+        # Before anything else runs: what one round trip costs on this machine.
+        round_trip = await _round_trip(admin)
         await admin.close()
         db_url = urlunparse(urlparse(stack.database_url)._replace(path=f"/{database}"))
         registry_port, cases_port, raw_port = _free_port(), _free_port(), _free_port()
@@ -466,6 +468,7 @@ async def main(seconds: float, workers: int, *, split: bool = False) -> None:
                 "postgres_cpu_measured": postgres is not None,
                 "python": sys.version.split()[0],
                 "commit": _git_commit(),
+                "round_trip_us": round_trip,
             }
             saved = report(
                 started_at=started_at.isoformat(timespec="seconds"),
@@ -496,6 +499,22 @@ async def main(seconds: float, workers: int, *, split: bool = False) -> None:
     shutil.rmtree(workdir, ignore_errors=True)
 
 
+async def _round_trip(conn: asyncpg.Connection, count: int = 2000) -> dict[str, float]:
+    """One asyncpg round trip (`SELECT 1`) on an idle machine: the caller's CPU and the
+    wall time, in µs. Every statement the command path, the projections or the relay send
+    costs the service at least that much CPU (a system call to send, the event loop's wake-up
+    and one to receive), whatever PostgreSQL does with it."""
+    for _ in range(200):
+        await conn.fetchval("SELECT 1")
+    cpu, wall = time.process_time(), time.perf_counter()
+    for _ in range(count):
+        await conn.fetchval("SELECT 1")
+    return {
+        "cpu": round((time.process_time() - cpu) / count * 1e6, 1),
+        "wall": round((time.perf_counter() - wall) / count * 1e6, 1),
+    }
+
+
 def _print(
     runs: list[Run],
     lags: list[Lags],
@@ -510,6 +529,11 @@ def _print(
         f"commit {environment['commit']}"
     )
     print(f"PostgreSQL: {environment['postgres']}; NATS: {environment['nats']}")
+    trip = environment["round_trip_us"]
+    print(
+        f"one asyncpg round trip (SELECT 1, idle machine): {trip['cpu']:.1f} µs of the caller's "
+        f"CPU, {trip['wall']:.1f} µs wall"
+    )
     by_clients = ratios(runs)
     for clients in CLIENTS:
         for run in runs:

@@ -24,9 +24,12 @@ class _Server(Protocol):
 
 
 # Where the embedded cluster listens unless told otherwise: one-off commands (`mpks migrate`,
-# `mpks audit …`) find a running `mpks up` there.
-EMBEDDED_PG_PORT = 55432
-EMBEDDED_NATS_PORT = 54222
+# `mpks audit …`) find a running `mpks up` there. Below every system's range of ephemeral
+# ports (Linux 32768-60999, Windows and macOS 49152-65535): at 55432, a client connection
+# that had just been given that port as its own kept `make run` from starting right after
+# the test suite ("Address already in use").
+EMBEDDED_PG_PORT = 25432
+EMBEDDED_NATS_PORT = 24222
 
 
 class DevStack:

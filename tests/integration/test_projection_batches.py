@@ -74,6 +74,9 @@ class Probe:
             envelope.tenant,
             envelope.position,
         )
+        await self.after_row(conn, envelope)
+
+    async def after_row(self, conn: DbConnection, envelope: EventEnvelope) -> None:
         if envelope.position == self.fail_at:
             raise RuntimeError(f"{self.name} cannot apply this")
 
@@ -321,3 +324,53 @@ async def test_a_projection_reset_behind_the_runners_back_is_found_behind_and_ca
     for probe in (kept, rebuilt):
         assert await seen(owner, probe) == log, probe.name
         assert await position(owner, probe) == log[-1]
+
+
+class Stuck(Probe):
+    """Waits at one position, its rows of the batch so far sent (a read sends them), until
+    let go."""
+
+    def __init__(self, name: str, stuck_at: int) -> None:
+        super().__init__(name)
+        self.stuck_at = stuck_at
+        self.reached = asyncio.Event()
+        self.release = asyncio.Event()
+
+    async def after_row(self, conn: DbConnection, envelope: EventEnvelope) -> None:
+        if envelope.position == self.stuck_at:
+            assert await conn.fetchval("SELECT count(*) FROM probe_batches.seen") > 0
+            self.reached.set()
+            await self.release.wait()
+
+
+async def test_a_pass_cancelled_in_a_batch_leaves_nothing_of_it_and_the_next_applies_it_once(
+    registry: ServiceRuntime, owner: asyncpg.Connection[Any], probes: None
+) -> None:
+    """A worker stopped in the middle of a batch (shutdown, a lost leader lock): the batch's
+    transaction ends with it, the connection goes back to the pool usable, and the next pass
+    applies the batch once."""
+    await add_events(registry, 5)
+    log = await log_of(registry)
+    stuck = Stuck("stuck", stuck_at=log[-2])
+    done = Probe("stuck")  # the same read model, in a runner that does not stop
+    started = asyncio.create_task(runner(registry, registry.logs, [stuck], 10).catch_up([TENANT]))
+    await asyncio.wait_for(stuck.reached.wait(), 10)
+    before = await position(owner, stuck)
+    started.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await started
+    assert await position(owner, stuck) == before
+    assert [p for p in await seen(owner, stuck) if p > (before or 0)] == []
+    # Every connection of the pool still answers, outside any transaction.
+    conns = [await registry.db.acquire() for _ in range(registry.db.get_max_size())]
+    try:
+        for conn in conns:
+            assert not conn.is_in_transaction()
+            assert await conn.fetchval("SELECT 1") == 1
+    finally:
+        for conn in conns:
+            await registry.db.release(conn)
+
+    await runner(registry, registry.logs, [done], 10).catch_up([TENANT])
+    assert await seen(owner, done) == log
+    assert await position(owner, done) == log[-1]

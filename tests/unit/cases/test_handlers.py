@@ -34,11 +34,6 @@ class Directory:
 
 
 @pytest.fixture
-def store() -> MemoryStore:
-    return MemoryStore()
-
-
-@pytest.fixture
 def bus(store: MemoryStore) -> MessageBus:
     return memory_bus("services.cases.application", store, ports={"directory": Directory})
 

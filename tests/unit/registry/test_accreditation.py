@@ -44,11 +44,6 @@ GOOD = Scores(programme=82, human_resources=75, management=80, facilities=70, se
 
 
 @pytest.fixture
-def store() -> MemoryStore:
-    return MemoryStore()
-
-
-@pytest.fixture
 def bus(store: MemoryStore) -> MessageBus:
     return memory_bus("services.registry.application", store, today=TODAY)
 

@@ -38,11 +38,6 @@ REASON = "SK PDM Surabaya No. 7/2026"
 
 
 @pytest.fixture
-def store() -> MemoryStore:
-    return MemoryStore()
-
-
-@pytest.fixture
 def bus(store: MemoryStore) -> MessageBus:
     return memory_bus("services.registry.application", store, today=TODAY)
 

@@ -25,11 +25,6 @@ TENANT = "35"
 
 
 @pytest.fixture
-def store() -> MemoryStore:
-    return MemoryStore()
-
-
-@pytest.fixture
 def bus(store: MemoryStore) -> MessageBus:
     return memory_bus("services.registry.application", store)
 

@@ -29,11 +29,6 @@ RULE = "MPKS rule 268/1.7/A/2023"
 
 
 @pytest.fixture
-def store() -> MemoryStore:
-    return MemoryStore()
-
-
-@pytest.fixture
 async def bus(store: MemoryStore) -> MessageBus:
     """PDM Kota Surabaya is recorded: the council deciding its institutions' policies."""
     bus = memory_bus("services.registry.application", store)

@@ -30,11 +30,6 @@ REASON = "Keputusan rapat pleno 12/2026"
 
 
 @pytest.fixture
-def store() -> MemoryStore:
-    return MemoryStore()
-
-
-@pytest.fixture
 def bus(store: MemoryStore) -> MessageBus:
     return memory_bus("services.registry.application", store)
 

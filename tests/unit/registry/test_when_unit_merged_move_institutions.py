@@ -90,11 +90,6 @@ class MemoryPlacements:
 
 
 @pytest.fixture
-def store() -> MemoryStore:
-    return MemoryStore()
-
-
-@pytest.fixture
 async def bus(store: MemoryStore) -> MessageBus:
     """PDM Kota Surabaya with its branches Karang Pilang, Wiyung and Gubeng."""
     bus = memory_bus("services.registry.application", store)
