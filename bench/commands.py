@@ -42,7 +42,7 @@ import msgspec
 import nats
 
 from bench.client import Connection, Reply
-from bench.cpu import PostgresCpu, tree_cpu_seconds
+from bench.cpu import PostgresCpu, busy_fraction, machine_jiffies, tree_cpu_seconds
 from bench.lag import METHOD as LAG_METHOD
 from bench.lag import LagProbe
 from bench.report import Lags, Run, ratios, report
@@ -106,7 +106,9 @@ class Meter:
         spent = [tree_cpu_seconds(pid) for pid in self.servers]
         return None if not spent or None in spent else sum(s for s in spent if s is not None)
 
-    async def measure(self, work: Awaitable[None]) -> tuple[float | None, float | None]:
+    async def measure(
+        self, work: Awaitable[None]
+    ) -> tuple[float | None, float | None, dict[str, float] | None]:
         server_before = self._server_seconds()
         pg_before = await self.postgres.snapshot() if self.postgres else None
         await work
@@ -119,12 +121,13 @@ class Meter:
             if server_before is not None and server_after is not None
             else None
         )
-        pg = (
-            PostgresCpu.spent(pg_before, pg_after)
-            if pg_before is not None and pg_after is not None
-            else None
+        if self.postgres is None or pg_before is None or pg_after is None:
+            return server, None, None
+        return (
+            server,
+            PostgresCpu.spent(pg_before, pg_after),
+            self.postgres.spent_by_label(pg_before, pg_after),
         )
-        return server, pg
 
 
 async def _drive(
@@ -167,14 +170,31 @@ async def _drive(
         finally:
             await conn.close()
 
+    busy: float | None = None
+    client_cpu = 0.0
+
     async def run() -> None:
-        nonlocal elapsed
-        began = time.perf_counter()
+        nonlocal elapsed, busy, client_cpu
+        machine, cpu, began = machine_jiffies(), time.process_time(), time.perf_counter()
         await asyncio.gather(*(worker(w, began + seconds) for w in range(clients)))
         elapsed = time.perf_counter() - began
+        busy, client_cpu = busy_fraction(machine, machine_jiffies()), time.process_time() - cpu
 
-    server_cpu, pg_cpu = await (meter or Meter([], None)).measure(run())
-    return Run(scenario, clients, tenants, elapsed, latencies, errors, replayed, server_cpu, pg_cpu)
+    server_cpu, pg_cpu, pg_by = await (meter or Meter([], None)).measure(run())
+    return Run(
+        scenario,
+        clients,
+        tenants,
+        elapsed,
+        latencies,
+        errors,
+        replayed,
+        server_cpu,
+        pg_cpu,
+        machine_busy=busy,
+        client_cpu_seconds=client_cpu,
+        postgres_cpu_by_connection=pg_by,
+    )
 
 
 def _serve(module_args: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
@@ -243,6 +263,20 @@ def _ms(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.2f} ms"
 
 
+def _postgres_shares(run: Run) -> str:
+    """PostgreSQL's CPU by whom it worked for: the registry's command path, its other
+    connections (projections, relay, reads), the rest (WAL writer, …, the raw endpoint)."""
+    shares = run.postgres_cpu_ms_by_connection()
+    if not shares:
+        return ""
+    named = {"mpks-registry-commands": "commands", "mpks-registry": "background"}
+    parts: dict[str, float] = {}
+    for label, ms in shares.items():
+        parts[named.get(label, "rest")] = parts.get(named.get(label, "rest"), 0.0) + ms
+    order = [k for k in ("commands", "background", "rest") if k in parts]
+    return " (" + ", ".join(f"{k} {parts[k]:.2f}" for k in order) + ")"
+
+
 def _line(run: Run) -> str:
     label = {
         "commands": "command (registry)",
@@ -255,7 +289,9 @@ def _line(run: Run) -> str:
         f"p50 {run.p50_ms:6.2f} ms   p99 {run.p99_ms:6.2f} ms   n={run.count} "
         f"errors={run.errors} replayed={run.replayed}   "
         f"cpu/req server {_ms(run.per_request_ms(run.server_cpu_seconds))}, "
-        f"PostgreSQL {_ms(run.per_request_ms(run.postgres_cpu_seconds))}"
+        f"PostgreSQL {_ms(run.per_request_ms(run.postgres_cpu_seconds))}{_postgres_shares(run)}, "
+        f"client {_ms(run.per_request_ms(run.client_cpu_seconds))}; machine "
+        + ("n/a" if run.machine_busy is None else f"{run.machine_busy:.0%} busy")
     )
 
 
@@ -565,7 +601,8 @@ def _print(
         "  cpu/req: the server's process tree (background work included) and PostgreSQL's "
         "processes for the bench database plus its shared ones (WAL writer, checkpointer…, "
         "also busy with anything else on the server); in the lag run the server is the "
-        "registry alone while PostgreSQL's figure includes cases' connections"
+        "registry alone while PostgreSQL's figure includes cases' connections; client: this "
+        "process (the load); machine busy: all cores, whoever used them, while the clients sent"
         + ("" if environment["postgres_cpu_measured"] else "; PostgreSQL n/a: not on this machine")
     )
     print(

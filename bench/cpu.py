@@ -24,6 +24,26 @@ def _stat(pid: int) -> tuple[str, int, float] | None:
     return name, int(fields[1]), (int(fields[11]) + int(fields[12])) / tick
 
 
+def machine_jiffies() -> tuple[int, int] | None:
+    """(busy, total) clock ticks of every core since boot, from /proc/stat; None without it.
+    Idle and I/O wait count as not busy; steal (time the hypervisor gave another guest)
+    counts as busy: the machine could not have used it either."""
+    try:
+        first = (_PROC / "stat").read_text().split("\n", 1)[0].split()
+    except OSError:
+        return None
+    ticks = [int(v) for v in first[1:9]]
+    idle = ticks[3] + ticks[4]
+    return sum(ticks) - idle, sum(ticks)
+
+
+def busy_fraction(before: tuple[int, int] | None, after: tuple[int, int] | None) -> float | None:
+    """The share of all cores' time that was busy between two `machine_jiffies`."""
+    if before is None or after is None or after[1] <= before[1]:
+        return None
+    return (after[0] - before[0]) / (after[1] - before[1])
+
+
 def tree_cpu_seconds(pid: int) -> float | None:
     """CPU time of a process and its descendants; None without /proc."""
     if not _PROC.exists():
@@ -54,6 +74,7 @@ class PostgresCpu:
         self.admin_url = admin_url
         self.database = database
         self.ignored: set[int] = set()
+        self.labels: dict[int, str] = {}
 
     async def available(self) -> bool:
         conn = await asyncpg.connect(self.admin_url)
@@ -69,7 +90,8 @@ class PostgresCpu:
         conn = await asyncpg.connect(self.admin_url)
         try:
             rows = await conn.fetch(
-                """SELECT pid FROM pg_stat_activity
+                """SELECT pid, coalesce(nullif(application_name, ''), backend_type) AS label
+                   FROM pg_stat_activity
                    WHERE (datname IS NULL OR datname = $1) AND pid <> pg_backend_pid()""",
                 self.database,
             )
@@ -80,7 +102,18 @@ class PostgresCpu:
             pid = int(row["pid"])
             if pid not in self.ignored and (stat := _stat(pid)) is not None:
                 times[pid] = stat[2]
+                # Who the backend works for: a pool's application_name (`mpks-registry`,
+                # `mpks-registry-commands`), else what PostgreSQL runs it as (walwriter…).
+                self.labels[pid] = str(row["label"])
         return times
+
+    def spent_by_label(self, before: dict[int, float], after: dict[int, float]) -> dict[str, float]:
+        """`spent`, per label of the processes (see `snapshot`)."""
+        by: dict[str, float] = {}
+        for pid, seconds in after.items():
+            label = self.labels.get(pid, "?")
+            by[label] = by.get(label, 0.0) + seconds - before.get(pid, 0.0)
+        return by
 
     @staticmethod
     def spent(before: dict[int, float], after: dict[int, float]) -> float:

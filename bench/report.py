@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -35,6 +35,12 @@ class Run:
     replayed: int  # answers replayed from an earlier command: must be 0 in an honest run
     server_cpu_seconds: float | None  # the server's process tree, background work included
     postgres_cpu_seconds: float | None
+    # While the clients sent: the share of all the machine's cores that was busy (whoever
+    # used it), and the CPU the benchmark's own process (the load) spent.
+    machine_busy: float | None = None
+    client_cpu_seconds: float | None = None
+    # PostgreSQL's CPU by the application_name of its connections (see bench.cpu).
+    postgres_cpu_by_connection: Mapping[str, float] | None = None
 
     @property
     def count(self) -> int:
@@ -57,6 +63,14 @@ class Run:
             return None
         return round(cpu_seconds * 1000 / self.count, 3)
 
+    def postgres_cpu_ms_by_connection(self) -> dict[str, float]:
+        shares = self.postgres_cpu_by_connection or {}
+        return {
+            label: ms
+            for label, seconds in sorted(shares.items())
+            if (ms := self.per_request_ms(seconds)) is not None
+        }
+
     def as_json(self) -> dict[str, Any]:
         return {
             "scenario": self.scenario,
@@ -71,6 +85,9 @@ class Run:
             "p99_ms": _finite(self.p99_ms),
             "server_cpu_ms_per_request": self.per_request_ms(self.server_cpu_seconds),
             "postgres_cpu_ms_per_request": self.per_request_ms(self.postgres_cpu_seconds),
+            "postgres_cpu_ms_per_request_by_connection": self.postgres_cpu_ms_by_connection(),
+            "client_cpu_ms_per_request": self.per_request_ms(self.client_cpu_seconds),
+            "machine_busy": None if self.machine_busy is None else round(self.machine_busy, 3),
         }
 
 

@@ -210,7 +210,8 @@ class ServiceRuntime:
             self.app_database_url, max_size=self.settings.readmodel_pool_size
         )
         self.event_store = await create_pool(
-            self.app_database_url,
+            # Told apart from the other connections in pg_stat_activity (and by `make bench`).
+            labelled(self.app_database_url, f"mpks-{self.name}-commands"),
             min_size=self.settings.eventstore_pool_size,
             max_size=self.settings.eventstore_pool_size + self.settings.eventstore_pool_overflow,
             server_settings={

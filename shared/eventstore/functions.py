@@ -125,9 +125,12 @@ BEGIN
     head := 0;
     previous := {GENESIS_SQL};
   END IF;
-  positions := array(SELECT head + generate_series(1, cardinality(accepted)));
+  -- Numbered in the loop, not by `array(SELECT generate_series(...))`: a subquery is
+  -- planned again on every call (a custom plan each time), a fifth of the call's CPU.
+  positions := '{{}}';
   FOR j IN 1 .. cardinality(accepted) LOOP
     i := accepted[j];
+    positions := positions || (head + j);
     previous := {link};
     hashes := hashes || previous;
   END LOOP;

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from bench.cpu import PostgresCpu
+from bench.cpu import PostgresCpu, busy_fraction, machine_jiffies
 from bench.report import REPORT_VERSION, Lags, Run, percentile, ratios, report
 
 
@@ -51,6 +51,15 @@ def test_a_run_reports_rate_latency_and_cpu_per_request() -> None:
     assert figures["server_cpu_ms_per_request"] == 5.0
     assert figures["postgres_cpu_ms_per_request"] is None
     assert figures["errors"] == 1
+
+
+def test_the_machine_busy_share_counts_every_core_and_steal_as_busy() -> None:
+    assert busy_fraction((100, 400), (250, 600)) == 0.75
+    assert busy_fraction(None, (250, 600)) is None
+    assert busy_fraction((100, 400), (100, 400)) is None
+    if Path("/proc/stat").exists():
+        busy, total = machine_jiffies() or (0, 0)
+        assert 0 < busy < total
 
 
 def test_the_ratio_pairs_commands_with_raw_inserts_at_the_same_client_count() -> None:
