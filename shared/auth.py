@@ -6,6 +6,7 @@ production, where minting tokens here is refused.
 
 from __future__ import annotations
 
+import asyncio
 import time
 import unicodedata
 from collections import OrderedDict
@@ -18,6 +19,7 @@ import jwt
 import msgspec
 
 from shared.domain.organisation import PdmMustBeInProvince
+from shared.resilience.faults import Unavailable
 from shared.settings import Settings
 from shared.tenancy import NATIONAL, province_codes
 
@@ -145,10 +147,19 @@ class VerifiedTokens:
             self._entries.popitem(last=False)
 
 
+# How long fetching the identity provider's keys may take before the request is told to
+# come back later (PyJWT's default is 30 s).
+JWKS_FETCH_SECONDS = 5.0
+
+
 class TokenVerifier:
     def __init__(self, settings: Settings, *, clock: Callable[[], float] = time.time) -> None:
         self.settings = settings
-        self._jwks = jwt.PyJWKClient(settings.jwks_url) if settings.jwks_url else None
+        self._jwks = (
+            jwt.PyJWKClient(settings.jwks_url, timeout=JWKS_FETCH_SECONDS)
+            if settings.jwks_url
+            else None
+        )
         self.verified = VerifiedTokens(
             settings.token_cache_size, settings.token_cache_seconds, clock=clock
         )
@@ -165,6 +176,21 @@ class TokenVerifier:
         if principal is None:
             principal, expires_at = self._verify(token)
             self.verified.put(token, principal, expires_at)
+        return principal
+
+    async def authenticate(self, token: str) -> Principal:
+        """`verify`, for the event loop: with a JWKS URL, a token not verified lately may
+        need the identity provider's keys fetched (blocking HTTP, every few minutes and for
+        a key id not seen yet), so it is verified in a worker thread, and a slow identity
+        provider holds up that request only. The cache is read and written here, on the
+        loop."""
+        if self._jwks is None:
+            return self.verify(token)
+        known = self.verified.get(token)
+        if known is not None:
+            return known
+        principal, expires_at = await asyncio.to_thread(self._verify, token)
+        self.verified.put(token, principal, expires_at)
         return principal
 
     def _verify(self, token: str) -> tuple[Principal, float]:
@@ -193,6 +219,9 @@ class TokenVerifier:
                 pdm=principal.pdm,
                 institution=principal.institution,
             )
+        except jwt.PyJWKClientConnectionError as exc:
+            # The identity provider did not answer: not the token's fault (503, not 401).
+            raise Unavailable("identity provider", str(exc)) from exc
         except (jwt.PyJWTError, msgspec.ValidationError, ValueError) as exc:
             raise InvalidToken(str(exc)) from exc
         # As PyJWT reads it (it checked that it is one): an integer.

@@ -37,7 +37,7 @@ class JWTAuthMiddleware(AbstractAuthenticationMiddleware):
         if scheme.lower() != "bearer" or not token:
             raise NotAuthorizedException(detail=BEARER_REQUIRED)
         try:
-            principal = self.verifier.verify(token.strip())
+            principal = await self.verifier.authenticate(token.strip())
         except InvalidToken as exc:
             raise NotAuthorizedException(
                 detail=Message("invalid token: {reason}", reason=str(exc))
