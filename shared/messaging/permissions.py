@@ -13,6 +13,9 @@ and another imports crosses between them.
   ``<PREFIX>_EVENTS``, that *sources* the services' streams filtered to
   ``<prefix>.<service>.<code>.>``. Sourcing copies the whole history, also what was
   published before the stream or the province's system existed, and keeps following.
+  It also sources the services' checkpoint stream filtered to
+  ``<prefix>.checkpoints.<code>.>``: the signed checkpoints of the province's logs, which
+  its copy of the events can be verified against (`mpks audit verify`'s chain rules).
   The province's system consumes this stream like any JetStream stream: push or pull,
   durable, acks, any deliver subject, any consumer name. Whatever it configures stays
   inside its account, which holds nothing but its own events.
@@ -77,6 +80,8 @@ from nats.js.api import (
 )
 from nats.js.errors import NotFoundError
 
+from shared.audit.checkpoints import ensure_checkpoint_stream
+from shared.audit.checkpoints import stream_name as checkpoint_stream
 from shared.messaging.streams import Subjects, ensure_stream
 from shared.settings import Settings
 from shared.tenancy import province_codes
@@ -327,8 +332,13 @@ def render_accounts(
 
 
 def province_stream_config(prefix: str, code: str, services: Iterable[str]) -> StreamConfig:
-    """A province's stream: one source per service stream, filtered to the province."""
+    """A province's stream: one source per service stream, filtered to the province, and
+    the signed checkpoints of the province's logs (`shared.audit.checkpoints`, subjects
+    ``<prefix>.checkpoints.<code>.<service>``), so the province keeps, outside the
+    platform, what its copy of the events can be verified against."""
     subjects = Subjects(prefix)
+    sources = [(subjects.stream(service), service) for service in sorted(services)]
+    sources.append((checkpoint_stream(prefix), "checkpoints"))
     return StreamConfig(
         name=province_stream(prefix),
         retention=RetentionPolicy.LIMITS,
@@ -338,13 +348,13 @@ def province_stream_config(prefix: str, code: str, services: Iterable[str]) -> S
         allow_direct=True,
         sources=[
             StreamSource(
-                name=subjects.stream(service),
-                filter_subject=tenant_filter(prefix, code, service),
+                name=stream,
+                filter_subject=tenant_filter(prefix, code, token),
                 external=ExternalStream(
                     api=SERVICES_API_PREFIX, deliver=source_deliver_prefix(prefix, code)
                 ),
             )
-            for service in sorted(services)
+            for stream, token in sources
         ],
     )
 
@@ -367,6 +377,7 @@ async def ensure_province_streams(
     subjects = Subjects(prefix)
     for service in names:
         await ensure_stream(nc.jetstream(), subjects, service)
+    await ensure_checkpoint_stream(nc.jetstream(), prefix)
 
     async def ensure(code: str) -> None:
         js = nc.jetstream(prefix=province_api_prefix(code))

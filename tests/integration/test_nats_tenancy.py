@@ -17,10 +17,12 @@ from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 
+import msgspec
 import nats
 import nats.errors
 import nats.js.errors
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, ExternalStream
@@ -28,6 +30,8 @@ from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, ExternalStream
 from mpks.main import main as cli_main
 from services.bootstrap import SERVICES as SERVICE_NAMES
 from services.registry.domain.institution import Owner
+from shared.audit.checkpoints import publish as publish_checkpoint
+from shared.audit.signing import Checkpoint, sign
 from shared.devstack.nats import EmbeddedNats
 from shared.devstack.stack import DevStack
 from shared.messaging.permissions import (
@@ -601,13 +605,43 @@ async def test_cli_prints_the_config_and_credentials_a_province_logs_in_with(
     await js.delete_consumer(EVENTS, "cli")
     await session.nc.close()
 
-    # `nats-provision` gives every province its stream, over every service.
+    # `nats-provision` gives every province its stream, over every service and the
+    # checkpoints.
     monkeypatch.setenv(
         "MPKS_NATS_URL", _url(server, SERVICES_USER, service_nats_password(settings))
     )
     assert await asyncio.to_thread(cli_main, ["nats-provision"]) == 0
     info = await services_nc.jetstream(prefix=province_api_prefix("11")).stream_info(EVENTS)
     assert info.config.sources is not None
-    assert sorted(source.name for source in info.config.sources) == [
-        SUBJECTS.stream(service) for service in sorted(SERVICE_NAMES)
-    ]
+    assert sorted(source.name for source in info.config.sources) == sorted(
+        [*(SUBJECTS.stream(service) for service in SERVICE_NAMES), f"{PREFIX.upper()}_CHECKPOINTS"]
+    )
+
+
+async def test_province_receives_the_signed_checkpoints_of_its_logs_only(
+    tenant_35: Session, services_nc: Client
+) -> None:
+    """What a province's copy of its events is verified against reaches it over NATS too:
+    the checkpoints the services sign for its logs, none of another province's."""
+    key = Ed25519PrivateKey.generate()
+    signed = [sign(key, "registry", t, 12, bytes(32)) for t in ("35", "31")]
+    for checkpoint in signed:
+        await publish_checkpoint(services_nc.jetstream(), PREFIX, checkpoint)
+    js = tenant_35.nc.jetstream(timeout=5)
+    sub = await js.pull_subscribe(
+        f"{PREFIX}.checkpoints.>",
+        durable="auditor-checkpoints",
+        stream=EVENTS,
+        config=ConsumerConfig(ack_policy=AckPolicy.EXPLICIT),
+    )
+    (msg,) = await _fetch(sub, 1)
+    await msg.ack_sync(timeout=5)
+    received = msgspec.json.decode(msg.data, type=Checkpoint)
+    assert msg.subject == f"{PREFIX}.checkpoints.35.registry"
+    assert received == signed[0]
+    assert received.verifies({received.key_id: key.public_key()})
+    # 31's checkpoint is in the services' stream, never in 35's account.
+    with pytest.raises(nats.errors.TimeoutError):
+        await sub.fetch(1, timeout=1)
+    assert await js.delete_consumer(EVENTS, "auditor-checkpoints")
+    assert tenant_35.errors == []
