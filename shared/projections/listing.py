@@ -20,8 +20,10 @@ punctuation away), so "aisyiyah" finds "'Aisyiyah" (any apostrophe) and "Jose" f
 "José". Folding in
 Python, not with `unaccent` in SQL: `unaccent` is not immutable (no index on it) and the
 embedded `pgserver` PostgreSQL ships without it. The words are `LIKE '%word%'`
-conditions, which a trigram GIN index on the search column answers (`pg_trgm`, where the
-server has it: see the registry's migration 008) and a scan answers otherwise.
+conditions on the tenant's rows. No index answers them: under row-level security a
+non-leakproof operator such as LIKE is evaluated after the policies, never as an index
+condition (a trigram index served the owner login only, and went: the registry's
+migration 011).
 
 Derived columns: a value that changes as days pass, with no event to record it (a licence
 is valid, then expiring, then expired), cannot be stored; `derived` names such columns with
