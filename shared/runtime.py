@@ -207,7 +207,9 @@ class ServiceRuntime:
         self.logs = TenantLogs(self.name, self.catalogue)
         self.snapshots = Snapshots(self.name, self.logs)
         self.db = await create_pool(
-            self.app_database_url, max_size=self.settings.readmodel_pool_size
+            self.app_database_url,
+            max_size=self.settings.readmodel_pool_size,
+            statement_timeout=self.settings.statement_timeout_seconds,
         )
         self.event_store = await create_pool(
             # Told apart from the other connections in pg_stat_activity (and by `make bench`).
@@ -220,6 +222,7 @@ class ServiceRuntime:
                 "idle_in_transaction_session_timeout": "30s",
             },
             keep_session=True,
+            statement_timeout=self.settings.statement_timeout_seconds,
         )
         self._watcher = LogWatcher(self.app_database_url, self.logs.channel)
         self.notifier = AppendNotifier(self.event_store, self.logs.channel)

@@ -60,6 +60,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     eventstore_pool_overflow: int = 4
     readmodel_pool_size: int = 8
     lock_timeout_seconds: int = 5
+    # How long the services wait for the answer to one statement (asyncpg's
+    # `command_timeout`): a PostgreSQL that stops answering (frozen, a network partition)
+    # costs a request a 503 after this, not a hang as long as the outage.
+    statement_timeout_seconds: float = 15.0
     log_level: str = "INFO"
     service_token: str | None = None
     # The key personal-data keys are encrypted under (32 bytes, base64; `shared.personal`).

@@ -39,6 +39,7 @@ async def create_pool(
     min_size: int = 1,
     server_settings: dict[str, str] | None = None,
     keep_session: bool = False,
+    statement_timeout: float | None = None,
 ) -> asyncpg.Pool[Any]:
     """A pool on the services' own login (`shared.db.roles`), refused if that login is one
     row-level security would not bind.
@@ -52,6 +53,10 @@ async def create_pool(
     `keep_session` skips that reset, for a pool whose every statement runs in a transaction
     of its own and sets nothing beyond it (the event store's): asyncpg still rolls back a
     transaction left open.
+
+    `statement_timeout` bounds the wait for each statement's answer (asyncpg's
+    `command_timeout`; TimeoutError, a 503 at the HTTP edge): the server cannot enforce a
+    timeout when it is the one that stopped answering.
     """
     pool = await asyncpg.create_pool(
         database_url,
@@ -59,6 +64,7 @@ async def create_pool(
         max_size=max_size,
         server_settings=server_settings,
         reset=_keep_session if keep_session else None,
+        command_timeout=statement_timeout,
         # Tenant logs are per schema, so statements differ per tenant: keep them all.
         statement_cache_size=4096,
         # A connect nobody answers (a host gone from the network) fails like a refused one.

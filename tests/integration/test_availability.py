@@ -10,7 +10,9 @@ here is private to the test.
 from __future__ import annotations
 
 import asyncio
+import os
 import shutil
+import signal
 import socket
 import tempfile
 import time
@@ -199,6 +201,90 @@ async def test_postgres_outage_answers_503_quickly_and_recovers_at_once(
             assert burst_seconds < 12  # 24 commands, 4 connections: 18 s if each queued
             assert read_seconds < 15
             assert recovered_seconds < 5
+    finally:
+        await asyncio.to_thread(postgres.stop)
+
+
+def _server_processes(postgres: EmbeddedPostgres) -> list[int]:
+    """The postmaster of a private PostgreSQL and every process it started."""
+    postmaster = int((postgres.data_dir / "postmaster.pid").read_text().split()[0])
+    parents: dict[int, int] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            parents[int(entry.name)] = int(stat.rpartition(")")[2].split()[1])
+    return [postmaster, *(pid for pid, parent in parents.items() if parent == postmaster)]
+
+
+@pytest.mark.skipif(not Path("/proc").exists(), reason="finds the server's processes in /proc")
+async def test_a_frozen_postgres_answers_503_after_the_statement_timeout_and_nothing_twice(
+    scratch: Path, settings: Settings, token: Any
+) -> None:
+    """PostgreSQL stops answering without closing anything (a frozen host, a partition):
+    no connection error ever comes, so only the client's own timeout ends the wait. A
+    command gets a 503 after it instead of hanging as long as the freeze; its retry with
+    the same Idempotency-Key after the thaw records it once, whether or not the server
+    went on to commit the first attempt when it woke."""
+    postgres = EmbeddedPostgres(scratch / "pg", _free_port())
+    server_url = await asyncio.to_thread(postgres.start)
+    try:
+        database_url = await ensure_database(server_url, "mpks")
+        async with (
+            own_streams(str(settings.nats_url), "frozen") as prefix,
+            serving(
+                build_app(
+                    "registry",
+                    settings.replace(
+                        database_url=database_url,
+                        nats_prefix=prefix,
+                        statement_timeout_seconds=2.0,
+                    ),
+                )
+            ) as base,
+            httpx.AsyncClient(base_url=base, timeout=120) as http,
+        ):
+            client = Client(http, token)
+            before = await client.register("LKSA Sebelum Beku")
+            assert before.status_code == 201, before.text
+            frozen = {**client.admin, "Idempotency-Key": "beku-1"}
+            body = {"name": "LKSA Saat Beku", "kind": "lksa", "pdm": "3578"}
+
+            processes = _server_processes(postgres)
+            for pid in processes:
+                os.kill(pid, signal.SIGSTOP)
+            try:
+                answer, seconds = await _timed(http.post(client.url, json=body, headers=frozen))
+            finally:
+                for pid in processes:
+                    os.kill(pid, signal.SIGCONT)
+            _assert_unavailable(answer)
+            # The statement timeout (2 s), then up to the connection wait (3 s) for the
+            # connection's cancellation before it is dropped; before: as long as the freeze.
+            assert seconds < 8, seconds
+
+            async def retried() -> httpx.Response | None:
+                r = await http.post(client.url, json=body, headers=frozen)
+                if r.status_code not in (200, 201):
+                    _assert_unavailable(r)
+                    return None
+                return r
+
+            first = await eventually(retried, within=60, interval=0.1)
+            again = await http.post(client.url, json=body, headers=frozen)
+            assert again.json()["id"] == first.json()["id"]
+
+            async def listed() -> list[str] | None:
+                r = await http.get(
+                    client.url, params={"q": "Saat Beku", "limit": 10}, headers=client.admin
+                )
+                ids = [row["id"] for row in r.json()]
+                return ids or None
+
+            assert await eventually(listed) == [first.json()["id"]]
+            print(f"\nfrozen PostgreSQL: 503 after {seconds:.2f}s")
     finally:
         await asyncio.to_thread(postgres.stop)
 
