@@ -79,6 +79,31 @@ async def serving(app: Litestar) -> AsyncIterator[str]:
         await task
 
 
+@asynccontextmanager
+async def registry_on_private_postgres(
+    scratch: Path, settings: Settings, label: str, **changes: object
+) -> AsyncIterator[tuple[EmbeddedPostgres, httpx.AsyncClient]]:
+    """The registry served over HTTP on a PostgreSQL of the test's own, which the test may
+    stop, start and freeze (stopped at the end)."""
+    postgres = EmbeddedPostgres(scratch / "pg", _free_port())
+    server_url = await asyncio.to_thread(postgres.start)
+    try:
+        database_url = await ensure_database(server_url, "mpks")
+        async with (
+            own_streams(str(settings.nats_url), label) as prefix,
+            serving(
+                build_app(
+                    "registry",
+                    settings.replace(database_url=database_url, nats_prefix=prefix, **changes),
+                )
+            ) as base,
+            httpx.AsyncClient(base_url=base, timeout=120) as http,
+        ):
+            yield postgres, http
+    finally:
+        await asyncio.to_thread(postgres.stop)
+
+
 class Client:
     def __init__(self, http: httpx.AsyncClient, token: Any) -> None:
         self.http = http
@@ -113,96 +138,82 @@ async def _timed(request: Any) -> tuple[httpx.Response, float]:
 async def test_postgres_outage_answers_503_quickly_and_recovers_at_once(
     scratch: Path, settings: Settings, token: Any
 ) -> None:
-    postgres = EmbeddedPostgres(scratch / "pg", _free_port())
-    server_url = await asyncio.to_thread(postgres.start)
-    try:
-        database_url = await ensure_database(server_url, "mpks")
-        async with (
-            own_streams(str(settings.nats_url), "outage") as prefix,
-            serving(
-                build_app(
-                    "registry", settings.replace(database_url=database_url, nats_prefix=prefix)
-                )
-            ) as base,
-            httpx.AsyncClient(base_url=base, timeout=120) as http,
-        ):
-            client = Client(http, token)
-            created = await client.register("LKSA Sebelum Padam")
-            assert created.status_code == 201, created.text
-            institution_id = created.json()["id"]
+    async with registry_on_private_postgres(scratch, settings, "outage") as (postgres, http):
+        client = Client(http, token)
+        created = await client.register("LKSA Sebelum Padam")
+        assert created.status_code == 201, created.text
+        institution_id = created.json()["id"]
 
-            async def projected() -> bool:
-                return (await client.read(institution_id)).status_code == 200
+        async def projected() -> bool:
+            return (await client.read(institution_id)).status_code == 200
 
-            await eventually(projected)
+        await eventually(projected)
 
-            await asyncio.to_thread(postgres.stop)
-
-            command, command_seconds = await _timed(client.register("LKSA Saat Padam"))
-            _assert_unavailable(command)
-            read, read_seconds = await _timed(client.read(institution_id))
-            _assert_unavailable(read)
-            ready = await http.get("/health/ready")
-            assert ready.status_code == 503, ready.text
-            assert ready.json()["checks"]["postgres"] is False
-            # A second command finds the pool already empty: no slower than the first.
-            again, again_seconds = await _timed(client.register("LKSA Saat Padam Lagi"))
-            _assert_unavailable(again)
-
-            # More commands at once than the pool has connections: none queues for long.
-            burst_started = time.monotonic()
-            burst = await asyncio.gather(*(client.register(f"LKSA Antrian {i}") for i in range(24)))
-            burst_seconds = time.monotonic() - burst_started
-            for response in burst:
-                _assert_unavailable(response)
-
-            await asyncio.to_thread(postgres.start)
-            back = time.monotonic()
-
-            async def command_succeeds() -> httpx.Response | None:
-                r = await client.register("LKSA Setelah Pulih")
-                if r.status_code != 201:
-                    _assert_unavailable(r)
-                    return None
-                return r
-
-            after = await eventually(command_succeeds, within=60, interval=0.05)
-            recovered_seconds = time.monotonic() - back
-
-            async def read_succeeds() -> httpx.Response | None:
-                r = await client.read(institution_id)
-                return r if r.status_code == 200 else None
-
-            await eventually(read_succeeds, within=60, interval=0.05)
-            read_recovered_seconds = time.monotonic() - back
-            assert (await http.get("/health/ready")).status_code == 200
-
-            # The read models follow the log again: what was written after the return is read.
-            async def written_after_is_read() -> bool:
-                r = await client.read(
-                    after.json()["id"],
-                    **{"Mpks-Min-Position": after.headers["mpks-position"], "Prefer": "wait=10"},
-                )
-                return r.status_code == 200
-
-            await eventually(written_after_is_read, within=60)
-
-            print(
-                f"\noutage: command 503 after {command_seconds:.2f}s "
-                f"(next {again_seconds:.2f}s, 24 at once {burst_seconds:.2f}s), "
-                f"read 503 after {read_seconds:.2f}s; "
-                f"back: first 201 after {recovered_seconds:.2f}s, "
-                f"first read 200 after {read_recovered_seconds:.2f}s"
-            )
-            # Generous bounds for a busy 2-core machine; before the fix a command hung
-            # 30-50 s and then answered 500, and commands failed 8-9 s after the return.
-            assert command_seconds < 15
-            assert again_seconds < 15
-            assert burst_seconds < 12  # 24 commands, 4 connections: 18 s if each queued
-            assert read_seconds < 15
-            assert recovered_seconds < 5
-    finally:
         await asyncio.to_thread(postgres.stop)
+
+        command, command_seconds = await _timed(client.register("LKSA Saat Padam"))
+        _assert_unavailable(command)
+        read, read_seconds = await _timed(client.read(institution_id))
+        _assert_unavailable(read)
+        ready = await http.get("/health/ready")
+        assert ready.status_code == 503, ready.text
+        assert ready.json()["checks"]["postgres"] is False
+        # A second command finds the pool already empty: no slower than the first.
+        again, again_seconds = await _timed(client.register("LKSA Saat Padam Lagi"))
+        _assert_unavailable(again)
+
+        # More commands at once than the pool has connections: none queues for long.
+        burst_started = time.monotonic()
+        burst = await asyncio.gather(*(client.register(f"LKSA Antrian {i}") for i in range(24)))
+        burst_seconds = time.monotonic() - burst_started
+        for response in burst:
+            _assert_unavailable(response)
+
+        await asyncio.to_thread(postgres.start)
+        back = time.monotonic()
+
+        async def command_succeeds() -> httpx.Response | None:
+            r = await client.register("LKSA Setelah Pulih")
+            if r.status_code != 201:
+                _assert_unavailable(r)
+                return None
+            return r
+
+        after = await eventually(command_succeeds, within=60, interval=0.05)
+        recovered_seconds = time.monotonic() - back
+
+        async def read_succeeds() -> httpx.Response | None:
+            r = await client.read(institution_id)
+            return r if r.status_code == 200 else None
+
+        await eventually(read_succeeds, within=60, interval=0.05)
+        read_recovered_seconds = time.monotonic() - back
+        assert (await http.get("/health/ready")).status_code == 200
+
+        # The read models follow the log again: what was written after the return is read.
+        async def written_after_is_read() -> bool:
+            r = await client.read(
+                after.json()["id"],
+                **{"Mpks-Min-Position": after.headers["mpks-position"], "Prefer": "wait=10"},
+            )
+            return r.status_code == 200
+
+        await eventually(written_after_is_read, within=60)
+
+        print(
+            f"\noutage: command 503 after {command_seconds:.2f}s "
+            f"(next {again_seconds:.2f}s, 24 at once {burst_seconds:.2f}s), "
+            f"read 503 after {read_seconds:.2f}s; "
+            f"back: first 201 after {recovered_seconds:.2f}s, "
+            f"first read 200 after {read_recovered_seconds:.2f}s"
+        )
+        # Generous bounds for a busy 2-core machine; before the fix a command hung
+        # 30-50 s and then answered 500, and commands failed 8-9 s after the return.
+        assert command_seconds < 15
+        assert again_seconds < 15
+        assert burst_seconds < 12  # 24 commands, 4 connections: 18 s if each queued
+        assert read_seconds < 15
+        assert recovered_seconds < 5
 
 
 def _server_processes(postgres: EmbeddedPostgres) -> list[int]:
@@ -228,65 +239,48 @@ async def test_a_frozen_postgres_answers_503_after_the_statement_timeout_and_not
     command gets a 503 after it instead of hanging as long as the freeze; its retry with
     the same Idempotency-Key after the thaw records it once, whether or not the server
     went on to commit the first attempt when it woke."""
-    postgres = EmbeddedPostgres(scratch / "pg", _free_port())
-    server_url = await asyncio.to_thread(postgres.start)
-    try:
-        database_url = await ensure_database(server_url, "mpks")
-        async with (
-            own_streams(str(settings.nats_url), "frozen") as prefix,
-            serving(
-                build_app(
-                    "registry",
-                    settings.replace(
-                        database_url=database_url,
-                        nats_prefix=prefix,
-                        statement_timeout_seconds=2.0,
-                    ),
-                )
-            ) as base,
-            httpx.AsyncClient(base_url=base, timeout=120) as http,
-        ):
-            client = Client(http, token)
-            before = await client.register("LKSA Sebelum Beku")
-            assert before.status_code == 201, before.text
-            frozen = {**client.admin, "Idempotency-Key": "beku-1"}
-            body = {"name": "LKSA Saat Beku", "kind": "lksa", "pdm": "3578"}
+    async with registry_on_private_postgres(
+        scratch, settings, "frozen", statement_timeout_seconds=2.0
+    ) as (postgres, http):
+        client = Client(http, token)
+        before = await client.register("LKSA Sebelum Beku")
+        assert before.status_code == 201, before.text
+        frozen = {**client.admin, "Idempotency-Key": "beku-1"}
+        body = {"name": "LKSA Saat Beku", "kind": "lksa", "pdm": "3578"}
 
-            processes = _server_processes(postgres)
+        processes = _server_processes(postgres)
+        for pid in processes:
+            os.kill(pid, signal.SIGSTOP)
+        try:
+            answer, seconds = await _timed(http.post(client.url, json=body, headers=frozen))
+        finally:
             for pid in processes:
-                os.kill(pid, signal.SIGSTOP)
-            try:
-                answer, seconds = await _timed(http.post(client.url, json=body, headers=frozen))
-            finally:
-                for pid in processes:
-                    os.kill(pid, signal.SIGCONT)
-            _assert_unavailable(answer)
-            # The statement timeout (2 s), then up to the connection wait (3 s) for the
-            # connection's cancellation before it is dropped; before: as long as the freeze.
-            assert seconds < 8, seconds
+                os.kill(pid, signal.SIGCONT)
+        _assert_unavailable(answer)
+        # The statement timeout (2 s), then up to the connection wait (3 s) for the
+        # connection's cancellation before it is dropped; before: as long as the freeze.
+        assert seconds < 8, seconds
 
-            async def retried() -> httpx.Response | None:
-                r = await http.post(client.url, json=body, headers=frozen)
-                if r.status_code not in (200, 201):
-                    _assert_unavailable(r)
-                    return None
-                return r
+        async def retried() -> httpx.Response | None:
+            r = await http.post(client.url, json=body, headers=frozen)
+            if r.status_code not in (200, 201):
+                _assert_unavailable(r)
+                return None
+            return r
 
-            first = await eventually(retried, within=60, interval=0.1)
-            again = await http.post(client.url, json=body, headers=frozen)
-            assert again.json()["id"] == first.json()["id"]
+        first = await eventually(retried, within=60, interval=0.1)
+        again = await http.post(client.url, json=body, headers=frozen)
+        assert again.json()["id"] == first.json()["id"]
 
-            async def listed() -> list[str] | None:
-                r = await http.get(
-                    client.url, params={"q": "Saat Beku", "limit": 10}, headers=client.admin
-                )
-                ids = [row["id"] for row in r.json()]
-                return ids or None
+        async def listed() -> list[str] | None:
+            r = await http.get(
+                client.url, params={"q": "Saat Beku", "limit": 10}, headers=client.admin
+            )
+            ids = [row["id"] for row in r.json()]
+            return ids or None
 
-            assert await eventually(listed) == [first.json()["id"]]
-            print(f"\nfrozen PostgreSQL: 503 after {seconds:.2f}s")
-    finally:
-        await asyncio.to_thread(postgres.stop)
+        assert await eventually(listed) == [first.json()["id"]]
+        print(f"\nfrozen PostgreSQL: 503 after {seconds:.2f}s")
 
 
 async def test_without_nats_commands_go_on_and_readiness_says_degraded(

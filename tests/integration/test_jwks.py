@@ -10,7 +10,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from http.server import BaseHTTPRequestHandler, HTTPServer, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import jwt
 import pytest
@@ -24,24 +24,7 @@ from shared.settings import Settings
 def test_tokens_verify_against_the_identity_providers_jwks() -> None:
     """Keys published as a JWKS (rotated by the identity provider) are fetched by key id."""
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    jwk = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(key.public_key()))
-    body = json.dumps({"keys": [{**jwk, "kid": "k-2026", "use": "sig", "alg": "RS256"}]})
-
-    class Jwks(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.end_headers()
-            self.wfile.write(body.encode())
-
-        def log_message(self, *_: object) -> None:
-            """Quiet."""
-
-    server = HTTPServer(("127.0.0.1", 0), Jwks)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        url = f"http://127.0.0.1:{server.server_address[1]}/.well-known/jwks.json"
+    with _jwks(key, "k-2026") as url:
         verifier = TokenVerifier(Settings(jwt_algorithm="RS256", jwks_url=url))
         token = jwt.encode(
             {"sub": "u-9", "tenant": "31", "roles": ["hr_officer"], "exp": int(time.time()) + 60},
@@ -59,16 +42,14 @@ def test_tokens_verify_against_the_identity_providers_jwks() -> None:
         )
         with pytest.raises(InvalidToken):
             verifier.verify(forged)
-    finally:
-        server.shutdown()
-        thread.join()
 
 
 @contextmanager
-def _slow_jwks(key: rsa.RSAPrivateKey, delay: float) -> Iterator[str]:
-    """A JWKS endpoint that takes `delay` seconds to answer; yields its URL."""
+def _jwks(key: rsa.RSAPrivateKey, kid: str, delay: float = 0.0) -> Iterator[str]:
+    """An identity provider's JWKS endpoint publishing `key` as `kid`, answering after
+    `delay` seconds; yields its URL."""
     jwk = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(key.public_key()))
-    body = json.dumps({"keys": [{**jwk, "kid": "k-slow", "use": "sig", "alg": "RS256"}]})
+    body = json.dumps({"keys": [{**jwk, "kid": kid, "use": "sig", "alg": "RS256"}]})
 
     class Jwks(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
@@ -95,7 +76,7 @@ async def test_a_slow_identity_provider_holds_up_only_the_request_that_needs_its
     """Fetching the keys is blocking HTTP: done off the event loop, which keeps serving the
     other requests meanwhile (tokens it verified lately need no fetch)."""
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    with _slow_jwks(key, delay=1.0) as url:
+    with _jwks(key, "k-slow", delay=1.0) as url:
         verifier = TokenVerifier(Settings(jwt_algorithm="RS256", jwks_url=url))
         token = jwt.encode(
             {"sub": "u-7", "tenant": "31", "roles": ["auditor"], "exp": int(time.time()) + 60},
