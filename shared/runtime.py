@@ -39,7 +39,7 @@ from shared.messaging.streams import Subjects, ensure_stream
 from shared.observability import Metrics
 from shared.outbox.relay import Relay
 from shared.personal.cipher import master_key
-from shared.personal.erasure import SubjectErasure
+from shared.personal.erasure import SubjectErasure, erasure_channel, erasure_heard
 from shared.personal.keys import SubjectKeys
 from shared.projections.runner import ProjectionRunner
 from shared.resilience.stalls import Stall, all_stalls
@@ -225,6 +225,11 @@ class ServiceRuntime:
             statement_timeout=self.settings.statement_timeout_seconds,
         )
         self._watcher = LogWatcher(self.app_database_url, self.logs.channel)
+        self._watcher.also_listen(
+            erasure_channel(self.name), erasure_heard(self.keys), self.keys.forget_live
+        )
+        # Every role listens: an API process hears of erasures too.
+        await self._watcher.start()
         self.notifier = AppendNotifier(self.event_store, self.logs.channel)
         self.notifier.start()
         self.bus = MessageBus(
@@ -312,7 +317,6 @@ class ServiceRuntime:
         ]
         if not self.run_background:
             return
-        await self._watcher.start()
         relay_changes = self._watcher.subscribe()
         projection_changes = self._watcher.subscribe()
         self.supervisor.spawn(

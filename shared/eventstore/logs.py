@@ -245,12 +245,17 @@ class TenantChanges:
 class LogWatcher:
     """Wakes readers as soon as a tenant of the service appends: the command path wakes its
     own process's readers and sends `NOTIFY <service>_events, '<tenant>'` after its commit
-    (`shared.eventstore.wakeups`) for the others."""
+    (`shared.eventstore.wakeups`) for the others.
+
+    The process's one listening connection: other channels of the service ride on it
+    (`also_listen`), each told when notifications may have been lost."""
 
     def __init__(self, database_url: str, channel: str) -> None:
         self.database_url = database_url
         self.channel = channel
         self._readers: list[TenantChanges] = []
+        # channel -> (told each payload, told when some may have been missed)
+        self._others: dict[str, tuple[Callable[[str], None], Callable[[], None]]] = {}
         self._conn: asyncpg.Connection[Any] | None = None
         self._stopping = False
         self._reconnecting: asyncio.Task[None] | None = None
@@ -263,10 +268,19 @@ class LogWatcher:
         self._readers.append(changes)
         return changes
 
+    def also_listen(
+        self, channel: str, heard: Callable[[str], None], missed: Callable[[], None]
+    ) -> None:
+        """Before `start`: `heard` gets each payload notified on `channel`; `missed` is
+        called when the connection was lost (whatever was notified meanwhile is gone)."""
+        self._others[channel] = (heard, missed)
+
     async def start(self) -> None:
         self._stopping = False
         conn = await asyncpg.connect(self.database_url)
         await conn.add_listener(self.channel, self._on_notify)
+        for channel, (heard, _) in self._others.items():
+            await conn.add_listener(channel, _payload_to(heard))
         conn.add_termination_listener(self._on_terminated)
         self._conn = conn
         self.connections += 1
@@ -292,6 +306,8 @@ class LogWatcher:
                 # Whatever was notified while nobody listened is lost: look everywhere.
                 for reader in self._readers:
                     reader.mark_everything()
+                for _, missed in self._others.values():
+                    missed()
                 return
 
     @property
@@ -314,6 +330,15 @@ class LogWatcher:
         if self._conn is not None:
             await self._conn.close()
             self._conn = None
+
+
+def _payload_to(
+    heard: Callable[[str], None],
+) -> Callable[[DbConnection, int, str, object], None]:
+    def on_notify(_conn: DbConnection, _pid: int, _channel: str, payload: object) -> None:
+        heard(str(payload))
+
+    return on_notify
 
 
 async def run_follower(

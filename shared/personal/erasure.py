@@ -9,6 +9,7 @@ the values `ERASED` anyway. A retry after a failure between the two steps finish
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from uuid import UUID, uuid5
 
 from litestar import Controller
@@ -56,6 +57,21 @@ class DataSubject(AggregateRoot):
 SUBJECT_AGGREGATE = ("Subject", DataSubject)
 
 
+def erasure_channel(service: str) -> str:
+    """Where a service's processes hear of erasures (payload `<tenant>/<subject>`)."""
+    return f"{service}_erasures"
+
+
+def erasure_heard(keys: SubjectKeys) -> Callable[[str], None]:
+    """What a process does with an erasure another process announced."""
+
+    def heard(payload: str) -> None:
+        tenant, _, subject = payload.partition("/")
+        keys.erased(tenant, subject)
+
+    return heard
+
+
 class SubjectErasure:
     """The erasure port of one tenant (the handler's `subject_keys`)."""
 
@@ -67,9 +83,17 @@ class SubjectErasure:
     async def erase(self, subject: UUID) -> Erasure:
         async with tenant_transaction(self.db, self.tenant, wait=CONNECTION_WAIT_SECONDS) as conn:
             erasure = await self.keys.erase(conn, self.tenant, str(subject))
+            if erasure is not Erasure.UNKNOWN:
+                # Delivered with the commit, to every process of the service: their caches
+                # would otherwise open the subject's values for up to `cache_seconds`.
+                await conn.execute(
+                    "SELECT pg_notify($1, $2)",
+                    erasure_channel(self.keys.service),
+                    f"{self.tenant}/{subject}",
+                )
         if erasure is not Erasure.UNKNOWN:
             # After the commit: a projection that loaded the key while the erasure was in
-            # flight (its read saw the key still there) must not keep it for 30 s.
+            # flight (its read saw the key still there) must not keep it.
             self.keys.erased(self.tenant, str(subject))
         return erasure
 

@@ -2,10 +2,11 @@
 
 Keys live in `<service>.subject_keys` (row-level security per tenant), wrapped under the
 master key. Unwrapped keys are cached in memory, bounded (least recently used goes first),
-so a command on a record whose key is cached pays no round trip for it. A live key is
-trusted for `cache_seconds` at most: erasing a subject in one process reaches the caches of
-the service's other processes within that time (the erasing process forgets it at once).
-An erased subject is cached as erased for good: a key never comes back.
+so a command on a record whose key is cached pays no round trip for it. An erased subject
+is cached as erased for good: a key never comes back. An erasure is announced to the
+service's other processes after its commit (`shared.personal.erasure`), which read the
+subject as erased from then on; a live key is trusted for `cache_seconds` at most in any
+case (the bound when an announcement is lost with a listening connection).
 """
 
 from __future__ import annotations
@@ -102,6 +103,13 @@ class SubjectKeys:
 
     def forget(self, tenant: str, subject: str) -> None:
         self._cache.pop((tenant, subject), None)
+
+    def forget_live(self) -> None:
+        """Drop every live key (erasures stay): announcements of erasures may have been
+        missed, so every key is looked up again."""
+        for entry, (key, _) in list(self._cache.items()):
+            if key is not None:
+                del self._cache[entry]
 
     def erased(self, tenant: str, subject: str) -> None:
         """The subject's erasure committed: its key reads as erased from now on in this

@@ -105,3 +105,49 @@ async def test_log_watcher_listens_again_after_its_connection_is_cut(settings: S
         assert await changes.wait(poll_interval=5) == {"35"}
     finally:
         await watcher.stop()
+
+
+async def test_other_channels_ride_on_the_watchers_connection_and_hear_of_a_cut(
+    settings: Settings,
+) -> None:
+    """Erasures are announced on a channel of their own (`shared.personal.erasure`): its
+    payloads reach the listener, and after a cut connection it is told some may be lost."""
+    assert settings.database_url is not None
+    channel = f"test_watch_{secrets.token_hex(3)}"
+    heard: list[str] = []
+    missed: list[bool] = []
+    watcher = LogWatcher(settings.database_url, channel)
+    watcher.also_listen(f"{channel}_other", heard.append, lambda: missed.append(True))
+    await watcher.start()
+    try:
+        owner = await asyncpg.connect(settings.database_url)
+        try:
+            await owner.execute(f"NOTIFY {channel}_other, '35/s-1'")
+
+            async def arrived() -> bool:
+                return heard == ["35/s-1"]
+
+            await eventually(arrived, within=5)
+            assert missed == []
+            # The connection's last statement is the LISTEN of the other channel.
+            await _terminate(
+                settings.database_url,
+                """SELECT pid FROM pg_stat_activity
+                   WHERE datname = current_database() AND query = $1""",
+                f'LISTEN "{channel}_other"',
+            )
+
+            async def told_and_listening() -> bool:
+                return missed == [True] and watcher.connections == 2 and watcher.listening
+
+            await eventually(told_and_listening, within=10)
+            await owner.execute(f"NOTIFY {channel}_other, '31/s-2'")
+
+            async def arrived_again() -> bool:
+                return heard == ["35/s-1", "31/s-2"]
+
+            await eventually(arrived_again, within=5)
+        finally:
+            await owner.close()
+    finally:
+        await watcher.stop()

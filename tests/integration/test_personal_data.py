@@ -22,7 +22,7 @@ from shared.personal.erasure import EraseSubject, SubjectErasure
 from shared.personal.fields import ERASED
 from shared.personal.keys import Erasure
 from shared.settings import Settings
-from tests.helpers import accepted, run_command, running
+from tests.helpers import accepted, eventually, run_command, running
 
 TENANT = "73"
 NAME = "Purnamasari Handayaningrum"
@@ -102,6 +102,43 @@ async def test_a_key_loaded_while_its_erasure_commits_stays_erased(
             found = await history_of(conn, cases.logs, TENANT, complaint, keys)
         assert found is not None
         assert found.aggregate.complainant_name == ERASED  # type: ignore[attr-defined]
+
+
+async def test_an_erasure_in_one_process_reaches_the_services_other_processes_at_once(
+    settings: Settings,
+) -> None:
+    """Two processes of one service (replicas, or the API and worker roles) each cache the
+    keys they used: the erasing one forgets at once, the other hears of it with the
+    erasure's commit instead of trusting its cached key for up to 30 s more."""
+    async with running("cases", settings) as first, running("cases", settings) as second:
+        received = ReceiveComplaint(
+            channel=Channel.PHONE, summary="Laporan lewat telepon.", complainant_name=NAME
+        )
+        complaint = accepted(await run_command(first, TENANT, received)).id
+
+        async def name_in_second() -> Any:
+            async with tenant_transaction(second.db, TENANT) as conn:
+                found = await history_of(conn, second.logs, TENANT, complaint, second.keys)
+            assert found is not None
+            return found.aggregate.complainant_name  # type: ignore[attr-defined]
+
+        assert await name_in_second() == NAME  # the second process now caches the key
+        subject = await _history_subject(first, complaint)
+        await run_command(
+            first, TENANT, EraseSubject(subject=subject, reason="Permintaan subjek data")
+        )
+
+        async def erased_in_second() -> bool:
+            return bool(await name_in_second() == ERASED)
+
+        await eventually(erased_in_second, within=5, interval=0.05)
+
+
+async def _history_subject(runtime: Any, complaint: UUID) -> UUID:
+    async with tenant_transaction(runtime.db, TENANT) as conn:
+        found = await history_of(conn, runtime.logs, TENANT, complaint, runtime.keys)
+    assert found is not None
+    return UUID(str(found.aggregate.complainant_subject))  # type: ignore[attr-defined]
 
 
 async def _complainant(owner: asyncpg.Connection[Any], complaint: UUID) -> tuple[Any, Any]:

@@ -162,6 +162,18 @@ def test_a_key_read_while_its_erasure_was_in_flight_does_not_come_back_to_life()
         keys.seal("35", "s-1", "full_name", "Siti")
 
 
+def test_after_a_lost_listening_connection_live_keys_are_looked_up_again() -> None:
+    """Announcements of erasures may have been missed: every live key goes, erasures stay."""
+    keys = SubjectKeys("hr", new_data_key())
+    wrapped = wrap_key(keys._master, KEY, service="hr", tenant="35", subject="s-1")
+    keys._keep("35", [{"subject": "s-1", "wrapped": wrapped}, {"subject": "s-2", "wrapped": None}])
+    value = keys.seal("35", "s-1", "full_name", "Siti")
+    keys.forget_live()
+    with pytest.raises(KeyNotLoaded):
+        keys.open("35", "full_name", value)
+    assert keys.open("35", "full_name", {**value, "subject": "s-2"}) == "[erased]"
+
+
 def test_the_key_cache_is_bounded() -> None:
     keys = SubjectKeys("hr", new_data_key(), cache_size=2)
     keys._keep("35", [{"subject": f"s-{i}", "wrapped": None} for i in range(3)])
