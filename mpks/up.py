@@ -26,13 +26,19 @@ from shared.devstack.processes import port_accepts
 from shared.devstack.stack import EMBEDDED_PG_PORT, DevStack
 from shared.eventstore.catalogue import EventCatalogue
 from shared.eventstore.logs import TenantLogs
+from shared.messaging.consumer import Reaction
+from shared.messaging.feed import FeedClient
+from shared.messaging.rebuild import rebuild_reaction
 from shared.personal.cipher import master_key
 from shared.personal.keys import SubjectKeys
+from shared.projections.dispatch import Dispatch
 from shared.projections.runner import ProjectionRunner
+from shared.resilience.faults import SourceUnavailable
 from shared.resilience.stalls import Stall, request_retry
 from shared.runtime import migrate_service
 from shared.scheduling.report import request_deadline_retry
 from shared.settings import ProcessRole, Settings
+from shared.tenancy import province_codes
 
 DATABASE_NAME = "mpks"
 
@@ -103,10 +109,20 @@ def run_rebuild(settings: Settings, service: str, projection: str) -> int:
     definition = SERVICES[service].define()
     logs = TenantLogs(service, EventCatalogue(definition.aggregates))
     runner_projections = {p.name: p for p in definition.read_models(Snapshots(service, logs))}
+    # Read models of other services' events (reactions with tables of their own; process
+    # managers issue commands and are never replayed).
+    reactions = {
+        reaction.name: (source, reaction)
+        for source, make in definition.reactions.items()
+        for reaction in make()
+        if reaction.tables
+    }
+    if projection in reactions:
+        return _rebuild_reaction(settings, service, *reactions[projection])
     if projection not in runner_projections:
         print(
             f"mpks rebuild: {service} has no projection {projection!r} "
-            f"(it has: {', '.join(sorted(runner_projections))})",
+            f"(it has: {', '.join(sorted([*runner_projections, *reactions]))})",
             file=sys.stderr,
         )
         return 2
@@ -140,6 +156,36 @@ def run_rebuild(settings: Settings, service: str, projection: str) -> int:
             file=sys.stderr,
         )
     return 1 if stalls else 0
+
+
+def _rebuild_reaction(settings: Settings, service: str, source: str, reaction: Reaction) -> int:
+    """A read model of `source`'s events, replayed from `source`'s events feed over HTTP
+    (`shared.messaging.rebuild`): that service must be running."""
+    feed = FeedClient(settings, source, service)
+    dispatch = Dispatch(reaction, EventCatalogue(SERVICES[source].define().aggregates))
+
+    async def rebuild(database_url: str) -> tuple[int, dict[str, str]]:
+        await migrate_service(SERVICES[service].define(), database_url, settings)
+        pool = await create_pool(app_database_url(settings, database_url), max_size=2)
+        try:
+            return await rebuild_reaction(pool, reaction, dispatch, feed, sorted(province_codes()))
+        finally:
+            await pool.close()
+
+    with one_off_database(settings) as database_url:
+        try:
+            count, failed = asyncio.run(rebuild(database_url))
+        except SourceUnavailable as exc:
+            print(
+                f"mpks rebuild: {exc} — {service}.{reaction.name} is rebuilt from {source}'s "
+                f"events feed at {feed.base_url}: start {source} first",
+                file=sys.stderr,
+            )
+            return 1
+    print(f"rebuilt {service}.{reaction.name}: {count} events of {source} replayed")
+    for tenant, reason in sorted(failed.items()):
+        print(f"not rebuilt: tenant {tenant} (its rows kept): {reason}", file=sys.stderr)
+    return 1 if failed else 0
 
 
 def run_retry(settings: Settings, service: str, tenant: str | None) -> int:

@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import httpx
@@ -19,6 +20,7 @@ import uvicorn
 import mpks.serve as serve_module
 from mpks.main import main
 from services.bootstrap import SERVICES, settings_from_env
+from shared.auth import Role
 from shared.settings import ProcessRole, Settings
 from shared.tenancy import province_codes
 from tests.conftest import free_port
@@ -193,6 +195,65 @@ def test_rebuild_replays_a_read_model_from_the_event_logs(
 
     rows, registered = asyncio.run(compare())
     assert rows == registered
+
+
+async def test_rebuild_replays_a_read_model_of_another_services_events_from_its_feed(
+    services: dict[str, str],
+    settings: Settings,
+    token: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Cases' directory of institutions is kept from the registry's events (a reaction):
+    it is rebuilt from the registry's events feed, damaged rows mended, rows nothing
+    recorded gone, while both services run."""
+    tenant = "14"  # Riau: no other test of the shared database writes here
+    admin = {"Authorization": f"Bearer {token(tenant, Role.WILAYAH_ADMIN)}"}
+    async with httpx.AsyncClient(base_url=services["registry"], headers=admin) as http:
+        registered = await http.post(
+            f"/v1/tenants/{tenant}/institutions",
+            json={"name": "LKSA Muhammadiyah Pekanbaru", "kind": "lksa", "pdm": "1471"},
+        )
+        assert registered.status_code == 201, registered.text
+    institution = registered.json()["id"]
+    owner = await asyncpg.connect(str(settings.database_url))
+    try:
+
+        async def directory() -> dict[str, str]:
+            rows = await owner.fetch(
+                "SELECT institution_id, name FROM cases.institution_directory WHERE tenant_id = $1",
+                tenant,
+            )
+            return {str(r["institution_id"]): r["name"] for r in rows}
+
+        async def learned() -> bool:
+            return institution in await directory()
+
+        await eventually(learned)
+        expected = await directory()
+        await owner.execute(
+            "UPDATE cases.institution_directory SET name = 'rusak' WHERE tenant_id = $1", tenant
+        )
+        await owner.execute(
+            """INSERT INTO cases.institution_directory
+                 (tenant_id, institution_id, name, kind, status, pdm, source_version)
+               VALUES ($1, gen_random_uuid(), 'Tidak Pernah Terdaftar', 'lksa', 'active',
+                       NULL, 1)""",
+            tenant,
+        )
+        for name, value in {
+            "MPKS_DATABASE_URL": str(settings.database_url),
+            "MPKS_NATS_URL": str(settings.nats_url),
+            "MPKS_NATS_PREFIX": settings.nats_prefix,
+            "MPKS_REGISTRY_URL": services["registry"],
+        }.items():
+            monkeypatch.setenv(name, value)
+        # In a thread: the services answer the feed from this test's event loop.
+        assert await asyncio.to_thread(main, ["rebuild", "cases", "institution-directory"]) == 0
+        assert "rebuilt cases.institution-directory:" in capsys.readouterr().out
+        assert await directory() == expected
+    finally:
+        await owner.close()
 
 
 def test_rebuild_of_an_unknown_projection_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
