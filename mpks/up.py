@@ -168,7 +168,9 @@ def _rebuild_reaction(settings: Settings, service: str, source: str, reaction: R
         await migrate_service(SERVICES[service].define(), database_url, settings)
         pool = await create_pool(app_database_url(settings, database_url), max_size=2)
         try:
-            return await rebuild_reaction(pool, reaction, dispatch, feed, sorted(province_codes()))
+            return await rebuild_reaction(
+                pool, service, reaction, dispatch, feed, sorted(province_codes())
+            )
         finally:
             await pool.close()
 

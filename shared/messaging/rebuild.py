@@ -5,10 +5,13 @@ events feed: what `mpks rebuild` does for a service's own projections from its l
 Each tenant in one transaction: its rows go and every event of its log at the source is
 applied again, so a reader sees the old rows or the rebuilt ones, never a half-empty
 table, and a tenant whose replay fails keeps its rows (it is named; the others go on).
-The running consumer needs no pause: its writes to a row the rebuild holds wait for the
-rebuild's commit and then apply on top (a reaction's writes are guarded by the source
-version, so an event seen twice is a no-op); its own bookkeeping (positions, processed
-messages) is not touched.
+The running consumer needs no pause, but must not write in between: the transaction
+first locks the service's `processed_messages` against writes, which every message the
+consumer applies starts with, and reads the feed only then. A message the consumer had
+applied is in the feed by then (the source committed it before publishing); one that
+arrives meanwhile waits for the commit and applies on top (a reaction's writes are
+guarded by the source version, so an event seen twice is a no-op). The consumer's own
+bookkeeping (positions, processed messages) is not touched.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from shared.db.pool import DbPool, tenant_transaction
+from shared.eventstore.envelope import EventEnvelope
 from shared.messaging.consumer import EventSource, Reaction
 from shared.projections.dispatch import Dispatch
 from shared.resilience.faults import SourceUnavailable, describe, is_outage
@@ -23,6 +27,7 @@ from shared.resilience.faults import SourceUnavailable, describe, is_outage
 
 async def rebuild_reaction(
     pool: DbPool,
+    schema: str,
     reaction: Reaction,
     dispatch: Dispatch,
     source: EventSource,
@@ -35,16 +40,18 @@ async def rebuild_reaction(
     failed: dict[str, str] = {}
     for tenant in tenants:
         try:
-            events = await source.read(tenant, 0, None)
-        except Exception as exc:
-            raise SourceUnavailable(f"events feed of tenant {tenant}: {describe(exc)}") from exc
-        try:
             async with tenant_transaction(pool, tenant) as conn:
+                await conn.execute(
+                    f"LOCK TABLE {schema}.processed_messages IN SHARE ROW EXCLUSIVE MODE"
+                )
                 for table in reaction.tables:
                     # Row-level security: the tenant's rows only.
                     await conn.execute(f"DELETE FROM {table}")
+                events = await _read_all(source, tenant)
                 for event in events:
                     await dispatch.deliver(conn, event)
+        except SourceUnavailable:
+            raise
         except Exception as exc:
             if is_outage(exc):
                 raise
@@ -52,3 +59,10 @@ async def rebuild_reaction(
             continue
         replayed += len(events)
     return replayed, failed
+
+
+async def _read_all(source: EventSource, tenant: str) -> list[EventEnvelope]:
+    try:
+        return await source.read(tenant, 0, None)
+    except Exception as exc:
+        raise SourceUnavailable(f"events feed of tenant {tenant}: {describe(exc)}") from exc
