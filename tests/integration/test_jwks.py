@@ -26,22 +26,18 @@ def test_tokens_verify_against_the_identity_providers_jwks() -> None:
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     with _jwks(key, "k-2026") as url:
         verifier = TokenVerifier(Settings(jwt_algorithm="RS256", jwks_url=url))
-        token = jwt.encode(
-            {"sub": "u-9", "tenant": "31", "roles": ["hr_officer"], "exp": int(time.time()) + 60},
-            key,
-            algorithm="RS256",
-            headers={"kid": "k-2026"},
-        )
+        token = _signed(key, "k-2026", "u-9", "hr_officer")
         assert verifier.verify(token).sub == "u-9"
         unknown_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-        forged = jwt.encode(
-            {"sub": "x", "tenant": "31", "roles": [], "exp": int(time.time()) + 60},
-            unknown_key,
-            algorithm="RS256",
-            headers={"kid": "k-2026"},
-        )
+        forged = _signed(unknown_key, "k-2026", "x")
         with pytest.raises(InvalidToken):
             verifier.verify(forged)
+
+
+def _signed(key: rsa.RSAPrivateKey, kid: str, sub: str, *roles: str) -> str:
+    """A token of tenant 31 for a minute, signed by `key` under key id `kid`."""
+    claims = {"sub": sub, "tenant": "31", "roles": list(roles), "exp": int(time.time()) + 60}
+    return jwt.encode(claims, key, algorithm="RS256", headers={"kid": kid})
 
 
 @contextmanager
@@ -78,12 +74,7 @@ async def test_a_slow_identity_provider_holds_up_only_the_request_that_needs_its
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     with _jwks(key, "k-slow", delay=1.0) as url:
         verifier = TokenVerifier(Settings(jwt_algorithm="RS256", jwks_url=url))
-        token = jwt.encode(
-            {"sub": "u-7", "tenant": "31", "roles": ["auditor"], "exp": int(time.time()) + 60},
-            key,
-            algorithm="RS256",
-            headers={"kid": "k-slow"},
-        )
+        token = _signed(key, "k-slow", "u-7", "auditor")
         ticks = 0
         verifying = asyncio.create_task(verifier.authenticate(token))
         while not verifying.done():
@@ -108,11 +99,6 @@ async def test_an_identity_provider_that_does_not_answer_is_an_outage_not_a_bad_
         Settings(jwt_algorithm="RS256", jwks_url=f"http://127.0.0.1:{port}/jwks.json")
     )
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    token = jwt.encode(
-        {"sub": "u-8", "tenant": "31", "roles": ["auditor"], "exp": int(time.time()) + 60},
-        key,
-        algorithm="RS256",
-        headers={"kid": "k-1"},
-    )
+    token = _signed(key, "k-1", "u-8", "auditor")
     with pytest.raises(Unavailable, match="identity provider"):
         await verifier.authenticate(token)
