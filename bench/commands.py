@@ -123,11 +123,8 @@ class Meter:
         )
         if self.postgres is None or pg_before is None or pg_after is None:
             return server, None, None
-        return (
-            server,
-            PostgresCpu.spent(pg_before, pg_after),
-            self.postgres.spent_by_label(pg_before, pg_after),
-        )
+        by_connection = self.postgres.spent_by_label(pg_before, pg_after)
+        return server, sum(by_connection.values()), by_connection
 
 
 async def _drive(
@@ -272,7 +269,8 @@ def _postgres_shares(run: Run) -> str:
     named = {"mpks-registry-commands": "commands", "mpks-registry": "background"}
     parts: dict[str, float] = {}
     for label, ms in shares.items():
-        parts[named.get(label, "rest")] = parts.get(named.get(label, "rest"), 0.0) + ms
+        part = named.get(label, "rest")
+        parts[part] = parts.get(part, 0.0) + ms
     order = [k for k in ("commands", "background", "rest") if k in parts]
     return " (" + ", ".join(f"{k} {parts[k]:.2f}" for k in order) + ")"
 

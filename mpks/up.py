@@ -37,6 +37,7 @@ from shared.resilience.faults import SourceUnavailable
 from shared.resilience.stalls import Stall, request_retry
 from shared.runtime import migrate_service
 from shared.scheduling.report import request_deadline_retry
+from shared.service import ServiceDefinition
 from shared.settings import ProcessRole, Settings
 from shared.tenancy import province_codes
 
@@ -118,7 +119,7 @@ def run_rebuild(settings: Settings, service: str, projection: str) -> int:
         if reaction.tables
     }
     if projection in reactions:
-        return _rebuild_reaction(settings, service, *reactions[projection])
+        return _rebuild_reaction(settings, definition, *reactions[projection])
     if projection not in runner_projections:
         print(
             f"mpks rebuild: {service} has no projection {projection!r} "
@@ -158,14 +159,17 @@ def run_rebuild(settings: Settings, service: str, projection: str) -> int:
     return 1 if stalls else 0
 
 
-def _rebuild_reaction(settings: Settings, service: str, source: str, reaction: Reaction) -> int:
+def _rebuild_reaction(
+    settings: Settings, definition: ServiceDefinition, source: str, reaction: Reaction
+) -> int:
     """A read model of `source`'s events, replayed from `source`'s events feed over HTTP
     (`shared.messaging.rebuild`): that service must be running."""
+    service = definition.name
     feed = FeedClient(settings, source, service)
     dispatch = Dispatch(reaction, EventCatalogue(SERVICES[source].define().aggregates))
 
     async def rebuild(database_url: str) -> tuple[int, dict[str, str]]:
-        await migrate_service(SERVICES[service].define(), database_url, settings)
+        await migrate_service(definition, database_url, settings)
         pool = await create_pool(app_database_url(settings, database_url), max_size=2)
         try:
             return await rebuild_reaction(

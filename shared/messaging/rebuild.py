@@ -50,8 +50,6 @@ async def rebuild_reaction(
                 events = await _read_all(source, tenant)
                 for event in events:
                     await dispatch.deliver(conn, event)
-        except SourceUnavailable:
-            raise
         except Exception as exc:
             if is_outage(exc):
                 raise

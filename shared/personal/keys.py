@@ -101,9 +101,6 @@ class SubjectKeys:
         while len(self._cache) > self._size:
             self._cache.popitem(last=False)
 
-    def forget(self, tenant: str, subject: str) -> None:
-        self._cache.pop((tenant, subject), None)
-
     def forget_live(self) -> None:
         """Drop every live key (erasures stay): announcements of erasures may have been
         missed, so every key is looked up again."""
@@ -200,7 +197,6 @@ class SubjectKeys:
             tenant,
             subject,
         )
-        self.forget(tenant, subject)
         if row is None:
             return Erasure.UNKNOWN
         if row["erased_at"] is not None:
