@@ -89,6 +89,20 @@ async def own_streams(nats_url: str, label: str) -> AsyncIterator[str]:
 
 
 @asynccontextmanager
+async def own_settings(
+    server_url: str, nats_url: str, settings: Settings, label: str
+) -> AsyncIterator[Settings]:
+    """`settings` on a new database and a NATS prefix of their own (both removed
+    afterwards): for a module that writes where the others expect data of their own, or
+    that must not see the session's running services at work in its tenants."""
+    async with (
+        fresh_database(server_url, label) as url,
+        own_streams(nats_url, label) as prefix,
+    ):
+        yield settings.replace(database_url=url, nats_prefix=prefix)
+
+
+@asynccontextmanager
 async def running(
     name: str, settings: Settings, *, clock: Clock | None = None
 ) -> AsyncIterator[ServiceRuntime]:

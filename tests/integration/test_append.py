@@ -34,8 +34,7 @@ from shared.tenancy import province_codes
 from tests.helpers import (
     accepted,
     context,
-    fresh_database,
-    own_streams,
+    own_settings,
     register_institution_in,
     run_command,
     running,
@@ -49,11 +48,8 @@ COMMANDS_PER_WRITER = 12
 async def own(backing: DevStack, settings: Settings) -> AsyncIterator[Settings]:
     """A database and NATS prefix of this module's own: it writes to every tenant's log,
     where other modules expect positions of their own."""
-    async with (
-        fresh_database(backing.database_url, "append") as url,
-        own_streams(backing.nats_url, "append") as prefix,
-    ):
-        yield settings.replace(database_url=url, nats_prefix=prefix)
+    async with own_settings(backing.database_url, backing.nats_url, settings, "append") as own:
+        yield own
 
 
 async def _follow(

@@ -33,8 +33,7 @@ from shared.runtime import ServiceRuntime, migrate_service
 from shared.settings import Settings
 from tests.helpers import (
     context,
-    fresh_database,
-    own_streams,
+    own_settings,
     register_institution_in,
     running,
 )
@@ -49,12 +48,9 @@ else:
 
 @pytest.fixture(scope="module")
 async def own(backing: DevStack, settings: Settings) -> AsyncIterator[Settings]:
-    async with (
-        fresh_database(backing.database_url, "chain") as url,
-        own_streams(backing.nats_url, "chain") as prefix,
-    ):
+    async with own_settings(backing.database_url, backing.nats_url, settings, "chain") as own:
         # A checkpoint whenever asked and something is new.
-        yield settings.replace(database_url=url, nats_prefix=prefix, checkpoint_every_events=1)
+        yield own.replace(checkpoint_every_events=1)
 
 
 @pytest.fixture(scope="module")

@@ -40,7 +40,7 @@ from shared.runtime import ServiceRuntime
 from shared.service_layer.commands import Command
 from shared.settings import Settings
 from shared.tenancy import province_codes
-from tests.helpers import accepted, fresh_database, own_streams, running
+from tests.helpers import accepted, own_settings, running
 
 pytestmark = pytest.mark.timeout(240)
 
@@ -656,13 +656,10 @@ async def test_connections_stay_bounded_when_all_provinces_write_at_once(
 ) -> None:
     """In a database of its own: it registers an institution in every province, where the
     other modules count the institutions of theirs."""
-    async with (
-        fresh_database(backing.database_url, "provinces") as url,
-        own_streams(backing.nats_url, "provinces") as prefix,
-    ):
-        baseline = await _pids(url)
-        owner = await asyncpg.connect(url)
-        own = settings.replace(database_url=url, nats_prefix=prefix)
+    async with own_settings(backing.database_url, backing.nats_url, settings, "provinces") as own:
+        assert own.database_url is not None
+        baseline = await _pids(own.database_url)
+        owner = await asyncpg.connect(own.database_url)
         try:
             async with running("registry", own) as runtime:
                 await _write_in_every_province(runtime, own, owner, baseline)
